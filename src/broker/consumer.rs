@@ -1,0 +1,96 @@
+//! What a queue knows about a consumer: an opaque sink toward its connection, never the
+//! connection itself (no back-edges), plus the credit counters it shares with its channel.
+
+use super::message::QueuedMessage;
+use super::queue::Queue;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use tokio::sync::mpsc::UnboundedSender;
+
+/// How many deliveries a no-ack consumer may have queued toward its connection before the
+/// queue waits for the connection to write them. Bounds memory when a no-ack consumer's
+/// socket is slower than its publishers, while keeping batches large enough to amortise wakes.
+pub const NO_ACK_WINDOW: u32 = 2000;
+
+/// Events a queue sends to a connection.
+#[derive(Debug)]
+pub enum Outbound {
+    /// A message for a consumer.
+    Deliver(Delivery),
+    /// The queue went away: the consumer is cancelled (basic.cancel from the server).
+    Cancelled { channel: u16, consumer_tag: Arc<str> },
+}
+
+/// One delivery; the connection assigns the delivery tag.
+#[derive(Debug)]
+pub struct Delivery {
+    pub channel: u16,
+    pub consumer_tag: Arc<str>,
+    pub queue: Arc<Queue>,
+    pub message: QueuedMessage,
+}
+
+/// Unacked (or, for no-ack consumers, unwritten) deliveries, shared by queue and channel.
+#[derive(Debug, Default)]
+pub struct Credit {
+    in_flight: AtomicU32,
+    /// 0 = unlimited.
+    limit: AtomicU32,
+}
+
+impl Credit {
+    /// A counter with a fixed limit (0 = unlimited).
+    pub fn with_limit(limit: u32) -> Credit {
+        Credit {
+            in_flight: AtomicU32::new(0),
+            limit: AtomicU32::new(limit),
+        }
+    }
+    pub fn has_room(&self) -> bool {
+        let limit = self.limit.load(Ordering::Relaxed);
+        limit == 0 || self.in_flight.load(Ordering::Acquire) < limit
+    }
+    pub fn take(&self) {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+    }
+    /// Returns `n` credits; saturates so a bookkeeping slip can never wrap around.
+    pub fn give_back(&self, n: u32) {
+        let _ = self
+            .in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| Some(v.saturating_sub(n)));
+    }
+    pub fn set_limit(&self, limit: u32) {
+        self.limit.store(limit, Ordering::Release);
+    }
+    pub fn limit(&self) -> u32 {
+        self.limit.load(Ordering::Relaxed)
+    }
+}
+
+/// A consumer registered on a queue.
+#[derive(Debug, Clone)]
+pub struct ConsumerEntry {
+    pub tag: Arc<str>,
+    pub conn_id: u64,
+    pub channel: u16,
+    pub tx: UnboundedSender<Outbound>,
+    pub no_ack: bool,
+    pub exclusive: bool,
+    /// Per-consumer prefetch (basic.qos global=false), or the no-ack window.
+    pub credit: Arc<Credit>,
+    /// Channel-wide prefetch (basic.qos global=true); unused for no-ack consumers.
+    pub channel_credit: Arc<Credit>,
+}
+
+impl ConsumerEntry {
+    /// Whether this consumer may take one more message now.
+    pub fn can_take(&self) -> bool {
+        self.credit.has_room() && (self.no_ack || self.channel_credit.has_room())
+    }
+    pub fn take(&self) {
+        self.credit.take();
+        if !self.no_ack {
+            self.channel_credit.take();
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! Headers exchange (RabbitMQ semantics): `x-match` is `all` (default), `any`, `all-with-x` or
+//! `any-with-x`; binding keys starting with `x-` are ignored unless the mode ends in `-with-x`;
+//! a binding value of type void matches on the key's presence alone. Values compare by value,
+//! as Erlang's `==` does (an `I` 1 equals an `l` 1).
+
+use super::Binding;
+use crate::broker::queue::Queue;
+use crate::protocol::{AMQPValue, FieldTable};
+use amq_protocol::types::parsing::parse_field_table;
+use std::sync::Arc;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    All,
+    Any,
+}
+
+#[derive(Debug)]
+struct Compiled {
+    mode: Mode,
+    /// (key, expected value; None = void = presence only)
+    wanted: Vec<(String, Option<AMQPValue>)>,
+    queue: Arc<Queue>,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct HeadersIndex {
+    bindings: Vec<Compiled>,
+}
+
+impl HeadersIndex {
+    pub(super) fn build(list: &[Binding]) -> HeadersIndex {
+        let bindings = list
+            .iter()
+            .map(|b| {
+                let x_match = match b.arguments.inner().get("x-match") {
+                    Some(AMQPValue::LongString(s)) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
+                    _ => "all".to_string(),
+                };
+                let (mode, with_x) = match x_match.as_str() {
+                    "any" => (Mode::Any, false),
+                    "any-with-x" => (Mode::Any, true),
+                    "all-with-x" => (Mode::All, true),
+                    _ => (Mode::All, false),
+                };
+                let wanted = b
+                    .arguments
+                    .inner()
+                    .iter()
+                    .filter(|(k, _)| k.as_str() != "x-match" && (with_x || !k.as_str().starts_with("x-")))
+                    .map(|(k, v)| {
+                        let v = match v {
+                            AMQPValue::Void => None,
+                            other => Some(other.clone()),
+                        };
+                        (k.as_str().to_string(), v)
+                    })
+                    .collect();
+                Compiled {
+                    mode,
+                    wanted,
+                    queue: b.queue.clone(),
+                }
+            })
+            .collect();
+        HeadersIndex { bindings }
+    }
+
+    pub(super) fn route(&self, headers: Option<&[u8]>, out: &mut Vec<Arc<Queue>>) {
+        if self.bindings.is_empty() {
+            return;
+        }
+        let table = headers
+            .and_then(|raw| parse_field_table(raw).ok().map(|(_, t)| t))
+            .unwrap_or_default();
+        for b in &self.bindings {
+            if matches(b, &table) {
+                out.push(b.queue.clone());
+            }
+        }
+    }
+}
+
+fn matches(b: &Compiled, headers: &FieldTable) -> bool {
+    let hit = |(k, v): &(String, Option<AMQPValue>)| match headers.inner().get(k.as_str()) {
+        None => false,
+        Some(actual) => v.as_ref().is_none_or(|want| same_value(want, actual)),
+    };
+    match b.mode {
+        Mode::All => b.wanted.iter().all(hit),
+        Mode::Any => b.wanted.iter().any(hit),
+    }
+}
+
+fn as_int(v: &AMQPValue) -> Option<i128> {
+    Some(match v {
+        AMQPValue::ShortShortInt(x) => *x as i128,
+        AMQPValue::ShortShortUInt(x) => *x as i128,
+        AMQPValue::ShortInt(x) => *x as i128,
+        AMQPValue::ShortUInt(x) => *x as i128,
+        AMQPValue::LongInt(x) => *x as i128,
+        AMQPValue::LongUInt(x) => *x as i128,
+        AMQPValue::LongLongInt(x) => *x as i128,
+        AMQPValue::Timestamp(x) => *x as i128,
+        _ => return None,
+    })
+}
+
+fn same_value(a: &AMQPValue, b: &AMQPValue) -> bool {
+    if let (Some(x), Some(y)) = (as_int(a), as_int(b)) {
+        return x == y;
+    }
+    match (a, b) {
+        (AMQPValue::LongString(x), AMQPValue::LongString(y)) => x == y,
+        (AMQPValue::ShortString(x), AMQPValue::LongString(y))
+        | (AMQPValue::LongString(y), AMQPValue::ShortString(x)) => x.as_str().as_bytes() == y.as_bytes(),
+        _ => a == b,
+    }
+}

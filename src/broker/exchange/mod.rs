@@ -1,0 +1,179 @@
+//! Exchanges: declared properties, bindings, and routing by kind.
+//!
+//! Bindings are the source of truth; each kind keeps an index built from them (rebuilt on
+//! bind/unbind, which are rare) so that routing a message is a lookup, never a scan of regexes.
+//! The index sits behind a read-mostly `RwLock` that is never held across `.await`.
+
+mod direct;
+mod headers;
+mod topic;
+
+use super::queue::Queue;
+use crate::error::{AmqpError, AmqpResult};
+use crate::protocol::FieldTable;
+use parking_lot::RwLock;
+use std::sync::Arc;
+
+/// The four exchange types of AMQP 0-9-1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExchangeKind {
+    Direct,
+    Fanout,
+    Topic,
+    Headers,
+}
+
+impl ExchangeKind {
+    /// Parses a type name; unknown types are 503 COMMAND_INVALID (a connection error).
+    pub fn parse(name: &str) -> AmqpResult<ExchangeKind> {
+        match name {
+            "direct" => Ok(ExchangeKind::Direct),
+            "fanout" => Ok(ExchangeKind::Fanout),
+            "topic" => Ok(ExchangeKind::Topic),
+            "headers" => Ok(ExchangeKind::Headers),
+            other => Err(AmqpError::command_invalid(format!(
+                "unknown exchange type '{other}'"
+            ))),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ExchangeKind::Direct => "direct",
+            ExchangeKind::Fanout => "fanout",
+            ExchangeKind::Topic => "topic",
+            ExchangeKind::Headers => "headers",
+        }
+    }
+}
+
+/// Declared properties of an exchange.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExchangeSpec {
+    pub name: Arc<str>,
+    pub kind: ExchangeKind,
+    pub durable: bool,
+    pub auto_delete: bool,
+    pub internal: bool,
+    pub arguments: FieldTable,
+}
+
+/// One binding from this exchange to a queue.
+#[derive(Debug, Clone)]
+pub struct Binding {
+    pub queue: Arc<Queue>,
+    pub routing_key: String,
+    pub arguments: FieldTable,
+}
+
+impl Binding {
+    fn same_as(&self, queue: &Arc<Queue>, routing_key: &str, arguments: &FieldTable) -> bool {
+        Arc::ptr_eq(&self.queue, queue)
+            && self.routing_key == routing_key
+            && &self.arguments == arguments
+    }
+}
+
+#[derive(Debug)]
+enum Index {
+    Direct(direct::DirectIndex),
+    Fanout(Vec<Arc<Queue>>),
+    Topic(topic::TopicTrie),
+    Headers(headers::HeadersIndex),
+}
+
+#[derive(Debug)]
+struct Bindings {
+    list: Vec<Binding>,
+    index: Index,
+}
+
+/// An exchange and its bindings.
+#[derive(Debug)]
+pub struct Exchange {
+    pub spec: ExchangeSpec,
+    bindings: RwLock<Bindings>,
+}
+
+impl Exchange {
+    pub fn new(spec: ExchangeSpec) -> Arc<Exchange> {
+        let index = build_index(spec.kind, &[]);
+        Arc::new(Exchange {
+            spec,
+            bindings: RwLock::new(Bindings {
+                list: Vec::new(),
+                index,
+            }),
+        })
+    }
+
+    /// Adds a binding; binding twice is a no-op (spec: queue.bind is idempotent).
+    pub fn bind(&self, queue: &Arc<Queue>, routing_key: &str, arguments: &FieldTable) {
+        let mut b = self.bindings.write();
+        if b.list.iter().any(|x| x.same_as(queue, routing_key, arguments)) {
+            return;
+        }
+        b.list.push(Binding {
+            queue: queue.clone(),
+            routing_key: routing_key.to_string(),
+            arguments: arguments.clone(),
+        });
+        b.index = build_index(self.spec.kind, &b.list);
+    }
+
+    /// Removes a binding; returns whether one was removed.
+    pub fn unbind(&self, queue: &Arc<Queue>, routing_key: &str, arguments: &FieldTable) -> bool {
+        let mut b = self.bindings.write();
+        let before = b.list.len();
+        b.list.retain(|x| !x.same_as(queue, routing_key, arguments));
+        let removed = b.list.len() != before;
+        if removed {
+            b.index = build_index(self.spec.kind, &b.list);
+        }
+        removed
+    }
+
+    /// Removes every binding to `queue` (the queue was deleted).
+    pub fn unbind_queue(&self, queue: &Arc<Queue>) -> bool {
+        let mut b = self.bindings.write();
+        let before = b.list.len();
+        b.list.retain(|x| !Arc::ptr_eq(&x.queue, queue));
+        let removed = b.list.len() != before;
+        if removed {
+            b.index = build_index(self.spec.kind, &b.list);
+        }
+        removed
+    }
+
+    pub fn has_bindings(&self) -> bool {
+        !self.bindings.read().list.is_empty()
+    }
+
+    /// Appends the queues a message goes to. `headers` is the raw headers table, if any.
+    pub fn route(&self, routing_key: &str, headers: Option<&[u8]>, out: &mut Vec<Arc<Queue>>) {
+        let b = self.bindings.read();
+        match &b.index {
+            Index::Direct(d) => d.route(routing_key, out),
+            Index::Fanout(all) => out.extend(all.iter().cloned()),
+            Index::Topic(t) => t.route(routing_key, out),
+            Index::Headers(h) => h.route(headers, out),
+        }
+    }
+}
+
+fn build_index(kind: ExchangeKind, list: &[Binding]) -> Index {
+    match kind {
+        ExchangeKind::Direct => Index::Direct(direct::DirectIndex::build(list)),
+        ExchangeKind::Fanout => {
+            let mut all: Vec<Arc<Queue>> = Vec::new();
+            for b in list {
+                if !all.iter().any(|q| Arc::ptr_eq(q, &b.queue)) {
+                    all.push(b.queue.clone());
+                }
+            }
+            Index::Fanout(all)
+        }
+        ExchangeKind::Topic => Index::Topic(topic::TopicTrie::build(list)),
+        ExchangeKind::Headers => Index::Headers(headers::HeadersIndex::build(list)),
+    }
+}

@@ -1,0 +1,76 @@
+//! Topic exchange: binding keys are dot-separated words where `*` matches exactly one word and
+//! `#` matches zero or more. Bindings are compiled into a word trie; routing walks it once.
+
+use super::Binding;
+use crate::broker::queue::Queue;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+#[derive(Debug, Default)]
+struct Node {
+    words: HashMap<String, Node>,
+    star: Option<Box<Node>>,
+    hash: Option<Box<Node>>,
+    queues: Vec<Arc<Queue>>,
+}
+
+/// The compiled bindings of one topic exchange.
+#[derive(Debug, Default)]
+pub(super) struct TopicTrie {
+    root: Node,
+}
+
+impl TopicTrie {
+    pub(super) fn build(list: &[Binding]) -> TopicTrie {
+        let mut root = Node::default();
+        for b in list {
+            let mut node = &mut root;
+            let mut previous = "";
+            for word in b.routing_key.split('.') {
+                // "#.#" matches exactly what "#" matches; collapsing keeps routing linear.
+                if word == "#" && previous == "#" {
+                    continue;
+                }
+                previous = word;
+                node = match word {
+                    "*" => node.star.get_or_insert_with(Default::default),
+                    "#" => node.hash.get_or_insert_with(Default::default),
+                    w => node.words.entry(w.to_string()).or_default(),
+                };
+            }
+            if !node.queues.iter().any(|q| Arc::ptr_eq(q, &b.queue)) {
+                node.queues.push(b.queue.clone());
+            }
+        }
+        TopicTrie { root }
+    }
+
+    /// Appends matching queues (possibly with duplicates; the caller dedups).
+    pub(super) fn route(&self, routing_key: &str, out: &mut Vec<Arc<Queue>>) {
+        let mut words: Vec<&str> = routing_key.split('.').collect();
+        if routing_key.is_empty() {
+            // An empty routing key is one empty word, as in RabbitMQ ("" matches "#" and "").
+            words = vec![""];
+        }
+        walk(&self.root, &words, out);
+    }
+}
+
+fn walk(node: &Node, words: &[&str], out: &mut Vec<Arc<Queue>>) {
+    if let Some(hash) = &node.hash {
+        // `#` swallows zero or more words.
+        for skip in 0..=words.len() {
+            walk(hash, &words[skip..], out);
+        }
+    }
+    let Some((first, rest)) = words.split_first() else {
+        out.extend(node.queues.iter().cloned());
+        return;
+    };
+    if let Some(next) = node.words.get(*first) {
+        walk(next, rest, out);
+    }
+    if let Some(star) = &node.star {
+        walk(star, rest, out);
+    }
+}

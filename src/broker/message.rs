@@ -1,0 +1,68 @@
+//! A published message: stored once, shared by every queue it is routed to as `Arc<Message>`.
+
+use crate::protocol::properties;
+use bytes::Bytes;
+use std::sync::Arc;
+
+/// One message as the publisher sent it. Properties are the raw bytes from the content header
+/// (forwarded verbatim on delivery); fields are read lazily through `properties::view`.
+#[derive(Debug)]
+pub struct Message {
+    /// The exchange it was published to (shared with the exchange's own name).
+    pub exchange: Arc<str>,
+    /// Routing key followed by the raw properties, in one exact-size allocation.
+    head: Bytes,
+    routing_key_len: u8,
+    /// The body: copied for small messages, a zero-copy slice for large single-frame ones.
+    pub body: Bytes,
+}
+
+impl Message {
+    /// Builds a message; `routing_key` must be at most 255 bytes (it came from a shortstr).
+    pub fn new(exchange: Arc<str>, routing_key: &str, properties: &[u8], body: Bytes) -> Message {
+        let rk = &routing_key.as_bytes()[..routing_key.len().min(255)];
+        let mut head = Vec::with_capacity(rk.len() + properties.len());
+        head.extend_from_slice(rk);
+        head.extend_from_slice(properties);
+        Message {
+            exchange,
+            head: Bytes::from(head),
+            routing_key_len: rk.len() as u8,
+            body,
+        }
+    }
+
+    /// The routing key it was published with.
+    pub fn routing_key(&self) -> &str {
+        std::str::from_utf8(&self.head[..self.routing_key_len as usize]).unwrap_or("")
+    }
+
+    /// The raw property bytes (flags + list).
+    pub fn properties(&self) -> &[u8] {
+        &self.head[self.routing_key_len as usize..]
+    }
+
+    /// The properties the broker looks at, read from the raw bytes.
+    pub fn view(&self) -> properties::PropertiesView<'_> {
+        properties::view(self.properties()).unwrap_or_default()
+    }
+
+    /// delivery-mode 2.
+    pub fn is_persistent(&self) -> bool {
+        self.view().delivery_mode == Some(properties::PERSISTENT)
+    }
+
+    /// Bytes this message keeps alive (for limits and stats).
+    pub fn size(&self) -> usize {
+        self.head.len() + self.body.len()
+    }
+}
+
+/// A message's place in one queue.
+#[derive(Debug, Clone)]
+pub struct QueuedMessage {
+    /// Position in the queue; requeued messages go back in this order.
+    pub seq: u64,
+    pub message: Arc<Message>,
+    pub redelivered: bool,
+}

@@ -1,0 +1,483 @@
+//! A virtual host: its exchanges and queues, declare / bind / delete with RabbitMQ's checks and
+//! reply texts, and routing a published message to queues.
+//!
+//! Locks: `exchanges` and `queues` are read-mostly `RwLock`s held only for lookups or one
+//! mutation, never across `.await`. Lock order when both are needed: queues, then exchanges.
+
+use super::exchange::{Exchange, ExchangeKind, ExchangeSpec};
+use super::queue::{Queue, QueueSpec};
+use crate::error::{AmqpError, AmqpResult};
+use crate::protocol::{AMQPValue, FieldTable};
+use parking_lot::RwLock;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// What queue.declare asks for.
+#[derive(Debug, Clone)]
+pub struct QueueDeclare<'a> {
+    pub name: &'a str,
+    pub passive: bool,
+    pub durable: bool,
+    pub exclusive: bool,
+    pub auto_delete: bool,
+    pub arguments: &'a FieldTable,
+}
+
+/// What exchange.declare asks for.
+#[derive(Debug, Clone)]
+pub struct ExchangeDeclare<'a> {
+    pub name: &'a str,
+    pub kind: &'a str,
+    pub passive: bool,
+    pub durable: bool,
+    pub auto_delete: bool,
+    pub internal: bool,
+    pub arguments: &'a FieldTable,
+}
+
+/// Queue arguments RabbitMQ compares on redeclare (others are accepted as they come).
+const EQUIVALENCE_CHECKED_QUEUE_ARGS: &[&str] = &[
+    "x-expires",
+    "x-message-ttl",
+    "x-dead-letter-exchange",
+    "x-dead-letter-routing-key",
+    "x-max-length",
+    "x-max-length-bytes",
+    "x-max-priority",
+    "x-overflow",
+    "x-queue-type",
+    "x-single-active-consumer",
+];
+
+/// A virtual host.
+#[derive(Debug)]
+pub struct VHost {
+    pub name: Arc<str>,
+    exchanges: RwLock<HashMap<Arc<str>, Arc<Exchange>>>,
+    queues: RwLock<HashMap<Arc<str>, Arc<Queue>>>,
+    default_exchange_name: Arc<str>,
+}
+
+impl VHost {
+    /// A vhost with the predeclared exchanges (amq.direct, amq.fanout, amq.topic, amq.headers,
+    /// amq.match).
+    pub fn new(name: &str) -> Arc<VHost> {
+        let vh = VHost {
+            name: name.into(),
+            exchanges: RwLock::new(HashMap::new()),
+            queues: RwLock::new(HashMap::new()),
+            default_exchange_name: "".into(),
+        };
+        for (n, kind) in [
+            ("amq.direct", ExchangeKind::Direct),
+            ("amq.fanout", ExchangeKind::Fanout),
+            ("amq.topic", ExchangeKind::Topic),
+            ("amq.headers", ExchangeKind::Headers),
+            ("amq.match", ExchangeKind::Headers),
+        ] {
+            let spec = ExchangeSpec {
+                name: n.into(),
+                kind,
+                durable: true,
+                auto_delete: false,
+                internal: false,
+                arguments: FieldTable::default(),
+            };
+            vh.exchanges.write().insert(spec.name.clone(), Exchange::new(spec));
+        }
+        Arc::new(vh)
+    }
+
+    fn no_exchange(&self, name: &str) -> AmqpError {
+        AmqpError::not_found(format!("no exchange '{name}' in vhost '{}'", self.name))
+    }
+
+    fn no_queue(&self, name: &str) -> AmqpError {
+        AmqpError::not_found(format!("no queue '{name}' in vhost '{}'", self.name))
+    }
+
+    fn default_exchange_refused() -> AmqpError {
+        AmqpError::access_refused("operation not permitted on the default exchange")
+    }
+
+    /// exchange.declare.
+    pub fn declare_exchange(&self, d: &ExchangeDeclare<'_>) -> AmqpResult<()> {
+        if d.name.is_empty() {
+            // Passive declare of the default exchange is fine; anything else is refused.
+            return if d.passive { Ok(()) } else { Err(Self::default_exchange_refused()) };
+        }
+        if d.passive {
+            return self.exchange(d.name).map(|_| ());
+        }
+        let kind = ExchangeKind::parse(d.kind)?;
+        let mut exchanges = self.exchanges.write();
+        if let Some(x) = exchanges.get(d.name) {
+            return self.check_exchange_equivalence(&x.spec, kind, d);
+        }
+        if d.name.starts_with("amq.") {
+            return Err(AmqpError::access_refused(format!(
+                "exchange name '{}' contains reserved prefix 'amq.*'",
+                d.name
+            )));
+        }
+        let spec = ExchangeSpec {
+            name: d.name.into(),
+            kind,
+            durable: d.durable,
+            auto_delete: d.auto_delete,
+            internal: d.internal,
+            arguments: d.arguments.clone(),
+        };
+        exchanges.insert(spec.name.clone(), Exchange::new(spec));
+        Ok(())
+    }
+
+    fn check_exchange_equivalence(
+        &self,
+        have: &ExchangeSpec,
+        kind: ExchangeKind,
+        d: &ExchangeDeclare<'_>,
+    ) -> AmqpResult<()> {
+        let what = format!("exchange '{}' in vhost '{}'", d.name, self.name);
+        let differ = |arg: &str, received: &str, current: &str| {
+            Err(AmqpError::precondition_failed(format!(
+                "inequivalent arg '{arg}' for {what}: received '{received}' but current is '{current}'"
+            )))
+        };
+        if have.kind != kind {
+            return differ("type", kind.name(), have.kind.name());
+        }
+        if have.durable != d.durable {
+            return differ("durable", bool_text(d.durable), bool_text(have.durable));
+        }
+        if have.auto_delete != d.auto_delete {
+            return differ("auto_delete", bool_text(d.auto_delete), bool_text(have.auto_delete));
+        }
+        if have.internal != d.internal {
+            return differ("internal", bool_text(d.internal), bool_text(have.internal));
+        }
+        check_args_equivalence(&what, &["alternate-exchange"], &have.arguments, d.arguments)
+    }
+
+    /// exchange.delete: idempotent for missing exchanges, like RabbitMQ.
+    pub fn delete_exchange(&self, name: &str, if_unused: bool) -> AmqpResult<()> {
+        if name.is_empty() {
+            return Err(Self::default_exchange_refused());
+        }
+        if name.starts_with("amq.") {
+            return Err(AmqpError::access_refused(format!(
+                "exchange '{name}' in vhost '{}' is a system exchange and cannot be deleted",
+                self.name
+            )));
+        }
+        let mut exchanges = self.exchanges.write();
+        let Some(x) = exchanges.get(name) else {
+            return Ok(());
+        };
+        if if_unused && x.has_bindings() {
+            return Err(AmqpError::precondition_failed(format!(
+                "exchange '{name}' in vhost '{}' in use",
+                self.name
+            )));
+        }
+        exchanges.remove(name);
+        Ok(())
+    }
+
+    /// Looks up an exchange ("" is the default exchange and has no object).
+    pub fn exchange(&self, name: &str) -> AmqpResult<Arc<Exchange>> {
+        self.exchanges
+            .read()
+            .get(name)
+            .cloned()
+            .ok_or_else(|| self.no_exchange(name))
+    }
+
+    /// queue.declare: returns the queue with its ready-message and consumer counts.
+    pub fn declare_queue(
+        &self,
+        d: &QueueDeclare<'_>,
+        conn_id: u64,
+    ) -> AmqpResult<(Arc<Queue>, u32, u32)> {
+        if d.passive {
+            let q = self.queue(d.name, conn_id)?;
+            return Ok((q.clone(), q.message_count(), q.consumer_count()));
+        }
+        if d.name.starts_with("amq.") {
+            return Err(AmqpError::access_refused(format!(
+                "queue name '{}' contains reserved prefix 'amq.*'",
+                d.name
+            )));
+        }
+        let mut queues = self.queues.write();
+        let name: Arc<str> = if d.name.is_empty() {
+            loop {
+                let n: Arc<str> = generate_name("amq.gen-").into();
+                if !queues.contains_key(&n) {
+                    break n;
+                }
+            }
+        } else {
+            d.name.into()
+        };
+        if let Some(q) = queues.get(&name) {
+            q.check_access(conn_id)?;
+            let q = q.clone();
+            drop(queues);
+            self.check_queue_equivalence(&q, d, conn_id)?;
+            return Ok((q.clone(), q.message_count(), q.consumer_count()));
+        }
+        let spec = QueueSpec {
+            name: name.clone(),
+            durable: d.durable,
+            exclusive_owner: d.exclusive.then_some(conn_id),
+            auto_delete: d.auto_delete,
+            arguments: d.arguments.clone(),
+        };
+        let q = Queue::new(spec, self.name.clone());
+        queues.insert(name, q.clone());
+        Ok((q, 0, 0))
+    }
+
+    fn check_queue_equivalence(&self, q: &Queue, d: &QueueDeclare<'_>, conn_id: u64) -> AmqpResult<()> {
+        let have = &q.spec;
+        if d.exclusive && have.exclusive_owner != Some(conn_id) {
+            // Redeclaring a shared queue as exclusive (RabbitMQ: 405, same text as locked).
+            return Err(AmqpError::resource_locked(format!(
+                "cannot obtain exclusive access to locked queue '{}' in vhost '{}'. It could be \
+                 originally declared on another connection or the exclusive property value does \
+                 not match that of the original declaration.",
+                have.name, self.name
+            )));
+        }
+        let what = format!("queue '{}' in vhost '{}'", have.name, self.name);
+        let differ = |arg: &str, received: bool, current: bool| {
+            Err(AmqpError::precondition_failed(format!(
+                "inequivalent arg '{arg}' for {what}: received '{}' but current is '{}'",
+                bool_text(received),
+                bool_text(current)
+            )))
+        };
+        if have.durable != d.durable {
+            return differ("durable", d.durable, have.durable);
+        }
+        if have.auto_delete != d.auto_delete {
+            return differ("auto_delete", d.auto_delete, have.auto_delete);
+        }
+        check_args_equivalence(&what, EQUIVALENCE_CHECKED_QUEUE_ARGS, &have.arguments, d.arguments)
+    }
+
+    /// Looks up a queue the connection may use (404 missing, 405 another's exclusive queue).
+    pub fn queue(&self, name: &str, conn_id: u64) -> AmqpResult<Arc<Queue>> {
+        let q = self
+            .queues
+            .read()
+            .get(name)
+            .cloned()
+            .ok_or_else(|| self.no_queue(name))?;
+        q.check_access(conn_id)?;
+        Ok(q)
+    }
+
+    /// queue.bind.
+    pub fn bind_queue(
+        &self,
+        queue: &str,
+        exchange: &str,
+        routing_key: &str,
+        arguments: &FieldTable,
+        conn_id: u64,
+    ) -> AmqpResult<()> {
+        if exchange.is_empty() {
+            return Err(Self::default_exchange_refused());
+        }
+        let q = self.queue(queue, conn_id)?;
+        let x = self.exchange(exchange)?;
+        x.bind(&q, routing_key, arguments);
+        Ok(())
+    }
+
+    /// queue.unbind: removing a binding that does not exist is fine.
+    pub fn unbind_queue(
+        &self,
+        queue: &str,
+        exchange: &str,
+        routing_key: &str,
+        arguments: &FieldTable,
+        conn_id: u64,
+    ) -> AmqpResult<()> {
+        if exchange.is_empty() {
+            return Err(Self::default_exchange_refused());
+        }
+        let q = self.queue(queue, conn_id)?;
+        let x = self.exchange(exchange)?;
+        if x.unbind(&q, routing_key, arguments) {
+            self.auto_delete_exchange(&x);
+        }
+        Ok(())
+    }
+
+    /// An auto-delete exchange goes when its last binding does.
+    fn auto_delete_exchange(&self, x: &Arc<Exchange>) {
+        if x.spec.auto_delete && !x.has_bindings() {
+            let mut exchanges = self.exchanges.write();
+            if exchanges.get(&x.spec.name).is_some_and(|e| Arc::ptr_eq(e, x)) {
+                exchanges.remove(&x.spec.name);
+            }
+        }
+    }
+
+    /// queue.purge.
+    pub fn purge_queue(&self, name: &str, conn_id: u64) -> AmqpResult<u32> {
+        Ok(self.queue(name, conn_id)?.purge())
+    }
+
+    /// queue.delete: idempotent for a missing queue; returns the messages it held.
+    pub fn delete_queue(
+        &self,
+        name: &str,
+        if_unused: bool,
+        if_empty: bool,
+        conn_id: u64,
+    ) -> AmqpResult<u32> {
+        let q = match self.queue(name, conn_id) {
+            Ok(q) => q,
+            Err(e) if e.code == crate::error::code::NOT_FOUND => return Ok(0),
+            Err(e) => return Err(e),
+        };
+        if if_unused && q.consumer_count() > 0 {
+            return Err(AmqpError::precondition_failed(format!(
+                "queue '{name}' in vhost '{}' in use",
+                self.name
+            )));
+        }
+        if if_empty && q.message_count() > 0 {
+            return Err(AmqpError::precondition_failed(format!(
+                "queue '{name}' in vhost '{}' not empty",
+                self.name
+            )));
+        }
+        Ok(self.remove_queue(&q))
+    }
+
+    /// Removes a queue and its bindings; returns its ready-message count.
+    pub fn remove_queue(&self, q: &Arc<Queue>) -> u32 {
+        {
+            let mut queues = self.queues.write();
+            if queues.get(q.name()).is_some_and(|x| Arc::ptr_eq(x, q)) {
+                queues.remove(q.name());
+            }
+        }
+        let exchanges: Vec<Arc<Exchange>> = self.exchanges.read().values().cloned().collect();
+        for x in exchanges {
+            if x.unbind_queue(q) {
+                self.auto_delete_exchange(&x);
+            }
+        }
+        q.delete()
+    }
+
+    /// Deletes the exclusive queues of a connection that closed.
+    pub fn connection_closed(&self, conn_id: u64) {
+        let owned: Vec<Arc<Queue>> = self
+            .queues
+            .read()
+            .values()
+            .filter(|q| q.spec.exclusive_owner == Some(conn_id))
+            .cloned()
+            .collect();
+        for q in owned {
+            self.remove_queue(&q);
+        }
+    }
+
+    /// Routes a message: appends its destination queues (deduplicated) to `out`.
+    /// `headers` is the raw headers table, needed only by headers exchanges.
+    pub fn route(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        headers: Option<&[u8]>,
+        out: &mut Vec<Arc<Queue>>,
+    ) -> AmqpResult<Arc<str>> {
+        if exchange.is_empty() {
+            if let Some(q) = self.queues.read().get(routing_key) {
+                out.push(q.clone());
+            }
+            return Ok(self.default_exchange_name.clone());
+        }
+        let x = self.exchange(exchange)?;
+        if x.spec.internal {
+            return Err(AmqpError::access_refused(format!(
+                "cannot publish to internal exchange '{exchange}' in vhost '{}'",
+                self.name
+            )));
+        }
+        x.route(routing_key, headers, out);
+        if out.len() > 1 {
+            out.sort_unstable_by_key(|q| Arc::as_ptr(q) as usize);
+            out.dedup_by(|a, b| Arc::ptr_eq(a, b));
+        }
+        Ok(x.spec.name.clone())
+    }
+}
+
+fn bool_text(b: bool) -> &'static str {
+    if b {
+        "true"
+    } else {
+        "false"
+    }
+}
+
+/// RabbitMQ compares a fixed set of arguments on redeclare; a difference is 406.
+fn check_args_equivalence(
+    what: &str,
+    keys: &[&str],
+    have: &FieldTable,
+    received: &FieldTable,
+) -> AmqpResult<()> {
+    for key in keys {
+        let a = received.inner().get(*key);
+        let b = have.inner().get(*key);
+        if a != b {
+            return Err(AmqpError::precondition_failed(format!(
+                "inequivalent arg '{key}' for {what}: received {} but current is {}",
+                describe(a),
+                describe(b)
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn describe(v: Option<&AMQPValue>) -> String {
+    match v {
+        None => "none".to_string(),
+        Some(AMQPValue::LongString(s)) => format!("'{}'", String::from_utf8_lossy(s.as_bytes())),
+        Some(v) => format!("'{v:?}'"),
+    }
+}
+
+/// A random name like RabbitMQ's `amq.gen-` + 22 URL-safe base64 characters.
+pub fn generate_name(prefix: &str) -> String {
+    use std::collections::hash_map::RandomState;
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::with_capacity(prefix.len() + 22);
+    out.push_str(prefix);
+    let state = RandomState::new();
+    let mut bits: u128 = 0;
+    for _ in 0..2 {
+        let mut h = state.build_hasher();
+        h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+        bits = (bits << 64) | h.finish() as u128;
+    }
+    for _ in 0..22 {
+        out.push(ALPHABET[(bits & 63) as usize] as char);
+        bits >>= 6;
+    }
+    out
+}

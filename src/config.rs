@@ -1,0 +1,195 @@
+//! Settings: embedded defaults, then a TOML file, then `WARREN_*` environment variables, then
+//! command-line flags. `validate` names the key and the problem. No globals: the resulting
+//! `Config` is passed down by value.
+
+use serde::Deserialize;
+use std::path::PathBuf;
+
+/// Every setting Warren reads. `config/warren.toml` documents each key with its default.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: String,
+    /// AMQP port.
+    pub port: u16,
+    /// The user created on first start (until users are managed).
+    pub default_user: String,
+    /// Its password.
+    pub default_pass: String,
+    /// Largest frame we accept and offer in connection.tune (bytes, including the 8 overhead).
+    pub frame_max: u32,
+    /// Most channels per connection offered in connection.tune.
+    pub channel_max: u16,
+    /// Heartbeat interval offered in connection.tune, seconds (0 disables).
+    pub heartbeat: u16,
+    /// Tokio worker threads (0 = one per core).
+    pub workers: usize,
+    /// Where durable state lives.
+    pub data_dir: PathBuf,
+    /// tracing filter: error, warn, info, debug, trace (or a full EnvFilter directive).
+    pub log_level: String,
+    /// Most simultaneous client connections; further ones are refused at accept.
+    pub max_connections: usize,
+    /// Seconds a client may take to finish the handshake before it is dropped.
+    pub handshake_timeout: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1".into(),
+            port: 5672,
+            default_user: "guest".into(),
+            default_pass: "guest".into(),
+            frame_max: 131_072,
+            channel_max: 2047,
+            heartbeat: 60,
+            workers: 0,
+            data_dir: PathBuf::from("warren-data"),
+            log_level: "info".into(),
+            max_connections: 65_536,
+            handshake_timeout: 10,
+        }
+    }
+}
+
+/// A configuration problem, naming the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Parses a TOML document over the defaults.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError(format!("{origin}: {}", e.to_string().trim())))
+    }
+
+    /// Reads a TOML file over the defaults.
+    pub fn from_file(path: &std::path::Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("cannot read config file {}: {e}", path.display())))?;
+        Self::from_toml(&text, &path.display().to_string())
+    }
+
+    /// Applies `WARREN_<KEY>` overrides from `vars` (the process environment in `main`).
+    pub fn apply_env(
+        &mut self,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<(), ConfigError> {
+        for (name, value) in vars {
+            let Some(key) = name.strip_prefix("WARREN_") else {
+                continue;
+            };
+            self.set(&key.to_ascii_lowercase(), &value)
+                .map_err(|e| ConfigError(format!("environment variable {name}: {}", e.0)))?;
+        }
+        Ok(())
+    }
+
+    /// Sets one key from its text form (environment variables and flags use this).
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        fn num<T: std::str::FromStr>(key: &str, v: &str) -> Result<T, ConfigError> {
+            v.trim()
+                .parse()
+                .map_err(|_| ConfigError(format!("key '{key}': '{v}' is not a valid number")))
+        }
+        match key {
+            "listen" => self.listen = value.to_string(),
+            "port" => self.port = num(key, value)?,
+            "default_user" => self.default_user = value.to_string(),
+            "default_pass" => self.default_pass = value.to_string(),
+            "frame_max" => self.frame_max = num(key, value)?,
+            "channel_max" => self.channel_max = num(key, value)?,
+            "heartbeat" => self.heartbeat = num(key, value)?,
+            "workers" => self.workers = num(key, value)?,
+            "data_dir" => self.data_dir = PathBuf::from(value),
+            "log_level" => self.log_level = value.to_string(),
+            "max_connections" => self.max_connections = num(key, value)?,
+            "handshake_timeout" => self.handshake_timeout = num(key, value)?,
+            "config" => {}
+            other => return Err(ConfigError(format!("unknown key '{other}'"))),
+        }
+        Ok(())
+    }
+
+    /// Checks values that parse but make no sense.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, why: &str| Err(ConfigError(format!("key '{key}': {why}")));
+        if self.frame_max < 8192 {
+            return bad("frame_max", "must be at least 8192 (the AMQP minimum frame size)");
+        }
+        if self.channel_max == 0 {
+            return bad("channel_max", "must be at least 1");
+        }
+        if self.listen.trim().is_empty() {
+            return bad("listen", "must not be empty");
+        }
+        if self.default_user.is_empty() {
+            return bad("default_user", "must not be empty");
+        }
+        if self.max_connections == 0 {
+            return bad("max_connections", "must be at least 1");
+        }
+        if self.handshake_timeout == 0 {
+            return bad("handshake_timeout", "must be at least 1 second");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_serve_localhost_with_guest() {
+        let c = Config::default();
+        assert_eq!((c.listen.as_str(), c.port), ("127.0.0.1", 5672));
+        assert_eq!((c.default_user.as_str(), c.default_pass.as_str()), ("guest", "guest"));
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let e = Config::from_toml("port = \"x\"", "f.toml").unwrap_err();
+        assert!(e.0.contains("port"), "{e}");
+        let e = Config::from_toml("bogus = 1", "f.toml").unwrap_err();
+        assert!(e.0.contains("bogus"), "{e}");
+        let c = Config::from_toml("frame_max = 100", "f.toml").unwrap();
+        assert!(c.validate().unwrap_err().0.contains("frame_max"));
+    }
+
+    #[test]
+    fn env_overrides() {
+        let mut c = Config::default();
+        c.apply_env([("WARREN_PORT".to_string(), "5999".to_string())]).unwrap();
+        assert_eq!(c.port, 5999);
+        let e = c
+            .apply_env([("WARREN_HEARTBEAT".to_string(), "soon".to_string())])
+            .unwrap_err();
+        assert!(e.0.contains("WARREN_HEARTBEAT"));
+    }
+
+    #[test]
+    fn shipped_config_files_parse() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/config");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let c = Config::from_file(&path).unwrap();
+                c.validate().unwrap();
+                seen += 1;
+            }
+        }
+        assert!(seen > 0);
+    }
+}

@@ -1,0 +1,101 @@
+//! The `warren` binary: flags → config → logging → runtime → server.
+
+use clap::Parser;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use warren::config::Config;
+
+/// A fast, RabbitMQ-compatible AMQP 0-9-1 message broker.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// TOML configuration file (see config/warren.toml for every key).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Address to listen on (key: listen).
+    #[arg(long)]
+    listen: Option<String>,
+    /// AMQP port (key: port).
+    #[arg(long)]
+    port: Option<u16>,
+    /// Folder for durable state (key: data_dir).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Log level (key: log_level).
+    #[arg(long)]
+    log_level: Option<String>,
+    /// Worker threads, 0 = one per core (key: workers).
+    #[arg(long)]
+    workers: Option<usize>,
+}
+
+fn load(args: &Args) -> Result<Config, warren::config::ConfigError> {
+    let mut config = match &args.config {
+        Some(path) => Config::from_file(path)?,
+        None => Config::default(),
+    };
+    config.apply_env(std::env::vars())?;
+    if let Some(v) = &args.listen {
+        config.listen = v.clone();
+    }
+    if let Some(v) = args.port {
+        config.port = v;
+    }
+    if let Some(v) = &args.data_dir {
+        config.data_dir = v.clone();
+    }
+    if let Some(v) = &args.log_level {
+        config.log_level = v.clone();
+    }
+    if let Some(v) = args.workers {
+        config.workers = v;
+    }
+    config.validate()?;
+    Ok(config)
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let config = match load(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("warren: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log_level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if config.workers > 0 {
+        builder.worker_threads(config.workers);
+    }
+    let runtime = match builder.enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("warren: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        if let Err(e) = std::fs::create_dir_all(&config.data_dir) {
+            eprintln!("warren: cannot create data_dir {}: {e}", config.data_dir.display());
+            return ExitCode::FAILURE;
+        }
+        let listener = match warren::server::bind(&config).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("warren: cannot listen on {}:{}: {e}", config.listen, config.port);
+                return ExitCode::FAILURE;
+            }
+        };
+        tracing::info!(listen = %config.listen, port = config.port, data_dir = %config.data_dir.display(), "Warren is ready");
+        let broker = warren::broker::Broker::new();
+        tokio::select! {
+            _ = warren::server::run(listener, std::sync::Arc::new(config), broker) => {}
+            _ = tokio::signal::ctrl_c() => tracing::info!("interrupted, shutting down"),
+        }
+        ExitCode::SUCCESS
+    })
+}

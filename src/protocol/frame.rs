@@ -1,0 +1,95 @@
+//! Framing (spec 2.3.5, 4.2.3): a 7-byte header (type, channel, size), the payload and the
+//! 0xCE end octet. The size is checked against frame_max *before* anything is buffered, so a
+//! peer can never make us allocate more than one frame_max per connection.
+
+use crate::error::{AmqpError, AmqpResult};
+
+pub const FRAME_METHOD: u8 = 1;
+pub const FRAME_HEADER: u8 = 2;
+pub const FRAME_BODY: u8 = 3;
+pub const FRAME_HEARTBEAT: u8 = 8;
+pub const FRAME_END: u8 = 0xCE;
+/// Header (7) plus end octet (1): frame_max counts the whole frame (lapin and RabbitMQ agree).
+pub const FRAME_OVERHEAD: usize = 8;
+/// frame_max before tune-ok: the spec's FRAME-MIN-SIZE as RabbitMQ 4.1+ uses it.
+pub const PRE_TUNE_FRAME_MAX: u32 = 8192;
+/// The protocol header a 0-9-1 client sends first.
+pub const PROTOCOL_HEADER: &[u8; 8] = b"AMQP\x00\x00\x09\x01";
+
+/// One frame, borrowed from the read buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawFrame<'a> {
+    pub kind: u8,
+    pub channel: u16,
+    pub payload: &'a [u8],
+}
+
+impl RawFrame<'_> {
+    /// Bytes this frame occupies on the wire.
+    pub fn wire_len(&self) -> usize {
+        self.payload.len() + FRAME_OVERHEAD
+    }
+}
+
+/// Splits the next frame off `buf`. `Ok(None)` means "need more bytes".
+pub fn split_frame(buf: &[u8], frame_max: u32) -> AmqpResult<Option<RawFrame<'_>>> {
+    if buf.len() < 7 {
+        return Ok(None);
+    }
+    let kind = buf[0];
+    let channel = u16::from_be_bytes([buf[1], buf[2]]);
+    let size = u32::from_be_bytes([buf[3], buf[4], buf[5], buf[6]]) as usize;
+    if !matches!(kind, FRAME_METHOD | FRAME_HEADER | FRAME_BODY | FRAME_HEARTBEAT) {
+        return Err(AmqpError::frame_error(format!("unknown frame type {kind}")));
+    }
+    if frame_max != 0 && size + FRAME_OVERHEAD > frame_max as usize {
+        return Err(AmqpError::frame_error(format!(
+            "frame size {} larger than negotiated frame_max {}",
+            size + FRAME_OVERHEAD,
+            frame_max
+        )));
+    }
+    if buf.len() < size + FRAME_OVERHEAD {
+        return Ok(None);
+    }
+    if buf[7 + size] != FRAME_END {
+        return Err(AmqpError::frame_error(format!(
+            "bad frame end octet {:#04x}",
+            buf[7 + size]
+        )));
+    }
+    Ok(Some(RawFrame {
+        kind,
+        channel,
+        payload: &buf[7..7 + size],
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn incomplete_input_needs_more() {
+        let f = [1u8, 0, 1, 0, 0, 0, 4, 0, 10, 0, 10, FRAME_END];
+        for cut in 0..f.len() {
+            assert_eq!(split_frame(&f[..cut], 8192), Ok(None));
+        }
+        let fr = split_frame(&f, 8192).unwrap().unwrap();
+        assert_eq!(fr.channel, 1);
+        assert_eq!(fr.payload, &[0, 10, 0, 10]);
+        assert_eq!(fr.wire_len(), f.len());
+    }
+
+    #[test]
+    fn oversize_is_rejected_from_the_header_alone() {
+        let h = [3u8, 0, 1, 0xFF, 0xFF, 0xFF, 0xF0];
+        assert_eq!(split_frame(&h, 131072).unwrap_err().code, 501);
+    }
+
+    #[test]
+    fn bad_end_octet_and_type_are_frame_errors() {
+        assert_eq!(split_frame(&[8, 0, 0, 0, 0, 0, 0, 0], 8192).unwrap_err().code, 501);
+        assert_eq!(split_frame(&[9, 0, 0, 0, 0, 0, 0, 0xCE], 8192).unwrap_err().code, 501);
+    }
+}

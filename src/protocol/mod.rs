@@ -1,0 +1,21 @@
+//! The wire codec: bytes ⇄ frames, with no sockets, tasks or broker types.
+//!
+//! * `frame`: splits the byte stream into frames, enforcing frame_max and the end octet.
+//! * `fast`: hand-written, borrowed, allocation-free decoding of the per-message methods
+//!   (basic.publish, ack, nack, reject) and the content header.
+//! * `properties`: validates raw basic properties and reads single fields lazily.
+//! * `encode`: hand-written encoders for deliveries, get-ok, return and confirms, plus a
+//!   generic encoder that goes through amq-protocol for every other method.
+//! * `cold`: parses every other method through amq-protocol.
+//!
+//! This is the only module that imports `amq_protocol` parsing and generation.
+
+pub mod cold;
+pub mod cursor;
+pub mod encode;
+pub mod fast;
+pub mod frame;
+pub mod properties;
+
+pub use amq_protocol::protocol::AMQPClass;
+pub use amq_protocol::types::{AMQPValue, FieldTable, LongString, ShortString};

@@ -1,0 +1,140 @@
+//! Unacked deliveries and basic.ack / nack / reject / recover (spec 1.8.3.13-1.8.3.16).
+//!
+//! Deliveries are kept in tag order in a `VecDeque`: a single ack is a binary search, a
+//! multiple ack drains the prefix. An unknown tag is 406 PRECONDITION_FAILED, like RabbitMQ.
+
+use super::{push_unique, Channel, Ctx, Signal, Tx};
+use crate::broker::consumer::Credit;
+use crate::broker::message::QueuedMessage;
+use crate::broker::queue::Queue;
+use crate::error::{AmqpError, AmqpResult};
+use std::sync::Arc;
+
+/// A delivery waiting for its ack.
+#[derive(Debug)]
+pub struct Unacked {
+    pub tag: u64,
+    pub queue: Arc<Queue>,
+    pub message: QueuedMessage,
+    /// The consumer's credit (None for basic.get, which takes no credit).
+    pub credit: Option<Arc<Credit>>,
+}
+
+/// Puts deliveries back in their queues, in their original order.
+pub fn requeue_all(pending: Vec<Unacked>) {
+    let mut by_queue: Vec<(Arc<Queue>, Vec<QueuedMessage>)> = Vec::new();
+    for u in pending {
+        if let Some(c) = &u.credit {
+            c.give_back(1);
+        }
+        match by_queue.iter_mut().find(|(q, _)| Arc::ptr_eq(q, &u.queue)) {
+            Some((_, list)) => list.push(u.message),
+            None => by_queue.push((u.queue, vec![u.message])),
+        }
+    }
+    for (q, list) in by_queue {
+        q.requeue(list);
+    }
+}
+
+impl Channel {
+    /// Removes and returns the deliveries an ack/nack/reject names.
+    fn take_unacked(&mut self, tag: u64, multiple: bool) -> AmqpResult<Vec<Unacked>> {
+        if multiple && tag == 0 {
+            // Spec: multiple with tag 0 means "everything outstanding".
+            return Ok(self.unacked.drain(..).collect());
+        }
+        let Ok(at) = self.unacked.binary_search_by_key(&tag, |u| u.tag) else {
+            return Err(AmqpError::precondition_failed(format!("unknown delivery tag {tag}")));
+        };
+        if multiple {
+            Ok(self.unacked.drain(..=at).collect())
+        } else {
+            Ok(self.unacked.remove(at).into_iter().collect())
+        }
+    }
+
+    /// basic.ack, basic.nack and basic.reject from the client.
+    pub fn settle(&mut self, ctx: &mut Ctx<'_>, tag: u64, multiple: bool, requeue: Option<bool>) -> AmqpResult<Signal> {
+        let settled = self.take_unacked(tag, multiple)?;
+        let requeue = requeue.unwrap_or(false);
+        if let Some(tx) = &mut self.tx {
+            // Inside a transaction the outcome waits for tx.commit.
+            tx.acks.extend(settled.into_iter().map(|u| (u, requeue)));
+            return Ok(Signal::Continue);
+        }
+        self.apply_settled(ctx, settled, requeue);
+        Ok(Signal::Continue)
+    }
+
+    /// Applies acks (drop) or requeues and returns credit to consumers.
+    pub(super) fn apply_settled(&mut self, ctx: &mut Ctx<'_>, settled: Vec<Unacked>, requeue: bool) {
+        if settled.is_empty() {
+            return;
+        }
+        if requeue {
+            let n = settled.iter().filter(|u| u.credit.is_some()).count() as u32;
+            self.channel_credit.give_back(n);
+            for u in &settled {
+                push_unique(ctx.redispatch, &u.queue);
+            }
+            requeue_all(settled);
+            return;
+        }
+        let mut channel_credit_freed = 0u32;
+        for u in settled {
+            if let Some(c) = &u.credit {
+                c.give_back(1);
+                channel_credit_freed += 1;
+                push_unique(ctx.redispatch, &u.queue);
+            }
+        }
+        if channel_credit_freed > 0 {
+            self.channel_credit.give_back(channel_credit_freed);
+            if self.channel_credit.limit() != 0 {
+                // Channel-wide prefetch: any of this channel's consumers may now take more.
+                for c in self.consumers.values() {
+                    push_unique(ctx.redispatch, &c.queue);
+                }
+            }
+        }
+    }
+
+    /// basic.recover / recover-async with requeue=true: everything unacked goes back.
+    pub fn recover(&mut self, ctx: &mut Ctx<'_>) {
+        let all: Vec<Unacked> = self.unacked.drain(..).collect();
+        let n = all.iter().filter(|u| u.credit.is_some()).count() as u32;
+        self.channel_credit.give_back(n);
+        for u in &all {
+            push_unique(ctx.redispatch, &u.queue);
+        }
+        requeue_all(all);
+    }
+
+    /// tx.commit: applies deferred acks, then deferred publishes.
+    pub(super) fn commit(&mut self, ctx: &mut Ctx<'_>, tx: Tx) -> AmqpResult<()> {
+        let mut acked = Vec::new();
+        let mut requeued = Vec::new();
+        for (u, requeue) in tx.acks {
+            if requeue {
+                requeued.push(u);
+            } else {
+                acked.push(u);
+            }
+        }
+        self.apply_settled(ctx, acked, false);
+        self.apply_settled(ctx, requeued, true);
+        for p in tx.publishes {
+            self.route_and_enqueue(ctx, p)?;
+        }
+        Ok(())
+    }
+
+    /// tx.rollback: deferred acks are undone (the deliveries are unacked again).
+    pub(super) fn rollback(&mut self, tx: Tx) {
+        for (u, _) in tx.acks {
+            let at = self.unacked.partition_point(|x| x.tag < u.tag);
+            self.unacked.insert(at, u);
+        }
+    }
+}

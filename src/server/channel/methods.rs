@@ -1,0 +1,314 @@
+//! Every channel method off the hot path: one flat match, one function per method.
+
+use super::{Channel, ChannelConsumer, ChannelResult, Confirms, Ctx, Signal, Tx};
+use crate::broker::consumer::{ConsumerEntry, Credit, NO_ACK_WINDOW};
+use crate::broker::queue::AfterCancel;
+use crate::broker::vhost::{generate_name, ExchangeDeclare, QueueDeclare};
+use crate::error::{AmqpError, AmqpResult};
+use crate::protocol::encode::{put_content, put_get_ok};
+use crate::protocol::AMQPClass;
+use amq_protocol::protocol::{basic, channel, confirm, exchange, queue, tx};
+use std::sync::Arc;
+
+impl Channel {
+    /// Handles a method (other than the hot-path ones) on an open channel.
+    pub fn handle_method(&mut self, ctx: &mut Ctx<'_>, method: AMQPClass) -> ChannelResult {
+        let ids = (method.get_amqp_class_id(), method.get_amqp_method_id());
+        self.dispatch_method(ctx, method).map_err(|e| e.with_method(ids.0, ids.1))
+    }
+
+    fn dispatch_method(&mut self, ctx: &mut Ctx<'_>, method: AMQPClass) -> ChannelResult {
+        use AMQPClass as C;
+        match method {
+            C::Channel(channel::AMQPMethod::Close(_)) => {
+                self.release(ctx.vhost, ctx.conn_id);
+                self.reply(ctx, C::Channel(channel::AMQPMethod::CloseOk(channel::CloseOk {})));
+                return Ok(Signal::Finished);
+            }
+            C::Channel(channel::AMQPMethod::CloseOk(_)) => return Ok(Signal::Finished),
+            C::Channel(channel::AMQPMethod::Open(_)) => {
+                return Err(AmqpError::channel_error("second 'channel.open' seen"));
+            }
+            C::Channel(channel::AMQPMethod::Flow(m)) => self.flow(ctx, m)?,
+            C::Exchange(exchange::AMQPMethod::Declare(m)) => self.exchange_declare(ctx, m)?,
+            C::Exchange(exchange::AMQPMethod::Delete(m)) => self.exchange_delete(ctx, m)?,
+            C::Queue(queue::AMQPMethod::Declare(m)) => self.queue_declare(ctx, m)?,
+            C::Queue(queue::AMQPMethod::Bind(m)) => self.queue_bind(ctx, m)?,
+            C::Queue(queue::AMQPMethod::Unbind(m)) => self.queue_unbind(ctx, m)?,
+            C::Queue(queue::AMQPMethod::Purge(m)) => self.queue_purge(ctx, m)?,
+            C::Queue(queue::AMQPMethod::Delete(m)) => self.queue_delete(ctx, m)?,
+            C::Basic(basic::AMQPMethod::Qos(m)) => self.qos(ctx, m)?,
+            C::Basic(basic::AMQPMethod::Consume(m)) => self.consume(ctx, m)?,
+            C::Basic(basic::AMQPMethod::Cancel(m)) => self.cancel(ctx, m),
+            C::Basic(basic::AMQPMethod::Get(m)) => self.get(ctx, m)?,
+            C::Basic(basic::AMQPMethod::Recover(m)) => {
+                self.recover_requeue(ctx, m.requeue)?;
+                self.reply(ctx, C::Basic(basic::AMQPMethod::RecoverOk(basic::RecoverOk {})));
+            }
+            C::Basic(basic::AMQPMethod::RecoverAsync(m)) => self.recover_requeue(ctx, m.requeue)?,
+            C::Confirm(confirm::AMQPMethod::Select(m)) => self.confirm_select(ctx, m)?,
+            C::Tx(tx::AMQPMethod::Select(_)) => self.tx_select(ctx)?,
+            C::Tx(tx::AMQPMethod::Commit(_)) => self.tx_commit(ctx)?,
+            C::Tx(tx::AMQPMethod::Rollback(_)) => self.tx_rollback(ctx)?,
+            other => {
+                return Err(AmqpError::not_implemented(format!(
+                    "method {}.{} is not supported",
+                    other.get_amqp_class_id(),
+                    other.get_amqp_method_id()
+                )))
+            }
+        }
+        Ok(Signal::Continue)
+    }
+
+    fn flow(&mut self, ctx: &mut Ctx<'_>, m: channel::Flow) -> AmqpResult<()> {
+        if !m.active {
+            // RabbitMQ does not implement client-initiated flow control either.
+            return Err(AmqpError::not_implemented("active=false"));
+        }
+        self.reply(ctx, AMQPClass::Channel(channel::AMQPMethod::FlowOk(channel::FlowOk { active: true })));
+        Ok(())
+    }
+
+    fn exchange_declare(&mut self, ctx: &mut Ctx<'_>, m: exchange::Declare) -> AmqpResult<()> {
+        ctx.vhost.declare_exchange(&ExchangeDeclare {
+            name: m.exchange.as_str(),
+            kind: m.kind.as_str(),
+            passive: m.passive,
+            durable: m.durable,
+            auto_delete: m.auto_delete,
+            internal: m.internal,
+            arguments: &m.arguments,
+        })?;
+        if !m.nowait {
+            self.reply(ctx, AMQPClass::Exchange(exchange::AMQPMethod::DeclareOk(exchange::DeclareOk {})));
+        }
+        Ok(())
+    }
+
+    fn exchange_delete(&mut self, ctx: &mut Ctx<'_>, m: exchange::Delete) -> AmqpResult<()> {
+        ctx.vhost.delete_exchange(m.exchange.as_str(), m.if_unused)?;
+        if !m.nowait {
+            self.reply(ctx, AMQPClass::Exchange(exchange::AMQPMethod::DeleteOk(exchange::DeleteOk {})));
+        }
+        Ok(())
+    }
+
+    fn queue_declare(&mut self, ctx: &mut Ctx<'_>, m: queue::Declare) -> AmqpResult<()> {
+        let (q, messages, consumers) = ctx.vhost.declare_queue(
+            &QueueDeclare {
+                name: m.queue.as_str(),
+                passive: m.passive,
+                durable: m.durable,
+                exclusive: m.exclusive,
+                auto_delete: m.auto_delete,
+                arguments: &m.arguments,
+            },
+            ctx.conn_id,
+        )?;
+        if !m.nowait {
+            let ok = queue::DeclareOk {
+                queue: q.name().into(),
+                message_count: messages,
+                consumer_count: consumers,
+            };
+            self.reply(ctx, AMQPClass::Queue(queue::AMQPMethod::DeclareOk(ok)));
+        }
+        Ok(())
+    }
+
+    fn queue_bind(&mut self, ctx: &mut Ctx<'_>, m: queue::Bind) -> AmqpResult<()> {
+        ctx.vhost.bind_queue(
+            m.queue.as_str(),
+            m.exchange.as_str(),
+            m.routing_key.as_str(),
+            &m.arguments,
+            ctx.conn_id,
+        )?;
+        if !m.nowait {
+            self.reply(ctx, AMQPClass::Queue(queue::AMQPMethod::BindOk(queue::BindOk {})));
+        }
+        Ok(())
+    }
+
+    fn queue_unbind(&mut self, ctx: &mut Ctx<'_>, m: queue::Unbind) -> AmqpResult<()> {
+        ctx.vhost.unbind_queue(
+            m.queue.as_str(),
+            m.exchange.as_str(),
+            m.routing_key.as_str(),
+            &m.arguments,
+            ctx.conn_id,
+        )?;
+        self.reply(ctx, AMQPClass::Queue(queue::AMQPMethod::UnbindOk(queue::UnbindOk {})));
+        Ok(())
+    }
+
+    fn queue_purge(&mut self, ctx: &mut Ctx<'_>, m: queue::Purge) -> AmqpResult<()> {
+        let message_count = ctx.vhost.purge_queue(m.queue.as_str(), ctx.conn_id)?;
+        if !m.nowait {
+            self.reply(ctx, AMQPClass::Queue(queue::AMQPMethod::PurgeOk(queue::PurgeOk { message_count })));
+        }
+        Ok(())
+    }
+
+    fn queue_delete(&mut self, ctx: &mut Ctx<'_>, m: queue::Delete) -> AmqpResult<()> {
+        let message_count = ctx
+            .vhost
+            .delete_queue(m.queue.as_str(), m.if_unused, m.if_empty, ctx.conn_id)?;
+        if !m.nowait {
+            self.reply(ctx, AMQPClass::Queue(queue::AMQPMethod::DeleteOk(queue::DeleteOk { message_count })));
+        }
+        Ok(())
+    }
+
+    fn qos(&mut self, ctx: &mut Ctx<'_>, m: basic::Qos) -> AmqpResult<()> {
+        // amq-protocol drops prefetch_size; RabbitMQ refuses non-zero values (540), and the
+        // connection checks that on the raw frame before we get here.
+        if m.global {
+            self.channel_credit.set_limit(m.prefetch_count as u32);
+            for c in self.consumers.values() {
+                super::push_unique(ctx.redispatch, &c.queue);
+            }
+        } else {
+            self.consumer_prefetch = m.prefetch_count as u32;
+        }
+        self.reply(ctx, AMQPClass::Basic(basic::AMQPMethod::QosOk(basic::QosOk {})));
+        Ok(())
+    }
+
+    fn consume(&mut self, ctx: &mut Ctx<'_>, m: basic::Consume) -> AmqpResult<()> {
+        let q = ctx.vhost.queue(m.queue.as_str(), ctx.conn_id)?;
+        let tag: Arc<str> = if m.consumer_tag.as_str().is_empty() {
+            generate_name("amq.ctag-").into()
+        } else {
+            m.consumer_tag.as_str().into()
+        };
+        if self.consumers.contains_key(&tag) {
+            return Err(AmqpError::not_allowed(format!("attempt to reuse consumer tag '{tag}'")));
+        }
+        let credit = Arc::new(Credit::with_limit(if m.no_ack {
+            NO_ACK_WINDOW
+        } else {
+            self.consumer_prefetch
+        }));
+        let entry = ConsumerEntry {
+            tag: tag.clone(),
+            conn_id: ctx.conn_id,
+            channel: self.id,
+            tx: ctx.sink.clone(),
+            no_ack: m.no_ack,
+            exclusive: m.exclusive,
+            credit: credit.clone(),
+            channel_credit: self.channel_credit.clone(),
+        };
+        // consume-ok goes out before any delivery: deliveries arrive through the connection's
+        // inbox, which is read only after this reply is in the output buffer.
+        q.check_access(ctx.conn_id)?;
+        self.consumers.insert(
+            tag.clone(),
+            ChannelConsumer {
+                queue: q.clone(),
+                no_ack: m.no_ack,
+                credit,
+            },
+        );
+        if let Err(e) = q.add_consumer(entry) {
+            self.consumers.remove(&tag);
+            return Err(e);
+        }
+        if !m.nowait {
+            let ok = basic::ConsumeOk {
+                consumer_tag: tag.as_ref().into(),
+            };
+            self.reply(ctx, AMQPClass::Basic(basic::AMQPMethod::ConsumeOk(ok)));
+        }
+        Ok(())
+    }
+
+    fn cancel(&mut self, ctx: &mut Ctx<'_>, m: basic::Cancel) {
+        let tag = m.consumer_tag.as_str();
+        if let Some(c) = self.consumers.remove(tag) {
+            if c.queue.remove_consumer(ctx.conn_id, self.id, tag) == AfterCancel::AutoDelete {
+                ctx.vhost.remove_queue(&c.queue);
+            }
+        }
+        if !m.nowait {
+            let ok = basic::CancelOk {
+                consumer_tag: m.consumer_tag,
+            };
+            self.reply(ctx, AMQPClass::Basic(basic::AMQPMethod::CancelOk(ok)));
+        }
+    }
+
+    fn get(&mut self, ctx: &mut Ctx<'_>, m: basic::Get) -> AmqpResult<()> {
+        let q = ctx.vhost.queue(m.queue.as_str(), ctx.conn_id)?;
+        let Some((qm, remaining)) = q.get() else {
+            self.reply(ctx, AMQPClass::Basic(basic::AMQPMethod::GetEmpty(basic::GetEmpty {})));
+            return Ok(());
+        };
+        let tag = self.next_delivery_tag;
+        self.next_delivery_tag += 1;
+        let msg = &qm.message;
+        put_get_ok(ctx.out, self.id, tag, qm.redelivered, &msg.exchange, msg.routing_key(), remaining);
+        put_content(ctx.out, self.id, msg.properties(), &msg.body, ctx.frame_max);
+        if !m.no_ack {
+            self.unacked.push_back(super::acks::Unacked {
+                tag,
+                queue: q,
+                message: qm,
+                credit: None,
+            });
+        }
+        Ok(())
+    }
+
+    fn recover_requeue(&mut self, ctx: &mut Ctx<'_>, requeue: bool) -> AmqpResult<()> {
+        if !requeue {
+            return Err(AmqpError::not_implemented("requeue=false"));
+        }
+        self.recover(ctx);
+        Ok(())
+    }
+
+    fn confirm_select(&mut self, ctx: &mut Ctx<'_>, m: confirm::Select) -> AmqpResult<()> {
+        if self.tx.is_some() {
+            return Err(AmqpError::precondition_failed("cannot switch from tx to confirm mode"));
+        }
+        if self.confirms.is_none() {
+            self.confirms = Some(Confirms::default());
+        }
+        if !m.nowait {
+            self.reply(ctx, AMQPClass::Confirm(confirm::AMQPMethod::SelectOk(confirm::SelectOk {})));
+        }
+        Ok(())
+    }
+
+    fn tx_select(&mut self, ctx: &mut Ctx<'_>) -> AmqpResult<()> {
+        if self.confirms.is_some() {
+            return Err(AmqpError::precondition_failed("cannot switch from confirm to tx mode"));
+        }
+        if self.tx.is_none() {
+            self.tx = Some(Tx::default());
+        }
+        self.reply(ctx, AMQPClass::Tx(tx::AMQPMethod::SelectOk(tx::SelectOk {})));
+        Ok(())
+    }
+
+    fn tx_commit(&mut self, ctx: &mut Ctx<'_>) -> AmqpResult<()> {
+        let Some(pending) = self.tx.replace(Tx::default()) else {
+            return Err(AmqpError::precondition_failed("channel is not transactional"));
+        };
+        self.commit(ctx, pending)?;
+        self.reply(ctx, AMQPClass::Tx(tx::AMQPMethod::CommitOk(tx::CommitOk {})));
+        Ok(())
+    }
+
+    fn tx_rollback(&mut self, ctx: &mut Ctx<'_>) -> AmqpResult<()> {
+        let Some(pending) = self.tx.replace(Tx::default()) else {
+            return Err(AmqpError::precondition_failed("channel is not transactional"));
+        };
+        self.rollback(pending);
+        self.reply(ctx, AMQPClass::Tx(tx::AMQPMethod::RollbackOk(tx::RollbackOk {})));
+        Ok(())
+    }
+}

@@ -1,0 +1,199 @@
+//! One AMQP channel: a plain struct inside its connection task (not a task of its own).
+//!
+//! It turns commands into broker calls and writes replies into the connection's output buffer.
+//! `publish` assembles content and routes it, `acks` keeps the unacked deliveries and applies
+//! ack / nack / reject / recover, `methods` handles every other method of the channel.
+
+mod acks;
+mod methods;
+mod publish;
+
+use crate::broker::consumer::{Credit, Delivery, Outbound};
+use crate::broker::queue::{AfterCancel, Queue};
+use crate::broker::vhost::VHost;
+use crate::error::AmqpResult;
+use crate::protocol::encode::{put_content, put_deliver, put_method};
+use crate::protocol::AMQPClass;
+use acks::Unacked;
+use amq_protocol::protocol::basic;
+use bytes::BytesMut;
+use publish::Assembly;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use tokio::sync::mpsc::UnboundedSender;
+
+pub use publish::TxPublish;
+
+/// What a channel needs from its connection while it handles one frame or event.
+#[derive(Debug)]
+pub struct Ctx<'a> {
+    pub vhost: &'a Arc<VHost>,
+    pub conn_id: u64,
+    pub sink: &'a UnboundedSender<Outbound>,
+    pub out: &'a mut BytesMut,
+    pub frame_max: u32,
+    /// Queues whose consumers got credit back and should be offered more messages.
+    pub redispatch: &'a mut Vec<Arc<Queue>>,
+}
+
+/// What the connection does with the channel after a method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    Continue,
+    /// The channel is finished (close handled, or close-ok received): forget it.
+    Finished,
+}
+
+/// A consumer as its channel sees it.
+#[derive(Debug)]
+struct ChannelConsumer {
+    queue: Arc<Queue>,
+    no_ack: bool,
+    credit: Arc<Credit>,
+}
+
+/// Publisher-confirm bookkeeping (spec extension: confirm.select).
+#[derive(Debug, Default)]
+struct Confirms {
+    /// Sequence number of the last publish.
+    last_seq: u64,
+    /// The last sequence number already confirmed on the wire.
+    confirmed: u64,
+}
+
+/// Transaction bookkeeping (tx.select): work deferred until commit.
+#[derive(Debug, Default)]
+struct Tx {
+    publishes: Vec<TxPublish>,
+    /// Deliveries acked (or rejected) inside the transaction, with whether to requeue them.
+    acks: Vec<(Unacked, bool)>,
+}
+
+/// A channel's state.
+#[derive(Debug)]
+pub struct Channel {
+    pub id: u16,
+    assembly: Assembly,
+    next_delivery_tag: u64,
+    unacked: VecDeque<Unacked>,
+    consumers: HashMap<Arc<str>, ChannelConsumer>,
+    /// basic.qos global=false: prefetch for consumers created from now on.
+    consumer_prefetch: u32,
+    /// basic.qos global=true: the channel-wide limit.
+    channel_credit: Arc<Credit>,
+    confirms: Option<Confirms>,
+    tx: Option<Tx>,
+    route_scratch: Vec<Arc<Queue>>,
+    /// The last publish's name buffer, reused by the next one.
+    spare_target: Option<publish::PublishTarget>,
+    /// We sent channel.close and wait for close-ok; everything else is discarded.
+    closing: bool,
+}
+
+impl Channel {
+    pub fn new(id: u16) -> Channel {
+        Channel {
+            id,
+            assembly: Assembly::Idle,
+            next_delivery_tag: 1,
+            unacked: VecDeque::new(),
+            consumers: HashMap::new(),
+            consumer_prefetch: 0,
+            channel_credit: Arc::new(Credit::with_limit(0)),
+            confirms: None,
+            tx: None,
+            route_scratch: Vec::new(),
+            spare_target: None,
+            closing: false,
+        }
+    }
+
+    /// A placeholder for a channel we closed, until the client's close-ok.
+    pub fn closing(id: u16) -> Channel {
+        Channel {
+            closing: true,
+            ..Channel::new(id)
+        }
+    }
+
+    pub fn is_closing(&self) -> bool {
+        self.closing
+    }
+
+    /// Writes a method reply on this channel.
+    fn reply(&self, ctx: &mut Ctx<'_>, method: AMQPClass) {
+        put_method(ctx.out, self.id, method);
+    }
+
+    /// Hands a queue's delivery to the client, or gives it back when the consumer is gone.
+    pub fn deliver(&mut self, ctx: &mut Ctx<'_>, d: Delivery) -> Result<(), Delivery> {
+        let Some(consumer) = self.consumers.get(&d.consumer_tag) else {
+            return Err(d);
+        };
+        let tag = self.next_delivery_tag;
+        self.next_delivery_tag += 1;
+        let m = &d.message.message;
+        put_deliver(ctx.out, self.id, &d.consumer_tag, tag, d.message.redelivered, &m.exchange, m.routing_key());
+        put_content(ctx.out, self.id, m.properties(), &m.body, ctx.frame_max);
+        if consumer.no_ack {
+            // Written: the no-ack window reopens once per batch (see Ctx::redispatch).
+            consumer.credit.give_back(1);
+            push_unique(ctx.redispatch, &d.queue);
+        } else {
+            self.unacked.push_back(Unacked {
+                tag,
+                queue: d.queue,
+                message: d.message,
+                credit: Some(consumer.credit.clone()),
+            });
+        }
+        Ok(())
+    }
+
+    /// The queue of a consumer went away (spec extension consumer_cancel_notify).
+    pub fn consumer_cancelled(&mut self, ctx: &mut Ctx<'_>, tag: &Arc<str>, notify: bool) {
+        if self.consumers.remove(tag).is_some() && notify {
+            let cancel = basic::Cancel {
+                consumer_tag: tag.as_ref().into(),
+                nowait: true,
+            };
+            self.reply(ctx, AMQPClass::Basic(basic::AMQPMethod::Cancel(cancel)));
+        }
+    }
+
+    /// Writes the cumulative publisher confirm for everything routed since the last flush.
+    pub fn flush_confirms(&mut self, out: &mut BytesMut) {
+        if let Some(c) = &mut self.confirms {
+            if c.last_seq > c.confirmed {
+                let multiple = c.last_seq - c.confirmed > 1;
+                crate::protocol::encode::put_confirm_ack(out, self.id, c.last_seq, multiple);
+                c.confirmed = c.last_seq;
+            }
+        }
+    }
+
+    /// Releases everything the channel holds: unacked messages go back to their queues in
+    /// order (redelivered), consumers are removed, auto-delete queues that lost their last
+    /// consumer are deleted.
+    pub fn release(&mut self, vhost: &VHost, conn_id: u64) {
+        for (tag, c) in self.consumers.drain() {
+            if c.queue.remove_consumer(conn_id, self.id, &tag) == AfterCancel::AutoDelete {
+                vhost.remove_queue(&c.queue);
+            }
+        }
+        let mut pending: Vec<Unacked> = self.unacked.drain(..).collect();
+        if let Some(tx) = self.tx.take() {
+            pending.extend(tx.acks.into_iter().map(|(u, _)| u));
+        }
+        acks::requeue_all(pending);
+    }
+}
+
+fn push_unique(list: &mut Vec<Arc<Queue>>, q: &Arc<Queue>) {
+    if !list.iter().any(|x| Arc::ptr_eq(x, q)) {
+        list.push(q.clone());
+    }
+}
+
+/// Result of handling a frame on a channel.
+pub type ChannelResult = AmqpResult<Signal>;

@@ -1,0 +1,467 @@
+//! One client connection: a single task that reads frames, runs its channels, receives
+//! deliveries from queues, sends heartbeats and writes, all from one `select!` loop.
+//!
+//! Reads and writes are batched: every complete frame in a read is handled before anything is
+//! written, deliveries are drained from the inbox in bulk, and the output buffer goes out in as
+//! few `write` calls as the socket allows. Reading continues while writing is blocked (and the
+//! reverse), so a client that publishes without reading can never deadlock with us.
+//!
+//! Errors: soft codes close the channel; hard codes (or errors on channel 0) close the
+//! connection; that choice is made only in `fail`.
+
+use super::channel::{Channel, Ctx, Signal};
+use super::handshake::{handshake, HandshakeError, Negotiated};
+use crate::broker::consumer::Outbound;
+use crate::broker::queue::Queue;
+use crate::broker::Broker;
+use crate::config::Config;
+use crate::error::{AmqpError, AmqpResult};
+use crate::protocol::cold::parse_method;
+use crate::protocol::encode::{put_heartbeat, put_method};
+use crate::protocol::fast::{method_ids, parse_fast_method, FastMethod};
+use crate::protocol::frame::{split_frame, FRAME_BODY, FRAME_HEADER, FRAME_HEARTBEAT, FRAME_METHOD};
+use crate::protocol::AMQPClass;
+use amq_protocol::protocol::{channel, connection};
+use bytes::{Buf, BytesMut};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+use tokio::time::{Instant, MissedTickBehavior};
+
+/// Stop taking deliveries from the inbox while this much output is waiting for the socket.
+const OUTPUT_HIGH_WATER: usize = 1 << 20;
+/// Stop reading the socket while this much output is waiting (a client that never reads).
+const OUTPUT_READ_STOP: usize = 16 << 20;
+/// Inbox events handled per wake before going back to the socket (fairness).
+const INBOX_BATCH: usize = 1024;
+/// Initial read buffer; grows to one frame_max when needed.
+const READ_BUFFER: usize = 64 * 1024;
+
+/// Where the connection is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Open,
+    /// We sent connection.close: discard everything but close / close-ok (spec 4.2.2).
+    Closing,
+    /// Done: flush what is left and drop the socket.
+    Done,
+}
+
+/// Serves one accepted socket until it closes.
+pub async fn serve(stream: TcpStream, peer: SocketAddr, config: Arc<Config>, broker: Arc<Broker>) {
+    let _ = stream.set_nodelay(true);
+    let (mut reader, mut writer) = stream.into_split();
+    let mut inbuf = BytesMut::with_capacity(READ_BUFFER);
+    let timeout = Duration::from_secs(config.handshake_timeout);
+    let negotiated =
+        match tokio::time::timeout(timeout, handshake(&mut reader, &mut writer, &mut inbuf, &config, &broker)).await {
+            Ok(Ok(n)) => n,
+            Ok(Err(HandshakeError::Refused(e))) => {
+                tracing::warn!(%peer, code = e.code, text = %e.text, "connection refused during handshake");
+                let mut out = BytesMut::new();
+                put_close(&mut out, &e);
+                let _ = writer.write_all(&out).await;
+                return;
+            }
+            Ok(Err(HandshakeError::Dropped(why))) => {
+                tracing::info!(%peer, reason = %why, "connection dropped during handshake");
+                return;
+            }
+            Err(_) => {
+                tracing::warn!(%peer, "handshake timeout: connection dropped");
+                return;
+            }
+        };
+    let id = broker.next_connection_id();
+    tracing::info!(%peer, user = %negotiated.user, vhost = %negotiated.vhost.name, "connection opened");
+    let (sink, inbox) = unbounded_channel();
+    let mut conn = Connection {
+        id,
+        peer,
+        n: negotiated,
+        channels: HashMap::new(),
+        sink,
+        out: BytesMut::with_capacity(READ_BUFFER),
+        phase: Phase::Open,
+        redispatch: Vec::new(),
+        close_reason: String::from("client closed the connection"),
+    };
+    conn.run(&mut reader, &mut writer, inbuf, inbox).await;
+    conn.cleanup();
+    tracing::info!(%peer, user = %conn.n.user, vhost = %conn.n.vhost.name, reason = %conn.close_reason, "connection closed");
+}
+
+struct Connection {
+    id: u64,
+    peer: SocketAddr,
+    n: Negotiated,
+    channels: HashMap<u16, Channel>,
+    /// Given to queues as each consumer's sink.
+    sink: UnboundedSender<Outbound>,
+    out: BytesMut,
+    phase: Phase,
+    redispatch: Vec<Arc<Queue>>,
+    close_reason: String,
+}
+
+impl Connection {
+    async fn run(
+        &mut self,
+        reader: &mut tokio::net::tcp::OwnedReadHalf,
+        writer: &mut tokio::net::tcp::OwnedWriteHalf,
+        mut inbuf: BytesMut,
+        mut inbox: UnboundedReceiver<Outbound>,
+    ) {
+        let hb = Duration::from_secs(self.n.heartbeat as u64);
+        let tick_every = if hb.is_zero() { Duration::from_secs(3600) } else { hb / 2 };
+        let mut ticker = tokio::time::interval_at(Instant::now() + tick_every, tick_every);
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut last_read = Instant::now();
+        let mut wrote_since_tick = false;
+        let mut eof = false;
+        while self.phase != Phase::Done {
+            let can_read = !eof && self.out.len() < OUTPUT_READ_STOP;
+            let can_take = self.out.len() < OUTPUT_HIGH_WATER && self.phase == Phase::Open;
+            tokio::select! {
+                r = reader.read_buf(&mut inbuf), if can_read => match r {
+                    Ok(0) | Err(_) => {
+                        eof = true;
+                        self.close_reason = "client closed the socket".into();
+                        self.phase = Phase::Done;
+                    }
+                    Ok(_) => {
+                        last_read = Instant::now();
+                        self.process_input(&mut inbuf);
+                    }
+                },
+                ev = inbox.recv(), if can_take => {
+                    if let Some(ev) = ev {
+                        self.handle_outbound(ev);
+                        for _ in 0..INBOX_BATCH {
+                            match inbox.try_recv() {
+                                Ok(ev) => self.handle_outbound(ev),
+                                Err(_) => break,
+                            }
+                        }
+                        self.after_batch();
+                    }
+                },
+                w = writer.write(&self.out), if !self.out.is_empty() => match w {
+                    Ok(n) if n > 0 => {
+                        self.out.advance(n);
+                        wrote_since_tick = true;
+                    }
+                    _ => {
+                        self.close_reason = "socket write failed".into();
+                        self.out.clear();
+                        self.phase = Phase::Done;
+                    }
+                },
+                _ = ticker.tick(), if !hb.is_zero() => {
+                    // Spec 4.2.7: a peer silent for two intervals is gone.
+                    if last_read.elapsed() > hb * 2 {
+                        tracing::warn!(peer = %self.peer, "missed heartbeats from client, timeout: {}s", hb.as_secs());
+                        self.close_reason = "missed heartbeats".into();
+                        self.out.clear();
+                        self.phase = Phase::Done;
+                    } else if !wrote_since_tick && self.out.is_empty() {
+                        put_heartbeat(&mut self.out);
+                    }
+                    wrote_since_tick = false;
+                },
+            }
+        }
+        // Best effort: flush what is left (a close or close-ok) before dropping the socket.
+        if !self.out.is_empty() {
+            let _ = tokio::time::timeout(Duration::from_secs(1), writer.write_all(&self.out)).await;
+        }
+        let _ = writer.shutdown().await;
+        drop(inbox);
+    }
+
+    /// Handles every complete frame in `inbuf`.
+    fn process_input(&mut self, inbuf: &mut BytesMut) {
+        let mut consumed = 0;
+        while self.phase != Phase::Done {
+            let frame = match split_frame(&inbuf[consumed..], self.n.frame_max) {
+                Ok(Some(f)) => f,
+                Ok(None) => break,
+                Err(e) => {
+                    self.fail(0, e);
+                    // The stream can no longer be framed: nothing after this can be read.
+                    self.phase = Phase::Done;
+                    break;
+                }
+            };
+            consumed += frame.wire_len();
+            let (kind, ch, payload) = (frame.kind, frame.channel, frame.payload);
+            if let Err(e) = self.handle_frame(kind, ch, payload) {
+                self.fail(ch, e);
+            }
+        }
+        inbuf.advance(consumed);
+        if inbuf.capacity() < READ_BUFFER {
+            inbuf.reserve(READ_BUFFER);
+        }
+        self.after_batch();
+    }
+
+    /// Confirms and re-dispatch once per batch of frames or deliveries.
+    fn after_batch(&mut self) {
+        for ch in self.channels.values_mut() {
+            ch.flush_confirms(&mut self.out);
+        }
+        for q in self.redispatch.drain(..) {
+            q.dispatch();
+        }
+    }
+
+    fn handle_frame(&mut self, kind: u8, ch: u16, payload: &[u8]) -> AmqpResult<()> {
+        if self.phase == Phase::Closing {
+            return self.while_closing(kind, ch, payload);
+        }
+        match (kind, ch) {
+            (FRAME_HEARTBEAT, 0) => Ok(()),
+            (FRAME_HEARTBEAT, _) => Err(AmqpError::frame_error("heartbeat frame on a non-zero channel")),
+            (FRAME_METHOD, 0) => self.connection_method(payload),
+            (_, 0) => Err(AmqpError::unexpected_frame("content frame on channel 0")),
+            _ => self.channel_frame(kind, ch, payload),
+        }
+    }
+
+    /// Spec 4.2.2: after sending connection.close, discard all but close and close-ok.
+    fn while_closing(&mut self, kind: u8, ch: u16, payload: &[u8]) -> AmqpResult<()> {
+        if kind != FRAME_METHOD || ch != 0 {
+            return Ok(());
+        }
+        match parse_method(payload) {
+            Some(AMQPClass::Connection(connection::AMQPMethod::CloseOk(_))) => self.phase = Phase::Done,
+            Some(AMQPClass::Connection(connection::AMQPMethod::Close(_))) => {
+                put_method(&mut self.out, 0, close_ok());
+                self.phase = Phase::Done;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn connection_method(&mut self, payload: &[u8]) -> AmqpResult<()> {
+        let method = parse_method(payload).ok_or_else(|| AmqpError::syntax_error("malformed method frame"))?;
+        match method {
+            AMQPClass::Connection(connection::AMQPMethod::Close(m)) => {
+                self.close_reason = format!("client closed: {} {}", m.reply_code, m.reply_text);
+                put_method(&mut self.out, 0, close_ok());
+                self.phase = Phase::Done;
+                Ok(())
+            }
+            AMQPClass::Connection(connection::AMQPMethod::CloseOk(_)) => {
+                self.phase = Phase::Done;
+                Ok(())
+            }
+            AMQPClass::Connection(connection::AMQPMethod::Blocked(_) | connection::AMQPMethod::Unblocked(_)) => Ok(()),
+            other => Err(AmqpError::command_invalid(format!(
+                "unexpected method {}.{} on channel 0",
+                other.get_amqp_class_id(),
+                other.get_amqp_method_id()
+            ))
+            .with_method(other.get_amqp_class_id(), other.get_amqp_method_id())),
+        }
+    }
+
+    fn channel_frame(&mut self, kind: u8, ch: u16, payload: &[u8]) -> AmqpResult<()> {
+        let Some(channel) = self.channels.get_mut(&ch) else {
+            return self.open_channel(kind, ch, payload);
+        };
+        if channel.is_closing() {
+            // Spec 4.2.2 (channels too): after channel.close, only close / close-ok count.
+            if kind == FRAME_METHOD {
+                if let Some(AMQPClass::Channel(channel::AMQPMethod::Close(_) | channel::AMQPMethod::CloseOk(_))) =
+                    parse_method(payload)
+                {
+                    self.channels.remove(&ch);
+                }
+            }
+            return Ok(());
+        }
+        let mut ctx = Ctx {
+            vhost: &self.n.vhost,
+            conn_id: self.id,
+            sink: &self.sink,
+            out: &mut self.out,
+            frame_max: self.n.frame_max,
+            redispatch: &mut self.redispatch,
+        };
+        let signal = match kind {
+            FRAME_HEADER => channel.content_header(&mut ctx, payload),
+            FRAME_BODY => channel.content_body(&mut ctx, payload),
+            _ => {
+                if channel.expects_content() {
+                    return Err(AmqpError::unexpected_frame(format!(
+                        "expected content header for class 60, got non content header frame instead (channel {ch})"
+                    )));
+                }
+                channel_method(channel, &mut ctx, payload)
+            }
+        };
+        match signal {
+            Ok(Signal::Continue) => Ok(()),
+            Ok(Signal::Finished) => {
+                self.channels.remove(&ch);
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A frame on a channel that is not open: only channel.open is allowed (else 504).
+    fn open_channel(&mut self, kind: u8, ch: u16, payload: &[u8]) -> AmqpResult<()> {
+        let method = if kind == FRAME_METHOD { parse_method(payload) } else { None };
+        match method {
+            Some(AMQPClass::Channel(channel::AMQPMethod::Open(_))) => {
+                if self.channels.len() >= self.n.channel_max as usize {
+                    return Err(AmqpError::not_allowed(format!(
+                        "number of channels opened ({}) has reached the negotiated channel_max ({})",
+                        self.channels.len(),
+                        self.n.channel_max
+                    ))
+                    .with_method(20, 10));
+                }
+                self.channels.insert(ch, Channel::new(ch));
+                put_method(&mut self.out, ch, AMQPClass::Channel(channel::AMQPMethod::OpenOk(channel::OpenOk {})));
+                Ok(())
+            }
+            // A close or close-ok for a channel we already forgot (e.g. both sides closed).
+            Some(AMQPClass::Channel(channel::AMQPMethod::CloseOk(_))) => Ok(()),
+            Some(AMQPClass::Channel(channel::AMQPMethod::Close(_))) => {
+                put_method(&mut self.out, ch, AMQPClass::Channel(channel::AMQPMethod::CloseOk(channel::CloseOk {})));
+                Ok(())
+            }
+            _ => Err(AmqpError::channel_error(format!("expected 'channel.open' on channel {ch}"))),
+        }
+    }
+
+    /// The one place that turns an AMQP error into channel.close or connection.close.
+    fn fail(&mut self, ch: u16, e: AmqpError) {
+        if e.is_hard() || ch == 0 || !self.channels.contains_key(&ch) {
+            tracing::warn!(peer = %self.peer, code = e.code, text = %e.text, class_id = e.class_id, method_id = e.method_id, "connection error");
+            self.close_reason = format!("connection error: {}", e.text);
+            put_close(&mut self.out, &e);
+            for (_, mut c) in self.channels.drain() {
+                c.release(&self.n.vhost, self.id);
+            }
+            self.phase = Phase::Closing;
+            return;
+        }
+        tracing::warn!(peer = %self.peer, channel = ch, code = e.code, text = %e.text, class_id = e.class_id, method_id = e.method_id, "channel error");
+        if let Some(mut c) = self.channels.remove(&ch) {
+            c.release(&self.n.vhost, self.id);
+        }
+        let close = channel::Close {
+            reply_code: e.code,
+            reply_text: e.text.as_str().into(),
+            class_id: e.class_id,
+            method_id: e.method_id,
+        };
+        put_method(&mut self.out, ch, AMQPClass::Channel(channel::AMQPMethod::Close(close)));
+        // Until close-ok arrives, frames on this channel are discarded: a closing placeholder.
+        self.channels.insert(ch, Channel::closing(ch));
+    }
+
+    fn handle_outbound(&mut self, ev: Outbound) {
+        match ev {
+            Outbound::Deliver(d) => {
+                let Some(channel) = self.channels.get_mut(&d.channel) else {
+                    give_back(d);
+                    return;
+                };
+                let mut ctx = Ctx {
+                    vhost: &self.n.vhost,
+                    conn_id: self.id,
+                    sink: &self.sink,
+                    out: &mut self.out,
+                    frame_max: self.n.frame_max,
+                    redispatch: &mut self.redispatch,
+                };
+                if let Err(d) = channel.deliver(&mut ctx, d) {
+                    give_back(d);
+                }
+            }
+            Outbound::Cancelled { channel, consumer_tag } => {
+                if let Some(c) = self.channels.get_mut(&channel) {
+                    let mut ctx = Ctx {
+                        vhost: &self.n.vhost,
+                        conn_id: self.id,
+                        sink: &self.sink,
+                        out: &mut self.out,
+                        frame_max: self.n.frame_max,
+                        redispatch: &mut self.redispatch,
+                    };
+                    c.consumer_cancelled(&mut ctx, &consumer_tag, self.n.consumer_cancel_notify);
+                }
+            }
+        }
+    }
+
+    /// Returns everything this connection held: unacked and in-flight messages go back to
+    /// their queues; exclusive queues are deleted.
+    fn cleanup(&mut self) {
+        for (_, mut c) in self.channels.drain() {
+            c.release(&self.n.vhost, self.id);
+        }
+        self.n.vhost.connection_closed(self.id);
+    }
+}
+
+/// A delivery whose consumer is gone goes back to its queue.
+fn give_back(d: crate::broker::consumer::Delivery) {
+    d.queue.requeue(vec![d.message]);
+}
+
+/// Hot-path methods are decoded by hand; the rest through amq-protocol.
+fn channel_method(channel: &mut Channel, ctx: &mut Ctx<'_>, payload: &[u8]) -> AmqpResult<Signal> {
+    match parse_fast_method(payload) {
+        Some(Ok(FastMethod::Publish(p))) => channel.start_publish(&p).map_err(|e| e.with_method(60, 40)),
+        Some(Ok(FastMethod::Ack { delivery_tag, multiple })) => channel
+            .settle(ctx, delivery_tag, multiple, None)
+            .map_err(|e| e.with_method(60, 80)),
+        Some(Ok(FastMethod::Reject { delivery_tag, requeue })) => channel
+            .settle(ctx, delivery_tag, false, Some(requeue))
+            .map_err(|e| e.with_method(60, 90)),
+        Some(Ok(FastMethod::Nack { delivery_tag, multiple, requeue })) => channel
+            .settle(ctx, delivery_tag, multiple, Some(requeue))
+            .map_err(|e| e.with_method(60, 120)),
+        Some(Err(_)) => Err(AmqpError::syntax_error("malformed method frame")),
+        None => {
+            let ids = method_ids(payload).unwrap_or((0, 0));
+            if ids == (60, 10) {
+                // basic.qos: amq-protocol drops prefetch_size, so check it on the raw bytes.
+                let size = payload.get(4..8).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+                if let Some(size) = size.filter(|s| *s != 0) {
+                    return Err(AmqpError::not_implemented(format!("prefetch_size!=0 ({size})")).with_method(60, 10));
+                }
+            }
+            let method = parse_method(payload)
+                .ok_or_else(|| AmqpError::syntax_error("malformed method frame").with_method(ids.0, ids.1))?;
+            channel.handle_method(ctx, method)
+        }
+    }
+}
+
+fn close_ok() -> AMQPClass {
+    AMQPClass::Connection(connection::AMQPMethod::CloseOk(connection::CloseOk {}))
+}
+
+/// connection.close carrying an error.
+pub fn put_close(out: &mut BytesMut, e: &AmqpError) {
+    let close = connection::Close {
+        reply_code: e.code,
+        reply_text: e.text.as_str().into(),
+        class_id: e.class_id,
+        method_id: e.method_id,
+    };
+    put_method(out, 0, AMQPClass::Connection(connection::AMQPMethod::Close(close)));
+}

@@ -1,0 +1,254 @@
+//! The connection handshake (spec 2.2.4): protocol header, start / start-ok (PLAIN, AMQPLAIN),
+//! tune / tune-ok, open / open-ok. Bounded by `handshake_timeout` (RabbitMQ: 10 s).
+
+use crate::broker::vhost::VHost;
+use crate::broker::Broker;
+use crate::config::Config;
+use crate::error::AmqpError;
+use crate::protocol::cold::parse_method;
+use crate::protocol::encode::put_method;
+use crate::protocol::frame::{split_frame, FRAME_HEARTBEAT, FRAME_METHOD, PRE_TUNE_FRAME_MAX, PROTOCOL_HEADER};
+use crate::protocol::{AMQPClass, AMQPValue, FieldTable, LongString, ShortString};
+use amq_protocol::protocol::connection;
+use amq_protocol::types::parsing::parse_field_table;
+use bytes::{Buf, BytesMut};
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+
+/// What the handshake settled.
+#[derive(Debug)]
+pub struct Negotiated {
+    pub user: String,
+    pub vhost: Arc<VHost>,
+    pub frame_max: u32,
+    pub channel_max: u16,
+    pub heartbeat: u16,
+    /// The client asked for basic.cancel when its queue goes away.
+    pub consumer_cancel_notify: bool,
+}
+
+/// Why a handshake ended without a connection.
+#[derive(Debug)]
+pub enum HandshakeError {
+    /// The peer went away, sent garbage, or an I/O error occurred; nothing more to send.
+    Dropped(String),
+    /// An AMQP error to report with connection.close before closing.
+    Refused(AmqpError),
+}
+
+impl From<std::io::Error> for HandshakeError {
+    fn from(e: std::io::Error) -> Self {
+        HandshakeError::Dropped(e.to_string())
+    }
+}
+
+/// Runs the handshake over the two socket halves.
+pub async fn handshake(
+    reader: &mut OwnedReadHalf,
+    writer: &mut OwnedWriteHalf,
+    inbuf: &mut BytesMut,
+    config: &Config,
+    broker: &Broker,
+) -> Result<Negotiated, HandshakeError> {
+    while inbuf.len() < 8 {
+        if reader.read_buf(inbuf).await? == 0 {
+            return Err(HandshakeError::Dropped("closed before the protocol header".into()));
+        }
+    }
+    if &inbuf[..8] != PROTOCOL_HEADER {
+        // Spec 4.2.2: answer a bad header with the header we speak, then close.
+        writer.write_all(PROTOCOL_HEADER).await?;
+        return Err(HandshakeError::Dropped("bad protocol header".into()));
+    }
+    inbuf.advance(8);
+
+    let mut out = BytesMut::new();
+    put_method(&mut out, 0, AMQPClass::Connection(connection::AMQPMethod::Start(start_method())));
+    writer.write_all(&out).await?;
+
+    let start_ok = match next_method(reader, inbuf).await? {
+        AMQPClass::Connection(connection::AMQPMethod::StartOk(m)) => m,
+        _ => return Err(refused_unexpected()),
+    };
+    let user = authenticate(&start_ok, config)?;
+    let consumer_cancel_notify = client_capability(&start_ok.client_properties, "consumer_cancel_notify");
+
+    out.clear();
+    let tune = connection::Tune {
+        channel_max: config.channel_max,
+        frame_max: config.frame_max,
+        heartbeat: config.heartbeat,
+    };
+    put_method(&mut out, 0, AMQPClass::Connection(connection::AMQPMethod::Tune(tune)));
+    writer.write_all(&out).await?;
+
+    let tune_ok = match next_method(reader, inbuf).await? {
+        AMQPClass::Connection(connection::AMQPMethod::TuneOk(m)) => m,
+        _ => return Err(refused_unexpected()),
+    };
+    // The client's values are honoured; 0 means "no limit" for channel_max and frame_max.
+    let channel_max = match tune_ok.channel_max {
+        0 => config.channel_max,
+        n => n.min(config.channel_max),
+    };
+    let frame_max = match tune_ok.frame_max {
+        0 => config.frame_max,
+        n => n.clamp(PRE_TUNE_FRAME_MAX, config.frame_max),
+    };
+    let heartbeat = tune_ok.heartbeat;
+
+    let open = match next_method(reader, inbuf).await? {
+        AMQPClass::Connection(connection::AMQPMethod::Open(m)) => m,
+        _ => return Err(refused_unexpected()),
+    };
+    let Some(vhost) = broker.vhost(open.virtual_host.as_str()) else {
+        return Err(HandshakeError::Refused(
+            AmqpError::not_allowed(format!("vhost {} not found", open.virtual_host)).with_method(10, 40),
+        ));
+    };
+    out.clear();
+    put_method(&mut out, 0, AMQPClass::Connection(connection::AMQPMethod::OpenOk(connection::OpenOk {})));
+    writer.write_all(&out).await?;
+    Ok(Negotiated {
+        user,
+        vhost,
+        frame_max,
+        channel_max,
+        heartbeat,
+        consumer_cancel_notify,
+    })
+}
+
+fn refused_unexpected() -> HandshakeError {
+    HandshakeError::Refused(AmqpError::command_invalid("unexpected method during the handshake"))
+}
+
+/// Reads frames until a method on channel 0 arrives (heartbeats are skipped).
+async fn next_method(reader: &mut OwnedReadHalf, inbuf: &mut BytesMut) -> Result<AMQPClass, HandshakeError> {
+    loop {
+        let parsed = split_frame(inbuf, PRE_TUNE_FRAME_MAX).map_err(HandshakeError::Refused)?;
+        if let Some(frame) = parsed {
+            let len = frame.wire_len();
+            let result = match frame.kind {
+                FRAME_HEARTBEAT => None,
+                FRAME_METHOD if frame.channel == 0 => Some(
+                    parse_method(frame.payload)
+                        .ok_or_else(|| HandshakeError::Refused(AmqpError::syntax_error("malformed method frame"))),
+                ),
+                _ => Some(Err(HandshakeError::Refused(AmqpError::unexpected_frame(
+                    "non-method frame during the handshake",
+                )))),
+            };
+            inbuf.advance(len);
+            match result {
+                None => continue,
+                Some(r) => return r,
+            }
+        }
+        if reader.read_buf(inbuf).await? == 0 {
+            return Err(HandshakeError::Dropped("closed during the handshake".into()));
+        }
+    }
+}
+
+fn authenticate(m: &connection::StartOk, config: &Config) -> Result<String, HandshakeError> {
+    let mechanism = m.mechanism.as_str();
+    let credentials = match mechanism {
+        "PLAIN" => parse_plain(m.response.as_bytes()),
+        "AMQPLAIN" => parse_amqplain(m.response.as_bytes()),
+        _ => None,
+    };
+    match credentials {
+        Some((user, pass)) if user == config.default_user && pass == config.default_pass => Ok(user),
+        _ => Err(HandshakeError::Refused(
+            AmqpError::access_refused(format!(
+                "Login was refused using authentication mechanism {mechanism}. For details see the broker logfile."
+            ))
+            .with_method(10, 11),
+        )),
+    }
+}
+
+/// PLAIN (RFC 4616): `[authzid] NUL authcid NUL passwd`.
+fn parse_plain(response: &[u8]) -> Option<(String, String)> {
+    let mut parts = response.split(|b| *b == 0);
+    let _authzid = parts.next()?;
+    let user = std::str::from_utf8(parts.next()?).ok()?.to_string();
+    let pass = std::str::from_utf8(parts.next()?).ok()?.to_string();
+    Some((user, pass))
+}
+
+/// AMQPLAIN: a field table without its length prefix, with LOGIN and PASSWORD.
+fn parse_amqplain(response: &[u8]) -> Option<(String, String)> {
+    let mut framed = Vec::with_capacity(response.len() + 4);
+    framed.extend_from_slice(&(response.len() as u32).to_be_bytes());
+    framed.extend_from_slice(response);
+    let (_, table) = parse_field_table(&framed[..]).ok()?;
+    let text = |k: &str| match table.inner().get(k)? {
+        AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+        AMQPValue::ShortString(s) => Some(s.as_str().to_string()),
+        _ => None,
+    };
+    Some((text("LOGIN")?, text("PASSWORD")?))
+}
+
+fn client_capability(props: &FieldTable, name: &str) -> bool {
+    match props.inner().get("capabilities") {
+        Some(AMQPValue::FieldTable(caps)) => matches!(caps.inner().get(name), Some(AMQPValue::Boolean(true))),
+        _ => false,
+    }
+}
+
+fn start_method() -> connection::Start {
+    let mut caps = FieldTable::default();
+    // Advertise only what works (Spring and the Java client act on these).
+    for cap in [
+        "publisher_confirms",
+        "basic.nack",
+        "consumer_cancel_notify",
+        "per_consumer_qos",
+        "authentication_failure_close",
+    ] {
+        caps.insert(ShortString::from(cap), AMQPValue::Boolean(true));
+    }
+    let mut props = FieldTable::default();
+    let mut text = |k: &str, v: &str| {
+        props.insert(ShortString::from(k), AMQPValue::LongString(LongString::from(v.as_bytes().to_vec())));
+    };
+    text("product", "Warren");
+    text("version", env!("CARGO_PKG_VERSION"));
+    text("platform", "Rust");
+    text("cluster_name", "warren");
+    text("copyright", "Copyright (c) the Warren authors");
+    text("information", "Licensed under the Apache License 2.0");
+    props.insert(ShortString::from("capabilities"), AMQPValue::FieldTable(caps));
+    connection::Start {
+        version_major: 0,
+        version_minor: 9,
+        server_properties: props,
+        mechanisms: LongString::from(b"PLAIN AMQPLAIN".to_vec()),
+        locales: LongString::from(b"en_US".to_vec()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_and_amqplain_credentials() {
+        assert_eq!(parse_plain(b"\0guest\0guest"), Some(("guest".into(), "guest".into())));
+        assert_eq!(parse_plain(b"guest"), None);
+        let mut t = Vec::new();
+        for (k, v) in [("LOGIN", "u"), ("PASSWORD", "p")] {
+            t.push(k.len() as u8);
+            t.extend_from_slice(k.as_bytes());
+            t.push(b'S');
+            t.extend_from_slice(&(v.len() as u32).to_be_bytes());
+            t.extend_from_slice(v.as_bytes());
+        }
+        assert_eq!(parse_amqplain(&t), Some(("u".into(), "p".into())));
+        assert_eq!(parse_amqplain(&t[..5]), None);
+    }
+}
