@@ -1,0 +1,362 @@
+//! Test helpers: a real Warren on 127.0.0.1:0 with its own data folder, lapin connections,
+//! and a raw-socket client for protocol-level tests.
+#![allow(dead_code)]
+
+use bytes::{Buf, BytesMut};
+use futures_lite::StreamExt;
+use lapin::options::*;
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use warren::config::Config;
+use warren::protocol::encode::put_method;
+use warren::protocol::frame::split_frame;
+use warren::protocol::AMQPClass;
+
+/// How long any single expected event may take before the test fails (not a sleep).
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// A broker running inside the test's runtime.
+pub struct TestBroker {
+    pub addr: SocketAddr,
+    pub data_dir: std::path::PathBuf,
+}
+
+impl Drop for TestBroker {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// Starts a broker with default settings.
+pub async fn start() -> TestBroker {
+    start_with(|_| {}).await
+}
+
+/// Starts a broker after letting the test adjust its config.
+pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestBroker {
+    let data_dir = std::env::temp_dir().join(format!(
+        "warren-test-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let mut config = Config {
+        port: 0,
+        data_dir: data_dir.clone(),
+        ..Config::default()
+    };
+    adjust(&mut config);
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = warren::server::start(listener, config).expect("start");
+    TestBroker { addr, data_dir }
+}
+
+impl TestBroker {
+    pub fn uri(&self) -> String {
+        format!("amqp://guest:guest@{}/%2f", self.addr)
+    }
+
+    pub async fn connect(&self) -> Connection {
+        Connection::connect(&self.uri(), ConnectionProperties::default())
+            .await
+            .expect("connect")
+    }
+
+    pub async fn channel(&self) -> (Connection, Channel) {
+        let c = self.connect().await;
+        let ch = c.create_channel().await.expect("channel");
+        (c, ch)
+    }
+
+    /// A raw socket past the handshake.
+    pub async fn raw(&self) -> RawClient {
+        RawClient::connect(self.addr).await
+    }
+}
+
+/// The AMQP reply code inside a lapin error, if it is one.
+pub fn code_of(e: &lapin::Error) -> Option<u16> {
+    match e.kind() {
+        lapin::ErrorKind::ProtocolError(a) => Some(a.get_id()),
+        _ => None,
+    }
+}
+
+/// The reply code and text inside a lapin error.
+pub fn reply_of(e: &lapin::Error) -> (u16, String) {
+    match e.kind() {
+        lapin::ErrorKind::ProtocolError(a) => (a.get_id(), a.get_message().to_string()),
+        other => panic!("expected an AMQP error, got {other:?}"),
+    }
+}
+
+pub async fn declare(ch: &Channel, name: &str) -> String {
+    ch.queue_declare(name.into(), QueueDeclareOptions::default(), FieldTable::default())
+        .await
+        .expect("queue.declare")
+        .name()
+        .to_string()
+}
+
+pub async fn publish(ch: &Channel, exchange: &str, key: &str, body: &[u8]) {
+    ch.basic_publish(
+        exchange.into(),
+        key.into(),
+        BasicPublishOptions::default(),
+        body,
+        BasicProperties::default(),
+    )
+    .await
+    .expect("publish");
+}
+
+pub async fn consume(ch: &Channel, queue: &str, no_ack: bool) -> lapin::Consumer {
+    ch.basic_consume(
+        queue.into(),
+        "".into(),
+        BasicConsumeOptions {
+            no_ack,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    )
+    .await
+    .expect("basic.consume")
+}
+
+/// The next delivery, failing the test after `WAIT`.
+pub async fn next(consumer: &mut lapin::Consumer) -> lapin::message::Delivery {
+    tokio::time::timeout(WAIT, consumer.next())
+        .await
+        .expect("timed out waiting for a delivery")
+        .expect("consumer ended")
+        .expect("delivery error")
+}
+
+/// basic.get until a message arrives or `WAIT` passes.
+pub async fn get(ch: &Channel, queue: &str) -> Option<lapin::message::BasicGetMessage> {
+    ch.basic_get(queue.into(), BasicGetOptions { no_ack: true })
+        .await
+        .expect("basic.get")
+}
+
+/// Message count through a passive declare.
+pub async fn count(ch: &Channel, queue: &str) -> u32 {
+    ch.queue_declare(
+        queue.into(),
+        QueueDeclareOptions {
+            passive: true,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    )
+    .await
+    .expect("passive declare")
+    .message_count()
+}
+
+/// A raw AMQP client for protocol-level tests.
+pub struct RawClient {
+    pub stream: TcpStream,
+    buf: BytesMut,
+}
+
+/// A frame as the raw client sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RawFrame {
+    Method(u16, AMQPClass),
+    Header(u16, Vec<u8>),
+    Body(u16, Vec<u8>),
+    Heartbeat,
+    /// The server closed the socket.
+    Closed,
+}
+
+impl RawClient {
+    /// Opens a socket and does the whole handshake with guest/guest, heartbeat off.
+    pub async fn connect(addr: SocketAddr) -> RawClient {
+        Self::connect_with(addr, 0, 131072).await
+    }
+
+    pub async fn connect_with(addr: SocketAddr, heartbeat: u16, frame_max: u32) -> RawClient {
+        let mut c = RawClient::socket(addr).await;
+        c.send_bytes(b"AMQP\x00\x00\x09\x01").await;
+        assert!(matches!(c.read_frame().await, RawFrame::Method(0, AMQPClass::Connection(_))));
+        use amq_protocol::protocol::connection;
+        c.send_method(
+            0,
+            AMQPClass::Connection(connection::AMQPMethod::StartOk(connection::StartOk {
+                client_properties: FieldTable::default(),
+                mechanism: "PLAIN".into(),
+                response: b"\0guest\0guest".to_vec().into(),
+                locale: "en_US".into(),
+            })),
+        )
+        .await;
+        assert!(matches!(c.read_frame().await, RawFrame::Method(0, _)));
+        c.send_method(
+            0,
+            AMQPClass::Connection(connection::AMQPMethod::TuneOk(connection::TuneOk {
+                channel_max: 2047,
+                frame_max,
+                heartbeat,
+            })),
+        )
+        .await;
+        c.send_method(
+            0,
+            AMQPClass::Connection(connection::AMQPMethod::Open(connection::Open {
+                virtual_host: "/".into(),
+            })),
+        )
+        .await;
+        assert!(matches!(
+            c.read_frame().await,
+            RawFrame::Method(0, AMQPClass::Connection(connection::AMQPMethod::OpenOk(_)))
+        ));
+        c
+    }
+
+    /// Just a socket, no handshake.
+    pub async fn socket(addr: SocketAddr) -> RawClient {
+        RawClient {
+            stream: TcpStream::connect(addr).await.expect("connect"),
+            buf: BytesMut::new(),
+        }
+    }
+
+    pub async fn send_bytes(&mut self, bytes: &[u8]) {
+        // The server may already have closed; tests then observe Closed on read.
+        let _ = self.stream.write_all(bytes).await;
+    }
+
+    pub async fn send_method(&mut self, channel: u16, m: AMQPClass) {
+        let mut out = BytesMut::new();
+        put_method(&mut out, channel, m);
+        self.send_bytes(&out).await;
+    }
+
+    /// Opens channel `ch` and waits for open-ok.
+    pub async fn open_channel(&mut self, ch: u16) {
+        use amq_protocol::protocol::channel;
+        self.send_method(ch, AMQPClass::Channel(channel::AMQPMethod::Open(channel::Open {})))
+            .await;
+        match self.read_frame().await {
+            RawFrame::Method(c, AMQPClass::Channel(channel::AMQPMethod::OpenOk(_))) if c == ch => {}
+            other => panic!("expected channel.open-ok, got {other:?}"),
+        }
+    }
+
+    /// Reads raw bytes (for the protocol-header reply test).
+    pub async fn read_bytes(&mut self, n: usize) -> Vec<u8> {
+        let mut v = vec![0; n];
+        tokio::time::timeout(WAIT, self.stream.read_exact(&mut v))
+            .await
+            .expect("timed out")
+            .expect("read");
+        v
+    }
+
+    /// The next frame, `Closed` on EOF; fails the test after `WAIT`.
+    pub async fn read_frame(&mut self) -> RawFrame {
+        loop {
+            if let Some(f) = split_frame(&self.buf, 0).expect("server sent a bad frame") {
+                let len = f.wire_len();
+                let frame = match f.kind {
+                    1 => RawFrame::Method(
+                        f.channel,
+                        warren::protocol::cold::parse_method(f.payload).expect("bad method from server"),
+                    ),
+                    2 => RawFrame::Header(f.channel, f.payload.to_vec()),
+                    3 => RawFrame::Body(f.channel, f.payload.to_vec()),
+                    _ => RawFrame::Heartbeat,
+                };
+                self.buf.advance(len);
+                return frame;
+            }
+            let n = tokio::time::timeout(WAIT, self.stream.read_buf(&mut self.buf))
+                .await
+                .expect("timed out waiting for a frame");
+            match n {
+                Ok(0) | Err(_) => return RawFrame::Closed,
+                Ok(_) => {}
+            }
+        }
+    }
+
+    /// Reads until a method frame arrives (skipping heartbeats) and returns it.
+    pub async fn read_method(&mut self) -> Option<(u16, AMQPClass)> {
+        loop {
+            match self.read_frame().await {
+                RawFrame::Method(c, m) => return Some((c, m)),
+                RawFrame::Closed => return None,
+                _ => {}
+            }
+        }
+    }
+
+    /// Expects connection.close with `code`; answers close-ok; returns the text.
+    pub async fn expect_connection_close(&mut self, code: u16) -> String {
+        use amq_protocol::protocol::connection;
+        match self.read_method().await {
+            Some((0, AMQPClass::Connection(connection::AMQPMethod::Close(c)))) => {
+                assert_eq!(c.reply_code, code, "text: {}", c.reply_text);
+                self.send_method(
+                    0,
+                    AMQPClass::Connection(connection::AMQPMethod::CloseOk(connection::CloseOk {})),
+                )
+                .await;
+                c.reply_text.to_string()
+            }
+            other => panic!("expected connection.close {code}, got {other:?}"),
+        }
+    }
+
+    /// Expects channel.close with `code` on `ch`; returns the text.
+    pub async fn expect_channel_close(&mut self, ch: u16, code: u16) -> String {
+        use amq_protocol::protocol::channel;
+        match self.read_method().await {
+            Some((c, AMQPClass::Channel(channel::AMQPMethod::Close(m)))) if c == ch => {
+                assert_eq!(m.reply_code, code, "text: {}", m.reply_text);
+                m.reply_text.to_string()
+            }
+            other => panic!("expected channel.close {code} on {ch}, got {other:?}"),
+        }
+    }
+}
+
+/// A frame built by hand: type, channel, payload, end octet.
+pub fn frame(kind: u8, channel: u16, payload: &[u8]) -> Vec<u8> {
+    let mut v = vec![kind];
+    v.extend_from_slice(&channel.to_be_bytes());
+    v.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    v.extend_from_slice(payload);
+    v.push(0xCE);
+    v
+}
+
+/// The wire bytes of a basic.publish method frame.
+pub fn publish_frame(channel: u16, exchange: &str, key: &str, flags: u8) -> Vec<u8> {
+    let mut p = vec![0, 60, 0, 40, 0, 0];
+    p.push(exchange.len() as u8);
+    p.extend_from_slice(exchange.as_bytes());
+    p.push(key.len() as u8);
+    p.extend_from_slice(key.as_bytes());
+    p.push(flags);
+    frame(1, channel, &p)
+}
+
+/// A content header frame with no properties.
+pub fn header_frame(channel: u16, class: u16, body_size: u64) -> Vec<u8> {
+    let mut p = class.to_be_bytes().to_vec();
+    p.extend_from_slice(&[0, 0]);
+    p.extend_from_slice(&body_size.to_be_bytes());
+    p.extend_from_slice(&[0, 0]);
+    frame(2, channel, &p)
+}

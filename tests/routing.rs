@@ -1,0 +1,244 @@
+//! Exchanges and routing: default, direct, fanout, topic, headers; mandatory returns.
+mod common;
+
+use common::*;
+use lapin::options::*;
+use lapin::types::{AMQPValue, FieldTable, ShortString};
+use lapin::{BasicProperties, Channel, ExchangeKind};
+
+async fn exchange(ch: &Channel, name: &str, kind: ExchangeKind) {
+    ch.exchange_declare(name.into(), kind, ExchangeDeclareOptions::default(), FieldTable::default())
+        .await
+        .expect("exchange.declare");
+}
+
+async fn bind(ch: &Channel, q: &str, x: &str, key: &str, args: FieldTable) {
+    ch.queue_bind(q.into(), x.into(), key.into(), QueueBindOptions::default(), args)
+        .await
+        .expect("queue.bind");
+}
+
+/// Bodies currently in `q`, drained with basic.get.
+async fn drain(ch: &Channel, q: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    while let Some(m) = get(ch, q).await {
+        out.push(String::from_utf8(m.delivery.data.clone()).unwrap());
+    }
+    out
+}
+
+#[tokio::test]
+async fn default_exchange_routes_by_queue_name() {
+    let b = start().await;
+    let (_c, ch) = b.channel().await;
+    declare(&ch, "q1").await;
+    publish(&ch, "", "q1", b"a").await;
+    publish(&ch, "", "nowhere", b"b").await;
+    let m = get(&ch, "q1").await.expect("a message");
+    assert_eq!(m.delivery.data, b"a");
+    assert_eq!(m.delivery.exchange.as_str(), "");
+    assert_eq!(m.delivery.routing_key.as_str(), "q1");
+    assert!(get(&ch, "q1").await.is_none());
+}
+
+#[tokio::test]
+async fn direct_exchange_matches_the_exact_key() {
+    let b = start().await;
+    let (_c, ch) = b.channel().await;
+    exchange(&ch, "logs", ExchangeKind::Direct).await;
+    for q in ["errors", "all"] {
+        declare(&ch, q).await;
+    }
+    bind(&ch, "errors", "logs", "error", FieldTable::default()).await;
+    for key in ["error", "info", "warning"] {
+        bind(&ch, "all", "logs", key, FieldTable::default()).await;
+    }
+    for key in ["info", "error", "debug", "warning"] {
+        publish(&ch, "logs", key, key.as_bytes()).await;
+    }
+    assert_eq!(drain(&ch, "errors").await, ["error"]);
+    assert_eq!(drain(&ch, "all").await, ["info", "error", "warning"]);
+}
+
+#[tokio::test]
+async fn predeclared_amq_direct_and_one_copy_per_queue() {
+    let b = start().await;
+    let (_c, ch) = b.channel().await;
+    declare(&ch, "q").await;
+    // Two bindings that both match must still deliver once.
+    bind(&ch, "q", "amq.direct", "k", FieldTable::default()).await;
+    bind(&ch, "q", "amq.topic", "k", FieldTable::default()).await;
+    bind(&ch, "q", "amq.topic", "#", FieldTable::default()).await;
+    publish(&ch, "amq.direct", "k", b"1").await;
+    publish(&ch, "amq.topic", "k", b"2").await;
+    assert_eq!(drain(&ch, "q").await, ["1", "2"]);
+}
+
+#[tokio::test]
+async fn fanout_copies_to_every_bound_queue() {
+    let b = start().await;
+    let (_c, ch) = b.channel().await;
+    exchange(&ch, "fan", ExchangeKind::Fanout).await;
+    for q in ["f1", "f2", "f3"] {
+        declare(&ch, q).await;
+        bind(&ch, q, "fan", "ignored", FieldTable::default()).await;
+    }
+    publish(&ch, "fan", "any", b"x").await;
+    for q in ["f1", "f2", "f3"] {
+        assert_eq!(drain(&ch, q).await, ["x"]);
+    }
+}
+
+#[tokio::test]
+async fn topic_star_and_hash() {
+    let b = start().await;
+    let (_c, ch) = b.channel().await;
+    exchange(&ch, "t", ExchangeKind::Topic).await;
+    let patterns = [
+        ("star", "*.orange.*"),
+        ("lazy", "lazy.#"),
+        ("rabbit", "*.*.rabbit"),
+        ("hash", "#"),
+        ("a_star", "a.*"),
+        ("a_hash", "a.#"),
+        ("mid", "a.#.z"),
+    ];
+    for (q, p) in patterns {
+        declare(&ch, q).await;
+        bind(&ch, q, "t", p, FieldTable::default()).await;
+    }
+    for key in ["quick.orange.rabbit", "lazy", "lazy.pink.rabbit", "a", "a.b", "a.z", "a.b.c.z", "orange"] {
+        publish(&ch, "t", key, key.as_bytes()).await;
+    }
+    assert_eq!(drain(&ch, "star").await, ["quick.orange.rabbit"]);
+    assert_eq!(drain(&ch, "lazy").await, ["lazy", "lazy.pink.rabbit"]);
+    assert_eq!(drain(&ch, "rabbit").await, ["quick.orange.rabbit", "lazy.pink.rabbit"]);
+    assert_eq!(drain(&ch, "hash").await.len(), 8);
+    assert_eq!(drain(&ch, "a_star").await, ["a.b", "a.z"]);
+    assert_eq!(drain(&ch, "a_hash").await, ["a", "a.b", "a.z", "a.b.c.z"]);
+    assert_eq!(drain(&ch, "mid").await, ["a.z", "a.b.c.z"]);
+}
+
+fn table(entries: &[(&str, AMQPValue)]) -> FieldTable {
+    let mut t = FieldTable::default();
+    for (k, v) in entries {
+        t.insert(ShortString::from(*k), v.clone());
+    }
+    t
+}
+
+fn text(s: &str) -> AMQPValue {
+    AMQPValue::LongString(s.as_bytes().to_vec().into())
+}
+
+#[tokio::test]
+async fn headers_exchange_all_any_with_x_and_void() {
+    let b = start().await;
+    let (_c, ch) = b.channel().await;
+    let bindings = [
+        ("all", table(&[("x-match", text("all")), ("a", text("1")), ("b", AMQPValue::LongInt(2))])),
+        ("any", table(&[("x-match", text("any")), ("a", text("1")), ("b", AMQPValue::LongInt(2))])),
+        ("default_all", table(&[("a", text("1"))])),
+        ("void", table(&[("x-match", text("all")), ("c", AMQPValue::Void)])),
+        ("x_ignored", table(&[("x-match", text("all")), ("x-k", text("v"))])),
+        ("all_with_x", table(&[("x-match", text("all-with-x")), ("x-k", text("v"))])),
+        ("any_with_x", table(&[("x-match", text("any-with-x")), ("x-k", text("v")), ("zz", text("no"))])),
+    ];
+    for (q, args) in bindings {
+        declare(&ch, q).await;
+        bind(&ch, q, "amq.headers", "", args).await;
+    }
+    let send = |name: &'static str, headers: FieldTable| {
+        let ch = ch.clone();
+        async move {
+            ch.basic_publish(
+                "amq.headers".into(),
+                "".into(),
+                BasicPublishOptions::default(),
+                name.as_bytes(),
+                BasicProperties::default().with_headers(headers),
+            )
+            .await
+            .expect("publish");
+        }
+    };
+    // LongLongInt 2 must equal the binding's LongInt 2 (RabbitMQ compares values).
+    send("both", table(&[("a", text("1")), ("b", AMQPValue::LongLongInt(2))])).await;
+    send("a_only", table(&[("a", text("1"))])).await;
+    send("c_any_value", table(&[("c", AMQPValue::Boolean(false))])).await;
+    send("xk", table(&[("x-k", text("v"))])).await;
+    send("wrong_b", table(&[("a", text("1")), ("b", text("2"))])).await;
+    assert_eq!(drain(&ch, "all").await, ["both"]);
+    assert_eq!(drain(&ch, "any").await, ["both", "a_only", "wrong_b"]);
+    assert_eq!(drain(&ch, "default_all").await, ["both", "a_only", "wrong_b"]);
+    assert_eq!(drain(&ch, "void").await, ["c_any_value"]);
+    assert_eq!(drain(&ch, "x_ignored").await.len(), 5, "no non-x keys under all: everything matches");
+    assert_eq!(drain(&ch, "all_with_x").await, ["xk"]);
+    assert_eq!(drain(&ch, "any_with_x").await, ["xk"]);
+}
+
+#[tokio::test]
+async fn unbind_stops_routing_and_deleting_a_queue_drops_its_bindings() {
+    let b = start().await;
+    let (_c, ch) = b.channel().await;
+    exchange(&ch, "d", ExchangeKind::Direct).await;
+    declare(&ch, "q").await;
+    bind(&ch, "q", "d", "k", FieldTable::default()).await;
+    publish(&ch, "d", "k", b"1").await;
+    ch.queue_unbind("q".into(), "d".into(), "k".into(), FieldTable::default())
+        .await
+        .expect("unbind");
+    publish(&ch, "d", "k", b"2").await;
+    assert_eq!(drain(&ch, "q").await, ["1"]);
+    // exchange.delete if-unused now succeeds because the binding is gone.
+    ch.exchange_delete("d".into(), ExchangeDeleteOptions { if_unused: true, ..Default::default() })
+        .await
+        .expect("delete unused exchange");
+}
+
+#[tokio::test]
+async fn mandatory_unroutable_is_returned_with_312_before_its_confirm() {
+    let b = start().await;
+    let (_c, ch) = b.channel().await;
+    ch.confirm_select(ConfirmSelectOptions::default()).await.unwrap();
+    let confirm = ch
+        .basic_publish(
+            "amq.direct".into(),
+            "nobody".into(),
+            BasicPublishOptions { mandatory: true, ..Default::default() },
+            b"lost",
+            BasicProperties::default().with_message_id("m1".into()),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    match confirm {
+        lapin::Confirmation::Ack(Some(ret)) => {
+            assert_eq!(ret.reply_code, 312);
+            assert_eq!(ret.reply_text.as_str(), "NO_ROUTE");
+            assert_eq!(ret.delivery.data, b"lost");
+            assert_eq!(ret.delivery.routing_key.as_str(), "nobody");
+            assert_eq!(ret.delivery.properties.message_id().as_ref().map(|s| s.as_str()), Some("m1"));
+        }
+        other => panic!("expected an ack carrying the returned message, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn publish_to_a_missing_exchange_closes_the_channel_with_404() {
+    let b = start().await;
+    let (c, ch) = b.channel().await;
+    ch.confirm_select(ConfirmSelectOptions::default()).await.unwrap();
+    let r = ch
+        .basic_publish("nope".into(), "k".into(), BasicPublishOptions::default(), b"x", BasicProperties::default())
+        .await;
+    let err = match r {
+        Ok(confirm) => confirm.await.expect_err("publish must fail"),
+        Err(e) => e,
+    };
+    assert_eq!(reply_of(&err), (404, "NOT_FOUND - no exchange 'nope' in vhost '/'".to_string()));
+    // The connection survives.
+    let ch2 = c.create_channel().await.expect("connection still usable");
+    declare(&ch2, "still-fine").await;
+}
