@@ -1,0 +1,127 @@
+//! Connection handshake, authentication, vhosts, heartbeats and the close handshake.
+mod common;
+
+use amq_protocol::protocol::connection;
+use common::*;
+use lapin::{Connection, ConnectionProperties};
+use warren::protocol::AMQPClass;
+
+#[tokio::test]
+async fn lapin_connects_and_closes_cleanly() {
+    let b = start().await;
+    let c = b.connect().await;
+    let ch = c.create_channel().await.unwrap();
+    declare(&ch, "hello").await;
+    c.close(200, "bye".into()).await.expect("close handshake");
+}
+
+#[tokio::test]
+async fn server_properties_advertise_capabilities() {
+    let b = start().await;
+    let mut raw = RawClient::socket(b.addr).await;
+    raw.send_bytes(b"AMQP\x00\x00\x09\x01").await;
+    match raw.read_frame().await {
+        RawFrame::Method(0, AMQPClass::Connection(connection::AMQPMethod::Start(s))) => {
+            assert_eq!((s.version_major, s.version_minor), (0, 9));
+            assert_eq!(s.mechanisms.as_bytes(), b"PLAIN AMQPLAIN");
+            assert_eq!(s.locales.as_bytes(), b"en_US");
+            let caps = match s.server_properties.inner().get("capabilities") {
+                Some(lapin::types::AMQPValue::FieldTable(t)) => t.clone(),
+                other => panic!("no capabilities: {other:?}"),
+            };
+            for cap in ["publisher_confirms", "basic.nack", "consumer_cancel_notify", "per_consumer_qos"] {
+                assert!(caps.inner().contains_key(cap), "missing {cap}");
+            }
+            assert!(s.server_properties.inner().contains_key("product"));
+        }
+        other => panic!("expected connection.start, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_bad_protocol_header_gets_ours_back_and_the_socket_closes() {
+    let b = start().await;
+    let mut raw = RawClient::socket(b.addr).await;
+    raw.send_bytes(b"AMQP\x00\x00\x08\x00").await;
+    assert_eq!(raw.read_bytes(8).await, b"AMQP\x00\x00\x09\x01");
+    assert_eq!(raw.read_frame().await, RawFrame::Closed);
+}
+
+#[tokio::test]
+async fn wrong_password_is_403_access_refused() {
+    let b = start().await;
+    let uri = format!("amqp://guest:wrong@{}/%2f", b.addr);
+    let err = Connection::connect(&uri, ConnectionProperties::default())
+        .await
+        .expect_err("login must fail");
+    let (code, text) = reply_of(&err);
+    assert_eq!(code, 403);
+    assert!(text.starts_with("ACCESS_REFUSED - Login was refused using authentication mechanism PLAIN"), "{text}");
+}
+
+#[tokio::test]
+async fn unknown_vhost_is_530_not_allowed() {
+    let b = start().await;
+    let uri = format!("amqp://guest:guest@{}/other", b.addr);
+    let err = Connection::connect(&uri, ConnectionProperties::default())
+        .await
+        .expect_err("vhost must be refused");
+    assert_eq!(code_of(&err), Some(530));
+}
+
+#[tokio::test]
+async fn a_client_that_stalls_in_the_handshake_is_dropped() {
+    let b = start_with(|c| c.handshake_timeout = 1).await;
+    let mut raw = RawClient::socket(b.addr).await;
+    // Say nothing: the server must hang up after handshake_timeout.
+    assert_eq!(raw.read_frame().await, RawFrame::Closed);
+}
+
+#[tokio::test]
+async fn server_sends_heartbeats_and_drops_a_silent_peer() {
+    let b = start().await;
+    let mut raw = RawClient::connect_with(b.addr, 1, 131072).await;
+    // With a 1 s interval the server sends a heartbeat within about half a second...
+    assert_eq!(raw.read_frame().await, RawFrame::Heartbeat);
+    // ...and, since we never send anything, closes the socket after two intervals.
+    loop {
+        match raw.read_frame().await {
+            RawFrame::Heartbeat => continue,
+            RawFrame::Closed => break,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn client_heartbeats_keep_the_connection_alive() {
+    let b = start().await;
+    let mut raw = RawClient::connect_with(b.addr, 1, 131072).await;
+    // Answer every server heartbeat with one of ours for a few intervals.
+    for _ in 0..6 {
+        assert_eq!(raw.read_frame().await, RawFrame::Heartbeat);
+        raw.send_bytes(&frame(8, 0, &[])).await;
+    }
+    raw.open_channel(1).await;
+}
+
+#[tokio::test]
+async fn connection_close_from_the_client_gets_close_ok() {
+    let b = start().await;
+    let mut raw = b.raw().await;
+    raw.send_method(
+        0,
+        AMQPClass::Connection(connection::AMQPMethod::Close(connection::Close {
+            reply_code: 200,
+            reply_text: "bye".into(),
+            class_id: 0,
+            method_id: 0,
+        })),
+    )
+    .await;
+    assert!(matches!(
+        raw.read_frame().await,
+        RawFrame::Method(0, AMQPClass::Connection(connection::AMQPMethod::CloseOk(_)))
+    ));
+    assert_eq!(raw.read_frame().await, RawFrame::Closed);
+}
