@@ -124,7 +124,10 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |key: &str, why: &str| Err(ConfigError(format!("key '{key}': {why}")));
         if self.frame_max < 8192 {
-            return bad("frame_max", "must be at least 8192 (the AMQP minimum frame size)");
+            return bad(
+                "frame_max",
+                "must be at least 8192 (the AMQP minimum frame size)",
+            );
         }
         if self.channel_max == 0 {
             return bad("channel_max", "must be at least 1");
@@ -153,7 +156,10 @@ mod tests {
     fn defaults_serve_localhost_with_guest() {
         let c = Config::default();
         assert_eq!((c.listen.as_str(), c.port), ("127.0.0.1", 5672));
-        assert_eq!((c.default_user.as_str(), c.default_pass.as_str()), ("guest", "guest"));
+        assert_eq!(
+            (c.default_user.as_str(), c.default_pass.as_str()),
+            ("guest", "guest")
+        );
         c.validate().unwrap();
     }
 
@@ -170,7 +176,8 @@ mod tests {
     #[test]
     fn env_overrides() {
         let mut c = Config::default();
-        c.apply_env([("WARREN_PORT".to_string(), "5999".to_string())]).unwrap();
+        c.apply_env([("WARREN_PORT".to_string(), "5999".to_string())])
+            .unwrap();
         assert_eq!(c.port, 5999);
         let e = c
             .apply_env([("WARREN_HEARTBEAT".to_string(), "soon".to_string())])

@@ -91,12 +91,11 @@ impl AmqpError {
     pub fn is_hard(&self) -> bool {
         matches!(
             self.code,
-            code::CONNECTION_FORCED
-                | code::INVALID_PATH
-                | code::FRAME_ERROR..=code::RESOURCE_ERROR
-                | code::NOT_ALLOWED
-                | code::NOT_IMPLEMENTED
-                | code::INTERNAL_ERROR
+            code::CONNECTION_FORCED | code::INVALID_PATH | code::FRAME_ERROR
+                ..=code::RESOURCE_ERROR
+                    | code::NOT_ALLOWED
+                    | code::NOT_IMPLEMENTED
+                    | code::INTERNAL_ERROR
         )
     }
 

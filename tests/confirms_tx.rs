@@ -11,11 +11,19 @@ async fn every_publish_is_confirmed_in_order() {
     let b = start().await;
     let (_c, ch) = b.channel().await;
     declare(&ch, "conf").await;
-    ch.confirm_select(ConfirmSelectOptions::default()).await.unwrap();
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
     let mut pending = Vec::new();
     for i in 0..500u32 {
         let p = ch
-            .basic_publish("".into(), "conf".into(), BasicPublishOptions::default(), &i.to_be_bytes(), BasicProperties::default())
+            .basic_publish(
+                "".into(),
+                "conf".into(),
+                BasicPublishOptions::default(),
+                &i.to_be_bytes(),
+                BasicProperties::default(),
+            )
             .await
             .unwrap();
         pending.push(p);
@@ -26,7 +34,13 @@ async fn every_publish_is_confirmed_in_order() {
     assert_eq!(count(&ch, "conf").await, 500);
     // Unroutable, non-mandatory messages are confirmed too (and dropped).
     let p = ch
-        .basic_publish("amq.direct".into(), "none".into(), BasicPublishOptions::default(), b"x", BasicProperties::default())
+        .basic_publish(
+            "amq.direct".into(),
+            "none".into(),
+            BasicPublishOptions::default(),
+            b"x",
+            BasicProperties::default(),
+        )
         .await
         .unwrap();
     assert!(matches!(p.await.unwrap(), Confirmation::Ack(None)));
@@ -59,30 +73,71 @@ async fn transaction_acks_apply_at_commit_and_rollback_keeps_them_unacked() {
         publish(&ch, "", "txa", format!("{i}").as_bytes()).await;
     }
     ch.tx_select().await.unwrap();
-    let m0 = ch.basic_get("txa".into(), BasicGetOptions::default()).await.unwrap().unwrap();
-    let m1 = ch.basic_get("txa".into(), BasicGetOptions::default()).await.unwrap().unwrap();
-    ch.basic_ack(m0.delivery.delivery_tag, BasicAckOptions::default()).await.unwrap();
+    let m0 = ch
+        .basic_get("txa".into(), BasicGetOptions::default())
+        .await
+        .unwrap()
+        .unwrap();
+    let m1 = ch
+        .basic_get("txa".into(), BasicGetOptions::default())
+        .await
+        .unwrap()
+        .unwrap();
+    ch.basic_ack(m0.delivery.delivery_tag, BasicAckOptions::default())
+        .await
+        .unwrap();
     ch.tx_rollback().await.unwrap();
     // After rollback m0 is unacked again: ack both and commit.
-    ch.basic_ack(m1.delivery.delivery_tag, BasicAckOptions { multiple: true }).await.unwrap();
+    ch.basic_ack(m1.delivery.delivery_tag, BasicAckOptions { multiple: true })
+        .await
+        .unwrap();
     ch.tx_commit().await.unwrap();
-    ch.basic_recover(BasicRecoverOptions { requeue: true }).await.unwrap();
-    assert_eq!(count(&ch, "txa").await, 0, "both acks took effect at commit");
+    ch.basic_recover(BasicRecoverOptions { requeue: true })
+        .await
+        .unwrap();
+    assert_eq!(
+        count(&ch, "txa").await,
+        0,
+        "both acks took effect at commit"
+    );
 }
 
 #[tokio::test]
 async fn confirm_and_tx_modes_exclude_each_other() {
     let b = start().await;
     let (c, ch) = b.channel().await;
-    ch.confirm_select(ConfirmSelectOptions::default()).await.unwrap();
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
     let err = ch.tx_select().await.unwrap_err();
-    assert_eq!(reply_of(&err), (406, "PRECONDITION_FAILED - cannot switch from confirm to tx mode".into()));
+    assert_eq!(
+        reply_of(&err),
+        (
+            406,
+            "PRECONDITION_FAILED - cannot switch from confirm to tx mode".into()
+        )
+    );
     let ch = c.create_channel().await.unwrap();
     ch.tx_select().await.unwrap();
-    let err = ch.confirm_select(ConfirmSelectOptions::default()).await.unwrap_err();
-    assert_eq!(reply_of(&err), (406, "PRECONDITION_FAILED - cannot switch from tx to confirm mode".into()));
+    let err = ch
+        .confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        reply_of(&err),
+        (
+            406,
+            "PRECONDITION_FAILED - cannot switch from tx to confirm mode".into()
+        )
+    );
     let ch = c.create_channel().await.unwrap();
     let err = ch.tx_commit().await.unwrap_err();
-    assert_eq!(reply_of(&err), (406, "PRECONDITION_FAILED - channel is not transactional".into()));
+    assert_eq!(
+        reply_of(&err),
+        (
+            406,
+            "PRECONDITION_FAILED - channel is not transactional".into()
+        )
+    );
     let _ = FieldTable::default();
 }

@@ -50,7 +50,10 @@ async fn prefetch_limits_unacked_deliveries_per_consumer() {
     assert_eq!(body(&d2), "2");
     assert_eq!(count(&ch, "pf").await, 2);
     // multiple=true acks d1 and d2 together, opening two slots.
-    d2.acker.ack(BasicAckOptions { multiple: true }).await.unwrap();
+    d2.acker
+        .ack(BasicAckOptions { multiple: true })
+        .await
+        .unwrap();
     assert_eq!(body(&next(&mut c).await), "3");
     assert_eq!(body(&next(&mut c).await), "4");
     drop(d1);
@@ -66,13 +69,20 @@ async fn global_qos_limits_the_whole_channel() {
             publish(&ch, "", q, format!("{q}-{i}").as_bytes()).await;
         }
     }
-    ch.basic_qos(3, BasicQosOptions { global: true }).await.unwrap();
+    ch.basic_qos(3, BasicQosOptions { global: true })
+        .await
+        .unwrap();
     let mut a = consume(&ch, "g1", false).await;
     let mut bq = consume(&ch, "g2", false).await;
     let mut got = vec![next(&mut a).await, next(&mut a).await, next(&mut a).await];
     // The channel holds 3 unacked: g2's consumer gets nothing yet.
     assert_eq!(count(&ch, "g2").await, 3);
-    got.pop().unwrap().acker.ack(BasicAckOptions::default()).await.unwrap();
+    got.pop()
+        .unwrap()
+        .acker
+        .ack(BasicAckOptions::default())
+        .await
+        .unwrap();
     assert_eq!(body(&next(&mut bq).await), "g2-0");
 }
 
@@ -85,14 +95,32 @@ async fn reject_and_nack_with_requeue_redeliver_in_original_order() {
         publish(&ch, "", "rq", format!("{i}").as_bytes()).await;
     }
     let mut c = consume(&ch, "rq", false).await;
-    let ds = [next(&mut c).await, next(&mut c).await, next(&mut c).await, next(&mut c).await];
+    let ds = [
+        next(&mut c).await,
+        next(&mut c).await,
+        next(&mut c).await,
+        next(&mut c).await,
+    ];
     assert!(ds.iter().all(|d| !d.redelivered));
     // Stop the consumer so requeued messages stay in the queue for inspection; its
     // deliveries remain unacked on the channel.
-    ch.basic_cancel(c.tag(), BasicCancelOptions::default()).await.unwrap();
+    ch.basic_cancel(c.tag(), BasicCancelOptions::default())
+        .await
+        .unwrap();
     // Requeue 2 first, then 0 and 1 with nack multiple: the queue restores 0,1,2 order.
-    ds[2].acker.reject(BasicRejectOptions { requeue: true }).await.unwrap();
-    ds[1].acker.nack(BasicNackOptions { multiple: true, requeue: true }).await.unwrap();
+    ds[2]
+        .acker
+        .reject(BasicRejectOptions { requeue: true })
+        .await
+        .unwrap();
+    ds[1]
+        .acker
+        .nack(BasicNackOptions {
+            multiple: true,
+            requeue: true,
+        })
+        .await
+        .unwrap();
     ds[3].acker.ack(BasicAckOptions::default()).await.unwrap();
     let mut again = Vec::new();
     while let Some(m) = get(&ch, "rq").await {
@@ -109,8 +137,15 @@ async fn nack_without_requeue_drops_the_message() {
     declare(&ch, "drop").await;
     publish(&ch, "", "drop", b"x").await;
     let mut c = consume(&ch, "drop", false).await;
-    next(&mut c).await.acker.nack(BasicNackOptions::default()).await.unwrap();
-    ch.basic_cancel(c.tag(), BasicCancelOptions::default()).await.unwrap();
+    next(&mut c)
+        .await
+        .acker
+        .nack(BasicNackOptions::default())
+        .await
+        .unwrap();
+    ch.basic_cancel(c.tag(), BasicCancelOptions::default())
+        .await
+        .unwrap();
     assert_eq!(count(&ch, "drop").await, 0);
 }
 
@@ -164,14 +199,28 @@ async fn double_ack_is_406_unknown_delivery_tag_and_only_the_channel_closes() {
         .await
         .unwrap()
         .expect("message");
-    ch.basic_ack(m.delivery.delivery_tag, BasicAckOptions::default()).await.unwrap();
-    ch.basic_ack(m.delivery.delivery_tag, BasicAckOptions::default()).await.unwrap();
+    ch.basic_ack(m.delivery.delivery_tag, BasicAckOptions::default())
+        .await
+        .unwrap();
+    ch.basic_ack(m.delivery.delivery_tag, BasicAckOptions::default())
+        .await
+        .unwrap();
     // The error arrives asynchronously: the next synchronous call sees the closed channel.
     let err = ch
-        .queue_declare("dup".into(), QueueDeclareOptions::default(), FieldTable::default())
+        .queue_declare(
+            "dup".into(),
+            QueueDeclareOptions::default(),
+            FieldTable::default(),
+        )
         .await
         .expect_err("channel must be closed");
-    assert_eq!(reply_of(&err), (406, "PRECONDITION_FAILED - unknown delivery tag 1".to_string()));
+    assert_eq!(
+        reply_of(&err),
+        (
+            406,
+            "PRECONDITION_FAILED - unknown delivery tag 1".to_string()
+        )
+    );
     let ch2 = c.create_channel().await.expect("the connection survives");
     assert_eq!(count(&ch2, "dup").await, 0);
 }
@@ -198,9 +247,15 @@ async fn recover_requeues_unacked_with_redelivered() {
     let (_c, ch) = b.channel().await;
     declare(&ch, "rc").await;
     publish(&ch, "", "rc", b"x").await;
-    let m = ch.basic_get("rc".into(), BasicGetOptions::default()).await.unwrap().unwrap();
+    let m = ch
+        .basic_get("rc".into(), BasicGetOptions::default())
+        .await
+        .unwrap()
+        .unwrap();
     assert!(!m.delivery.redelivered);
-    ch.basic_recover(BasicRecoverOptions { requeue: true }).await.unwrap();
+    ch.basic_recover(BasicRecoverOptions { requeue: true })
+        .await
+        .unwrap();
     let again = get(&ch, "rc").await.expect("requeued");
     assert!(again.delivery.redelivered);
 }
@@ -213,7 +268,9 @@ async fn cancel_stops_deliveries() {
     let mut c = consume(&ch, "cx", true).await;
     publish(&ch, "", "cx", b"1").await;
     assert_eq!(next(&mut c).await.data, b"1");
-    ch.basic_cancel(c.tag(), BasicCancelOptions::default()).await.unwrap();
+    ch.basic_cancel(c.tag(), BasicCancelOptions::default())
+        .await
+        .unwrap();
     publish(&ch, "", "cx", b"2").await;
     assert_eq!(count(&ch, "cx").await, 1);
 }
@@ -243,7 +300,10 @@ async fn auto_delete_queue_goes_with_its_last_consumer() {
     let (_c, ch) = b.channel().await;
     ch.queue_declare(
         "ad".into(),
-        QueueDeclareOptions { auto_delete: true, ..Default::default() },
+        QueueDeclareOptions {
+            auto_delete: true,
+            ..Default::default()
+        },
         FieldTable::default(),
     )
     .await
@@ -251,9 +311,18 @@ async fn auto_delete_queue_goes_with_its_last_consumer() {
     // Never consumed from: it stays.
     assert_eq!(count(&ch, "ad").await, 0);
     let c = consume(&ch, "ad", true).await;
-    ch.basic_cancel(c.tag(), BasicCancelOptions::default()).await.unwrap();
+    ch.basic_cancel(c.tag(), BasicCancelOptions::default())
+        .await
+        .unwrap();
     let err = ch
-        .queue_declare("ad".into(), QueueDeclareOptions { passive: true, ..Default::default() }, FieldTable::default())
+        .queue_declare(
+            "ad".into(),
+            QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
         .await
         .expect_err("queue must be gone");
     assert_eq!(code_of(&err), Some(404));
@@ -265,20 +334,35 @@ async fn exclusive_consumer_blocks_others_with_403() {
     let (_c, ch) = b.channel().await;
     declare(&ch, "ex").await;
     // Keep the consumer alive: lapin cancels a consumer when it is dropped.
-    let _first = ch.basic_consume(
-        "ex".into(),
-        "first".into(),
-        BasicConsumeOptions { exclusive: true, ..Default::default() },
-        FieldTable::default(),
-    )
-    .await
-    .unwrap();
+    let _first = ch
+        .basic_consume(
+            "ex".into(),
+            "first".into(),
+            BasicConsumeOptions {
+                exclusive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
     let (_c2, ch2) = b.channel().await;
     let err = ch2
-        .basic_consume("ex".into(), "second".into(), BasicConsumeOptions::default(), FieldTable::default())
+        .basic_consume(
+            "ex".into(),
+            "second".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
         .await
         .expect_err("exclusive use");
-    assert_eq!(reply_of(&err), (403, "ACCESS_REFUSED - queue 'ex' in vhost '/' in exclusive use".to_string()));
+    assert_eq!(
+        reply_of(&err),
+        (
+            403,
+            "ACCESS_REFUSED - queue 'ex' in vhost '/' in exclusive use".to_string()
+        )
+    );
 }
 
 #[tokio::test]

@@ -29,7 +29,12 @@ async fn server_properties_advertise_capabilities() {
                 Some(lapin::types::AMQPValue::FieldTable(t)) => t.clone(),
                 other => panic!("no capabilities: {other:?}"),
             };
-            for cap in ["publisher_confirms", "basic.nack", "consumer_cancel_notify", "per_consumer_qos"] {
+            for cap in [
+                "publisher_confirms",
+                "basic.nack",
+                "consumer_cancel_notify",
+                "per_consumer_qos",
+            ] {
                 assert!(caps.inner().contains_key(cap), "missing {cap}");
             }
             assert!(s.server_properties.inner().contains_key("product"));
@@ -56,7 +61,10 @@ async fn wrong_password_is_403_access_refused() {
         .expect_err("login must fail");
     let (code, text) = reply_of(&err);
     assert_eq!(code, 403);
-    assert!(text.starts_with("ACCESS_REFUSED - Login was refused using authentication mechanism PLAIN"), "{text}");
+    assert!(
+        text.starts_with("ACCESS_REFUSED - Login was refused using authentication mechanism PLAIN"),
+        "{text}"
+    );
 }
 
 #[tokio::test]

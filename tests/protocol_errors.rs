@@ -58,7 +58,11 @@ async fn second_channel_open_is_504() {
     let b = start().await;
     let mut raw = b.raw().await;
     raw.open_channel(1).await;
-    raw.send_method(1, AMQPClass::Channel(channel::AMQPMethod::Open(channel::Open {}))).await;
+    raw.send_method(
+        1,
+        AMQPClass::Channel(channel::AMQPMethod::Open(channel::Open {})),
+    )
+    .await;
     raw.expect_connection_close(504).await;
 }
 
@@ -118,7 +122,8 @@ async fn qos_with_prefetch_size_is_540() {
     let mut raw = b.raw().await;
     raw.open_channel(1).await;
     // basic.qos prefetch_size=5 prefetch_count=1 global=0 (amq-protocol cannot encode a size).
-    raw.send_bytes(&frame(1, 1, &[0, 60, 0, 10, 0, 0, 0, 5, 0, 1, 0])).await;
+    raw.send_bytes(&frame(1, 1, &[0, 60, 0, 10, 0, 0, 0, 5, 0, 1, 0]))
+        .await;
     let text = raw.expect_connection_close(540).await;
     assert_eq!(text, "NOT_IMPLEMENTED - prefetch_size!=0 (5)");
 }
@@ -128,14 +133,28 @@ async fn flow_off_and_recover_without_requeue_are_540() {
     let b = start().await;
     let mut raw = b.raw().await;
     raw.open_channel(1).await;
-    raw.send_method(1, AMQPClass::Channel(channel::AMQPMethod::Flow(channel::Flow { active: false })))
-        .await;
-    assert_eq!(raw.expect_connection_close(540).await, "NOT_IMPLEMENTED - active=false");
+    raw.send_method(
+        1,
+        AMQPClass::Channel(channel::AMQPMethod::Flow(channel::Flow { active: false })),
+    )
+    .await;
+    assert_eq!(
+        raw.expect_connection_close(540).await,
+        "NOT_IMPLEMENTED - active=false"
+    );
     let mut raw = b.raw().await;
     raw.open_channel(1).await;
-    raw.send_method(1, AMQPClass::Basic(basic::AMQPMethod::Recover(basic::Recover { requeue: false })))
-        .await;
-    assert_eq!(raw.expect_connection_close(540).await, "NOT_IMPLEMENTED - requeue=false");
+    raw.send_method(
+        1,
+        AMQPClass::Basic(basic::AMQPMethod::Recover(basic::Recover {
+            requeue: false,
+        })),
+    )
+    .await;
+    assert_eq!(
+        raw.expect_connection_close(540).await,
+        "NOT_IMPLEMENTED - requeue=false"
+    );
 }
 
 #[tokio::test]
@@ -157,9 +176,15 @@ async fn reused_consumer_tag_is_530() {
         }))
     };
     raw.send_method(1, consume()).await;
-    assert!(matches!(raw.read_method().await, Some((1, AMQPClass::Basic(basic::AMQPMethod::ConsumeOk(_))))));
+    assert!(matches!(
+        raw.read_method().await,
+        Some((1, AMQPClass::Basic(basic::AMQPMethod::ConsumeOk(_))))
+    ));
     raw.send_method(1, consume()).await;
-    assert_eq!(raw.expect_connection_close(530).await, "NOT_ALLOWED - attempt to reuse consumer tag 't'");
+    assert_eq!(
+        raw.expect_connection_close(530).await,
+        "NOT_ALLOWED - attempt to reuse consumer tag 't'"
+    );
 }
 
 #[tokio::test]
@@ -181,7 +206,10 @@ async fn unknown_exchange_type_is_503_connection_error() {
         })),
     )
     .await;
-    assert_eq!(raw.expect_connection_close(503).await, "COMMAND_INVALID - unknown exchange type 'foo'");
+    assert_eq!(
+        raw.expect_connection_close(503).await,
+        "COMMAND_INVALID - unknown exchange type 'foo'"
+    );
 }
 
 #[tokio::test]
@@ -201,9 +229,16 @@ async fn too_many_channels_is_530() {
     let mut raw = b.raw().await;
     raw.open_channel(1).await;
     raw.open_channel(7).await;
-    raw.send_method(3, AMQPClass::Channel(channel::AMQPMethod::Open(channel::Open {}))).await;
+    raw.send_method(
+        3,
+        AMQPClass::Channel(channel::AMQPMethod::Open(channel::Open {})),
+    )
+    .await;
     let text = raw.expect_connection_close(530).await;
-    assert_eq!(text, "NOT_ALLOWED - number of channels opened (2) has reached the negotiated channel_max (2)");
+    assert_eq!(
+        text,
+        "NOT_ALLOWED - number of channels opened (2) has reached the negotiated channel_max (2)"
+    );
 }
 
 #[tokio::test]
@@ -212,12 +247,20 @@ async fn after_a_channel_error_frames_are_discarded_until_close_ok() {
     let mut raw = b.raw().await;
     raw.open_channel(1).await;
     // ack an unknown tag: 406 closes channel 1.
-    raw.send_bytes(&frame(1, 1, &[0, 60, 0, 80, 0, 0, 0, 0, 0, 0, 0, 9, 0])).await;
-    assert_eq!(raw.expect_channel_close(1, 406).await, "PRECONDITION_FAILED - unknown delivery tag 9");
+    raw.send_bytes(&frame(1, 1, &[0, 60, 0, 80, 0, 0, 0, 0, 0, 0, 0, 9, 0]))
+        .await;
+    assert_eq!(
+        raw.expect_channel_close(1, 406).await,
+        "PRECONDITION_FAILED - unknown delivery tag 9"
+    );
     // More frames on channel 1 are ignored (no second close, no connection error).
     raw.send_bytes(&publish_frame(1, "", "q", 0)).await;
     raw.send_bytes(&header_frame(1, 60, 0)).await;
-    raw.send_method(1, AMQPClass::Channel(channel::AMQPMethod::CloseOk(channel::CloseOk {}))).await;
+    raw.send_method(
+        1,
+        AMQPClass::Channel(channel::AMQPMethod::CloseOk(channel::CloseOk {})),
+    )
+    .await;
     // The channel number can be reused after close-ok.
     raw.open_channel(1).await;
 }

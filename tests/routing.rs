@@ -7,15 +7,26 @@ use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, ExchangeKind};
 
 async fn exchange(ch: &Channel, name: &str, kind: ExchangeKind) {
-    ch.exchange_declare(name.into(), kind, ExchangeDeclareOptions::default(), FieldTable::default())
-        .await
-        .expect("exchange.declare");
+    ch.exchange_declare(
+        name.into(),
+        kind,
+        ExchangeDeclareOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .expect("exchange.declare");
 }
 
 async fn bind(ch: &Channel, q: &str, x: &str, key: &str, args: FieldTable) {
-    ch.queue_bind(q.into(), x.into(), key.into(), QueueBindOptions::default(), args)
-        .await
-        .expect("queue.bind");
+    ch.queue_bind(
+        q.into(),
+        x.into(),
+        key.into(),
+        QueueBindOptions::default(),
+        args,
+    )
+    .await
+    .expect("queue.bind");
 }
 
 /// Bodies currently in `q`, drained with basic.get.
@@ -107,12 +118,24 @@ async fn topic_star_and_hash() {
         declare(&ch, q).await;
         bind(&ch, q, "t", p, FieldTable::default()).await;
     }
-    for key in ["quick.orange.rabbit", "lazy", "lazy.pink.rabbit", "a", "a.b", "a.z", "a.b.c.z", "orange"] {
+    for key in [
+        "quick.orange.rabbit",
+        "lazy",
+        "lazy.pink.rabbit",
+        "a",
+        "a.b",
+        "a.z",
+        "a.b.c.z",
+        "orange",
+    ] {
         publish(&ch, "t", key, key.as_bytes()).await;
     }
     assert_eq!(drain(&ch, "star").await, ["quick.orange.rabbit"]);
     assert_eq!(drain(&ch, "lazy").await, ["lazy", "lazy.pink.rabbit"]);
-    assert_eq!(drain(&ch, "rabbit").await, ["quick.orange.rabbit", "lazy.pink.rabbit"]);
+    assert_eq!(
+        drain(&ch, "rabbit").await,
+        ["quick.orange.rabbit", "lazy.pink.rabbit"]
+    );
     assert_eq!(drain(&ch, "hash").await.len(), 8);
     assert_eq!(drain(&ch, "a_star").await, ["a.b", "a.z"]);
     assert_eq!(drain(&ch, "a_hash").await, ["a", "a.b", "a.z", "a.b.c.z"]);
@@ -136,13 +159,43 @@ async fn headers_exchange_all_any_with_x_and_void() {
     let b = start().await;
     let (_c, ch) = b.channel().await;
     let bindings = [
-        ("all", table(&[("x-match", text("all")), ("a", text("1")), ("b", AMQPValue::LongInt(2))])),
-        ("any", table(&[("x-match", text("any")), ("a", text("1")), ("b", AMQPValue::LongInt(2))])),
+        (
+            "all",
+            table(&[
+                ("x-match", text("all")),
+                ("a", text("1")),
+                ("b", AMQPValue::LongInt(2)),
+            ]),
+        ),
+        (
+            "any",
+            table(&[
+                ("x-match", text("any")),
+                ("a", text("1")),
+                ("b", AMQPValue::LongInt(2)),
+            ]),
+        ),
         ("default_all", table(&[("a", text("1"))])),
-        ("void", table(&[("x-match", text("all")), ("c", AMQPValue::Void)])),
-        ("x_ignored", table(&[("x-match", text("all")), ("x-k", text("v"))])),
-        ("all_with_x", table(&[("x-match", text("all-with-x")), ("x-k", text("v"))])),
-        ("any_with_x", table(&[("x-match", text("any-with-x")), ("x-k", text("v")), ("zz", text("no"))])),
+        (
+            "void",
+            table(&[("x-match", text("all")), ("c", AMQPValue::Void)]),
+        ),
+        (
+            "x_ignored",
+            table(&[("x-match", text("all")), ("x-k", text("v"))]),
+        ),
+        (
+            "all_with_x",
+            table(&[("x-match", text("all-with-x")), ("x-k", text("v"))]),
+        ),
+        (
+            "any_with_x",
+            table(&[
+                ("x-match", text("any-with-x")),
+                ("x-k", text("v")),
+                ("zz", text("no")),
+            ]),
+        ),
     ];
     for (q, args) in bindings {
         declare(&ch, q).await;
@@ -163,16 +216,27 @@ async fn headers_exchange_all_any_with_x_and_void() {
         }
     };
     // LongLongInt 2 must equal the binding's LongInt 2 (RabbitMQ compares values).
-    send("both", table(&[("a", text("1")), ("b", AMQPValue::LongLongInt(2))])).await;
+    send(
+        "both",
+        table(&[("a", text("1")), ("b", AMQPValue::LongLongInt(2))]),
+    )
+    .await;
     send("a_only", table(&[("a", text("1"))])).await;
     send("c_any_value", table(&[("c", AMQPValue::Boolean(false))])).await;
     send("xk", table(&[("x-k", text("v"))])).await;
     send("wrong_b", table(&[("a", text("1")), ("b", text("2"))])).await;
     assert_eq!(drain(&ch, "all").await, ["both"]);
     assert_eq!(drain(&ch, "any").await, ["both", "a_only", "wrong_b"]);
-    assert_eq!(drain(&ch, "default_all").await, ["both", "a_only", "wrong_b"]);
+    assert_eq!(
+        drain(&ch, "default_all").await,
+        ["both", "a_only", "wrong_b"]
+    );
     assert_eq!(drain(&ch, "void").await, ["c_any_value"]);
-    assert_eq!(drain(&ch, "x_ignored").await.len(), 5, "no non-x keys under all: everything matches");
+    assert_eq!(
+        drain(&ch, "x_ignored").await.len(),
+        5,
+        "no non-x keys under all: everything matches"
+    );
     assert_eq!(drain(&ch, "all_with_x").await, ["xk"]);
     assert_eq!(drain(&ch, "any_with_x").await, ["xk"]);
 }
@@ -191,21 +255,32 @@ async fn unbind_stops_routing_and_deleting_a_queue_drops_its_bindings() {
     publish(&ch, "d", "k", b"2").await;
     assert_eq!(drain(&ch, "q").await, ["1"]);
     // exchange.delete if-unused now succeeds because the binding is gone.
-    ch.exchange_delete("d".into(), ExchangeDeleteOptions { if_unused: true, ..Default::default() })
-        .await
-        .expect("delete unused exchange");
+    ch.exchange_delete(
+        "d".into(),
+        ExchangeDeleteOptions {
+            if_unused: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("delete unused exchange");
 }
 
 #[tokio::test]
 async fn mandatory_unroutable_is_returned_with_312_before_its_confirm() {
     let b = start().await;
     let (_c, ch) = b.channel().await;
-    ch.confirm_select(ConfirmSelectOptions::default()).await.unwrap();
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
     let confirm = ch
         .basic_publish(
             "amq.direct".into(),
             "nobody".into(),
-            BasicPublishOptions { mandatory: true, ..Default::default() },
+            BasicPublishOptions {
+                mandatory: true,
+                ..Default::default()
+            },
             b"lost",
             BasicProperties::default().with_message_id("m1".into()),
         )
@@ -219,7 +294,14 @@ async fn mandatory_unroutable_is_returned_with_312_before_its_confirm() {
             assert_eq!(ret.reply_text.as_str(), "NO_ROUTE");
             assert_eq!(ret.delivery.data, b"lost");
             assert_eq!(ret.delivery.routing_key.as_str(), "nobody");
-            assert_eq!(ret.delivery.properties.message_id().as_ref().map(|s| s.as_str()), Some("m1"));
+            assert_eq!(
+                ret.delivery
+                    .properties
+                    .message_id()
+                    .as_ref()
+                    .map(|s| s.as_str()),
+                Some("m1")
+            );
         }
         other => panic!("expected an ack carrying the returned message, got {other:?}"),
     }
@@ -229,15 +311,29 @@ async fn mandatory_unroutable_is_returned_with_312_before_its_confirm() {
 async fn publish_to_a_missing_exchange_closes_the_channel_with_404() {
     let b = start().await;
     let (c, ch) = b.channel().await;
-    ch.confirm_select(ConfirmSelectOptions::default()).await.unwrap();
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
     let r = ch
-        .basic_publish("nope".into(), "k".into(), BasicPublishOptions::default(), b"x", BasicProperties::default())
+        .basic_publish(
+            "nope".into(),
+            "k".into(),
+            BasicPublishOptions::default(),
+            b"x",
+            BasicProperties::default(),
+        )
         .await;
     let err = match r {
         Ok(confirm) => confirm.await.expect_err("publish must fail"),
         Err(e) => e,
     };
-    assert_eq!(reply_of(&err), (404, "NOT_FOUND - no exchange 'nope' in vhost '/'".to_string()));
+    assert_eq!(
+        reply_of(&err),
+        (
+            404,
+            "NOT_FOUND - no exchange 'nope' in vhost '/'".to_string()
+        )
+    );
     // The connection survives.
     let ch2 = c.create_channel().await.expect("connection still usable");
     declare(&ch2, "still-fine").await;

@@ -18,7 +18,10 @@ pub enum Outbound {
     /// A message for a consumer.
     Deliver(Delivery),
     /// The queue went away: the consumer is cancelled (basic.cancel from the server).
-    Cancelled { channel: u16, consumer_tag: Arc<str> },
+    Cancelled {
+        channel: u16,
+        consumer_tag: Arc<str>,
+    },
 }
 
 /// One delivery; the connection assigns the delivery tag.
@@ -57,7 +60,9 @@ impl Credit {
     pub fn give_back(&self, n: u32) {
         let _ = self
             .in_flight
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| Some(v.saturating_sub(n)));
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+                Some(v.saturating_sub(n))
+            });
     }
     pub fn set_limit(&self, limit: u32) {
         self.limit.store(limit, Ordering::Release);

@@ -151,11 +151,7 @@ impl Queue {
         if st.next_consumer >= st.consumers.len() {
             st.next_consumer = 0;
         }
-        if self.spec.auto_delete
-            && st.consumers.is_empty()
-            && st.had_consumer
-            && !st.deleted
-        {
+        if self.spec.auto_delete && st.consumers.is_empty() && st.had_consumer && !st.deleted {
             AfterCancel::AutoDelete
         } else {
             AfterCancel::Keep

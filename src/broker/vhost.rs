@@ -83,7 +83,9 @@ impl VHost {
                 internal: false,
                 arguments: FieldTable::default(),
             };
-            vh.exchanges.write().insert(spec.name.clone(), Exchange::new(spec));
+            vh.exchanges
+                .write()
+                .insert(spec.name.clone(), Exchange::new(spec));
         }
         Arc::new(vh)
     }
@@ -104,7 +106,11 @@ impl VHost {
     pub fn declare_exchange(&self, d: &ExchangeDeclare<'_>) -> AmqpResult<()> {
         if d.name.is_empty() {
             // Passive declare of the default exchange is fine; anything else is refused.
-            return if d.passive { Ok(()) } else { Err(Self::default_exchange_refused()) };
+            return if d.passive {
+                Ok(())
+            } else {
+                Err(Self::default_exchange_refused())
+            };
         }
         if d.passive {
             return self.exchange(d.name).map(|_| ());
@@ -151,7 +157,11 @@ impl VHost {
             return differ("durable", bool_text(d.durable), bool_text(have.durable));
         }
         if have.auto_delete != d.auto_delete {
-            return differ("auto_delete", bool_text(d.auto_delete), bool_text(have.auto_delete));
+            return differ(
+                "auto_delete",
+                bool_text(d.auto_delete),
+                bool_text(have.auto_delete),
+            );
         }
         if have.internal != d.internal {
             return differ("internal", bool_text(d.internal), bool_text(have.internal));
@@ -239,7 +249,12 @@ impl VHost {
         Ok((q, 0, 0))
     }
 
-    fn check_queue_equivalence(&self, q: &Queue, d: &QueueDeclare<'_>, conn_id: u64) -> AmqpResult<()> {
+    fn check_queue_equivalence(
+        &self,
+        q: &Queue,
+        d: &QueueDeclare<'_>,
+        conn_id: u64,
+    ) -> AmqpResult<()> {
         let have = &q.spec;
         if d.exclusive && have.exclusive_owner != Some(conn_id) {
             // Redeclaring a shared queue as exclusive (RabbitMQ: 405, same text as locked).
@@ -264,7 +279,12 @@ impl VHost {
         if have.auto_delete != d.auto_delete {
             return differ("auto_delete", d.auto_delete, have.auto_delete);
         }
-        check_args_equivalence(&what, EQUIVALENCE_CHECKED_QUEUE_ARGS, &have.arguments, d.arguments)
+        check_args_equivalence(
+            &what,
+            EQUIVALENCE_CHECKED_QUEUE_ARGS,
+            &have.arguments,
+            d.arguments,
+        )
     }
 
     /// Looks up a queue the connection may use (404 missing, 405 another's exclusive queue).
@@ -321,7 +341,10 @@ impl VHost {
     fn auto_delete_exchange(&self, x: &Arc<Exchange>) {
         if x.spec.auto_delete && !x.has_bindings() {
             let mut exchanges = self.exchanges.write();
-            if exchanges.get(&x.spec.name).is_some_and(|e| Arc::ptr_eq(e, x)) {
+            if exchanges
+                .get(&x.spec.name)
+                .is_some_and(|e| Arc::ptr_eq(e, x))
+            {
                 exchanges.remove(&x.spec.name);
             }
         }

@@ -6,5 +6,8 @@ use nom::Parser;
 
 /// Parses a method payload; `None` when it is malformed (502 SYNTAX_ERROR for the caller).
 pub fn parse_method(payload: &[u8]) -> Option<AMQPClass> {
-    all_consuming(parse_class).parse(payload).ok().map(|(_, m)| m)
+    all_consuming(parse_class)
+        .parse(payload)
+        .ok()
+        .map(|(_, m)| m)
 }

@@ -5,7 +5,9 @@
 //! amq-protocol's generator (`put_method`), which is fine off the hot path.
 
 use super::fast::CLASS_BASIC;
-use super::frame::{FRAME_BODY, FRAME_END, FRAME_HEADER, FRAME_HEARTBEAT, FRAME_METHOD, FRAME_OVERHEAD};
+use super::frame::{
+    FRAME_BODY, FRAME_END, FRAME_HEADER, FRAME_HEARTBEAT, FRAME_METHOD, FRAME_OVERHEAD,
+};
 use amq_protocol::frame::{gen_frame, AMQPFrame, WriteContext};
 use amq_protocol::protocol::AMQPClass;
 use bytes::{BufMut, BytesMut};
@@ -122,7 +124,13 @@ pub fn put_confirm_nack(out: &mut BytesMut, channel: u16, delivery_tag: u64, mul
 }
 
 /// The content header and body frames of a message, bodies split at `frame_max - 8`.
-pub fn put_content(out: &mut BytesMut, channel: u16, properties: &[u8], body: &[u8], frame_max: u32) {
+pub fn put_content(
+    out: &mut BytesMut,
+    channel: u16,
+    properties: &[u8],
+    body: &[u8],
+    frame_max: u32,
+) {
     out.reserve(properties.len() + body.len() + 40);
     let at = begin(out, FRAME_HEADER, channel);
     out.put_u16(CLASS_BASIC);

@@ -26,9 +26,19 @@ pub struct Publish<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FastMethod<'a> {
     Publish(Publish<'a>),
-    Ack { delivery_tag: u64, multiple: bool },
-    Reject { delivery_tag: u64, requeue: bool },
-    Nack { delivery_tag: u64, multiple: bool, requeue: bool },
+    Ack {
+        delivery_tag: u64,
+        multiple: bool,
+    },
+    Reject {
+        delivery_tag: u64,
+        requeue: bool,
+    },
+    Nack {
+        delivery_tag: u64,
+        multiple: bool,
+        requeue: bool,
+    },
 }
 
 /// Why a fast method could not be decoded.

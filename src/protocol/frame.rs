@@ -39,7 +39,10 @@ pub fn split_frame(buf: &[u8], frame_max: u32) -> AmqpResult<Option<RawFrame<'_>
     let kind = buf[0];
     let channel = u16::from_be_bytes([buf[1], buf[2]]);
     let size = u32::from_be_bytes([buf[3], buf[4], buf[5], buf[6]]) as usize;
-    if !matches!(kind, FRAME_METHOD | FRAME_HEADER | FRAME_BODY | FRAME_HEARTBEAT) {
+    if !matches!(
+        kind,
+        FRAME_METHOD | FRAME_HEADER | FRAME_BODY | FRAME_HEARTBEAT
+    ) {
         return Err(AmqpError::frame_error(format!("unknown frame type {kind}")));
     }
     if frame_max != 0 && size + FRAME_OVERHEAD > frame_max as usize {
@@ -89,7 +92,17 @@ mod tests {
 
     #[test]
     fn bad_end_octet_and_type_are_frame_errors() {
-        assert_eq!(split_frame(&[8, 0, 0, 0, 0, 0, 0, 0], 8192).unwrap_err().code, 501);
-        assert_eq!(split_frame(&[9, 0, 0, 0, 0, 0, 0, 0xCE], 8192).unwrap_err().code, 501);
+        assert_eq!(
+            split_frame(&[8, 0, 0, 0, 0, 0, 0, 0], 8192)
+                .unwrap_err()
+                .code,
+            501
+        );
+        assert_eq!(
+            split_frame(&[9, 0, 0, 0, 0, 0, 0, 0xCE], 8192)
+                .unwrap_err()
+                .code,
+            501
+        );
     }
 }

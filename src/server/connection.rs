@@ -19,7 +19,9 @@ use crate::error::{AmqpError, AmqpResult};
 use crate::protocol::cold::parse_method;
 use crate::protocol::encode::{put_heartbeat, put_method};
 use crate::protocol::fast::{method_ids, parse_fast_method, FastMethod};
-use crate::protocol::frame::{split_frame, FRAME_BODY, FRAME_HEADER, FRAME_HEARTBEAT, FRAME_METHOD};
+use crate::protocol::frame::{
+    split_frame, FRAME_BODY, FRAME_HEADER, FRAME_HEARTBEAT, FRAME_METHOD,
+};
 use crate::protocol::AMQPClass;
 use amq_protocol::protocol::{channel, connection};
 use bytes::{Buf, BytesMut};
@@ -57,25 +59,29 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, config: Arc<Config>, bro
     let (mut reader, mut writer) = stream.into_split();
     let mut inbuf = BytesMut::with_capacity(READ_BUFFER);
     let timeout = Duration::from_secs(config.handshake_timeout);
-    let negotiated =
-        match tokio::time::timeout(timeout, handshake(&mut reader, &mut writer, &mut inbuf, &config, &broker)).await {
-            Ok(Ok(n)) => n,
-            Ok(Err(HandshakeError::Refused(e))) => {
-                tracing::warn!(%peer, code = e.code, text = %e.text, "connection refused during handshake");
-                let mut out = BytesMut::new();
-                put_close(&mut out, &e);
-                let _ = writer.write_all(&out).await;
-                return;
-            }
-            Ok(Err(HandshakeError::Dropped(why))) => {
-                tracing::info!(%peer, reason = %why, "connection dropped during handshake");
-                return;
-            }
-            Err(_) => {
-                tracing::warn!(%peer, "handshake timeout: connection dropped");
-                return;
-            }
-        };
+    let negotiated = match tokio::time::timeout(
+        timeout,
+        handshake(&mut reader, &mut writer, &mut inbuf, &config, &broker),
+    )
+    .await
+    {
+        Ok(Ok(n)) => n,
+        Ok(Err(HandshakeError::Refused(e))) => {
+            tracing::warn!(%peer, code = e.code, text = %e.text, "connection refused during handshake");
+            let mut out = BytesMut::new();
+            put_close(&mut out, &e);
+            let _ = writer.write_all(&out).await;
+            return;
+        }
+        Ok(Err(HandshakeError::Dropped(why))) => {
+            tracing::info!(%peer, reason = %why, "connection dropped during handshake");
+            return;
+        }
+        Err(_) => {
+            tracing::warn!(%peer, "handshake timeout: connection dropped");
+            return;
+        }
+    };
     let id = broker.next_connection_id();
     tracing::info!(%peer, user = %negotiated.user, vhost = %negotiated.vhost.name, "connection opened");
     let (sink, inbox) = unbounded_channel();
@@ -117,7 +123,11 @@ impl Connection {
         mut inbox: UnboundedReceiver<Outbound>,
     ) {
         let hb = Duration::from_secs(self.n.heartbeat as u64);
-        let tick_every = if hb.is_zero() { Duration::from_secs(3600) } else { hb / 2 };
+        let tick_every = if hb.is_zero() {
+            Duration::from_secs(3600)
+        } else {
+            hb / 2
+        };
         let mut ticker = tokio::time::interval_at(Instant::now() + tick_every, tick_every);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut last_read = Instant::now();
@@ -226,7 +236,9 @@ impl Connection {
         }
         match (kind, ch) {
             (FRAME_HEARTBEAT, 0) => Ok(()),
-            (FRAME_HEARTBEAT, _) => Err(AmqpError::frame_error("heartbeat frame on a non-zero channel")),
+            (FRAME_HEARTBEAT, _) => Err(AmqpError::frame_error(
+                "heartbeat frame on a non-zero channel",
+            )),
             (FRAME_METHOD, 0) => self.connection_method(payload),
             (_, 0) => Err(AmqpError::unexpected_frame("content frame on channel 0")),
             _ => self.channel_frame(kind, ch, payload),
@@ -239,7 +251,9 @@ impl Connection {
             return Ok(());
         }
         match parse_method(payload) {
-            Some(AMQPClass::Connection(connection::AMQPMethod::CloseOk(_))) => self.phase = Phase::Done,
+            Some(AMQPClass::Connection(connection::AMQPMethod::CloseOk(_))) => {
+                self.phase = Phase::Done
+            }
             Some(AMQPClass::Connection(connection::AMQPMethod::Close(_))) => {
                 put_method(&mut self.out, 0, close_ok());
                 self.phase = Phase::Done;
@@ -250,7 +264,8 @@ impl Connection {
     }
 
     fn connection_method(&mut self, payload: &[u8]) -> AmqpResult<()> {
-        let method = parse_method(payload).ok_or_else(|| AmqpError::syntax_error("malformed method frame"))?;
+        let method = parse_method(payload)
+            .ok_or_else(|| AmqpError::syntax_error("malformed method frame"))?;
         match method {
             AMQPClass::Connection(connection::AMQPMethod::Close(m)) => {
                 self.close_reason = format!("client closed: {} {}", m.reply_code, m.reply_text);
@@ -262,7 +277,9 @@ impl Connection {
                 self.phase = Phase::Done;
                 Ok(())
             }
-            AMQPClass::Connection(connection::AMQPMethod::Blocked(_) | connection::AMQPMethod::Unblocked(_)) => Ok(()),
+            AMQPClass::Connection(
+                connection::AMQPMethod::Blocked(_) | connection::AMQPMethod::Unblocked(_),
+            ) => Ok(()),
             other => Err(AmqpError::command_invalid(format!(
                 "unexpected method {}.{} on channel 0",
                 other.get_amqp_class_id(),
@@ -279,8 +296,9 @@ impl Connection {
         if channel.is_closing() {
             // Spec 4.2.2 (channels too): after channel.close, only close / close-ok count.
             if kind == FRAME_METHOD {
-                if let Some(AMQPClass::Channel(channel::AMQPMethod::Close(_) | channel::AMQPMethod::CloseOk(_))) =
-                    parse_method(payload)
+                if let Some(AMQPClass::Channel(
+                    channel::AMQPMethod::Close(_) | channel::AMQPMethod::CloseOk(_),
+                )) = parse_method(payload)
                 {
                     self.channels.remove(&ch);
                 }
@@ -319,7 +337,11 @@ impl Connection {
 
     /// A frame on a channel that is not open: only channel.open is allowed (else 504).
     fn open_channel(&mut self, kind: u8, ch: u16, payload: &[u8]) -> AmqpResult<()> {
-        let method = if kind == FRAME_METHOD { parse_method(payload) } else { None };
+        let method = if kind == FRAME_METHOD {
+            parse_method(payload)
+        } else {
+            None
+        };
         match method {
             Some(AMQPClass::Channel(channel::AMQPMethod::Open(_))) => {
                 if self.channels.len() >= self.n.channel_max as usize {
@@ -331,16 +353,26 @@ impl Connection {
                     .with_method(20, 10));
                 }
                 self.channels.insert(ch, Channel::new(ch));
-                put_method(&mut self.out, ch, AMQPClass::Channel(channel::AMQPMethod::OpenOk(channel::OpenOk {})));
+                put_method(
+                    &mut self.out,
+                    ch,
+                    AMQPClass::Channel(channel::AMQPMethod::OpenOk(channel::OpenOk {})),
+                );
                 Ok(())
             }
             // A close or close-ok for a channel we already forgot (e.g. both sides closed).
             Some(AMQPClass::Channel(channel::AMQPMethod::CloseOk(_))) => Ok(()),
             Some(AMQPClass::Channel(channel::AMQPMethod::Close(_))) => {
-                put_method(&mut self.out, ch, AMQPClass::Channel(channel::AMQPMethod::CloseOk(channel::CloseOk {})));
+                put_method(
+                    &mut self.out,
+                    ch,
+                    AMQPClass::Channel(channel::AMQPMethod::CloseOk(channel::CloseOk {})),
+                );
                 Ok(())
             }
-            _ => Err(AmqpError::channel_error(format!("expected 'channel.open' on channel {ch}"))),
+            _ => Err(AmqpError::channel_error(format!(
+                "expected 'channel.open' on channel {ch}"
+            ))),
         }
     }
 
@@ -366,7 +398,11 @@ impl Connection {
             class_id: e.class_id,
             method_id: e.method_id,
         };
-        put_method(&mut self.out, ch, AMQPClass::Channel(channel::AMQPMethod::Close(close)));
+        put_method(
+            &mut self.out,
+            ch,
+            AMQPClass::Channel(channel::AMQPMethod::Close(close)),
+        );
         // Until close-ok arrives, frames on this channel are discarded: a closing placeholder.
         self.channels.insert(ch, Channel::closing(ch));
     }
@@ -390,7 +426,10 @@ impl Connection {
                     give_back(d);
                 }
             }
-            Outbound::Cancelled { channel, consumer_tag } => {
+            Outbound::Cancelled {
+                channel,
+                consumer_tag,
+            } => {
                 if let Some(c) = self.channels.get_mut(&channel) {
                     let mut ctx = Ctx {
                         vhost: &self.n.vhost,
@@ -424,14 +463,26 @@ fn give_back(d: crate::broker::consumer::Delivery) {
 /// Hot-path methods are decoded by hand; the rest through amq-protocol.
 fn channel_method(channel: &mut Channel, ctx: &mut Ctx<'_>, payload: &[u8]) -> AmqpResult<Signal> {
     match parse_fast_method(payload) {
-        Some(Ok(FastMethod::Publish(p))) => channel.start_publish(&p).map_err(|e| e.with_method(60, 40)),
-        Some(Ok(FastMethod::Ack { delivery_tag, multiple })) => channel
+        Some(Ok(FastMethod::Publish(p))) => {
+            channel.start_publish(&p).map_err(|e| e.with_method(60, 40))
+        }
+        Some(Ok(FastMethod::Ack {
+            delivery_tag,
+            multiple,
+        })) => channel
             .settle(ctx, delivery_tag, multiple, None)
             .map_err(|e| e.with_method(60, 80)),
-        Some(Ok(FastMethod::Reject { delivery_tag, requeue })) => channel
+        Some(Ok(FastMethod::Reject {
+            delivery_tag,
+            requeue,
+        })) => channel
             .settle(ctx, delivery_tag, false, Some(requeue))
             .map_err(|e| e.with_method(60, 90)),
-        Some(Ok(FastMethod::Nack { delivery_tag, multiple, requeue })) => channel
+        Some(Ok(FastMethod::Nack {
+            delivery_tag,
+            multiple,
+            requeue,
+        })) => channel
             .settle(ctx, delivery_tag, multiple, Some(requeue))
             .map_err(|e| e.with_method(60, 120)),
         Some(Err(_)) => Err(AmqpError::syntax_error("malformed method frame")),
@@ -439,13 +490,19 @@ fn channel_method(channel: &mut Channel, ctx: &mut Ctx<'_>, payload: &[u8]) -> A
             let ids = method_ids(payload).unwrap_or((0, 0));
             if ids == (60, 10) {
                 // basic.qos: amq-protocol drops prefetch_size, so check it on the raw bytes.
-                let size = payload.get(4..8).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+                let size = payload
+                    .get(4..8)
+                    .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
                 if let Some(size) = size.filter(|s| *s != 0) {
-                    return Err(AmqpError::not_implemented(format!("prefetch_size!=0 ({size})")).with_method(60, 10));
+                    return Err(
+                        AmqpError::not_implemented(format!("prefetch_size!=0 ({size})"))
+                            .with_method(60, 10),
+                    );
                 }
             }
-            let method = parse_method(payload)
-                .ok_or_else(|| AmqpError::syntax_error("malformed method frame").with_method(ids.0, ids.1))?;
+            let method = parse_method(payload).ok_or_else(|| {
+                AmqpError::syntax_error("malformed method frame").with_method(ids.0, ids.1)
+            })?;
             channel.handle_method(ctx, method)
         }
     }
@@ -463,5 +520,9 @@ pub fn put_close(out: &mut BytesMut, e: &AmqpError) {
         class_id: e.class_id,
         method_id: e.method_id,
     };
-    put_method(out, 0, AMQPClass::Connection(connection::AMQPMethod::Close(close)));
+    put_method(
+        out,
+        0,
+        AMQPClass::Connection(connection::AMQPMethod::Close(close)),
+    );
 }

@@ -7,7 +7,9 @@ use crate::config::Config;
 use crate::error::AmqpError;
 use crate::protocol::cold::parse_method;
 use crate::protocol::encode::put_method;
-use crate::protocol::frame::{split_frame, FRAME_HEARTBEAT, FRAME_METHOD, PRE_TUNE_FRAME_MAX, PROTOCOL_HEADER};
+use crate::protocol::frame::{
+    split_frame, FRAME_HEARTBEAT, FRAME_METHOD, PRE_TUNE_FRAME_MAX, PROTOCOL_HEADER,
+};
 use crate::protocol::{AMQPClass, AMQPValue, FieldTable, LongString, ShortString};
 use amq_protocol::protocol::connection;
 use amq_protocol::types::parsing::parse_field_table;
@@ -53,7 +55,9 @@ pub async fn handshake(
 ) -> Result<Negotiated, HandshakeError> {
     while inbuf.len() < 8 {
         if reader.read_buf(inbuf).await? == 0 {
-            return Err(HandshakeError::Dropped("closed before the protocol header".into()));
+            return Err(HandshakeError::Dropped(
+                "closed before the protocol header".into(),
+            ));
         }
     }
     if &inbuf[..8] != PROTOCOL_HEADER {
@@ -64,7 +68,11 @@ pub async fn handshake(
     inbuf.advance(8);
 
     let mut out = BytesMut::new();
-    put_method(&mut out, 0, AMQPClass::Connection(connection::AMQPMethod::Start(start_method())));
+    put_method(
+        &mut out,
+        0,
+        AMQPClass::Connection(connection::AMQPMethod::Start(start_method())),
+    );
     writer.write_all(&out).await?;
 
     let start_ok = match next_method(reader, inbuf).await? {
@@ -72,7 +80,8 @@ pub async fn handshake(
         _ => return Err(refused_unexpected()),
     };
     let user = authenticate(&start_ok, config)?;
-    let consumer_cancel_notify = client_capability(&start_ok.client_properties, "consumer_cancel_notify");
+    let consumer_cancel_notify =
+        client_capability(&start_ok.client_properties, "consumer_cancel_notify");
 
     out.clear();
     let tune = connection::Tune {
@@ -80,7 +89,11 @@ pub async fn handshake(
         frame_max: config.frame_max,
         heartbeat: config.heartbeat,
     };
-    put_method(&mut out, 0, AMQPClass::Connection(connection::AMQPMethod::Tune(tune)));
+    put_method(
+        &mut out,
+        0,
+        AMQPClass::Connection(connection::AMQPMethod::Tune(tune)),
+    );
     writer.write_all(&out).await?;
 
     let tune_ok = match next_method(reader, inbuf).await? {
@@ -104,11 +117,16 @@ pub async fn handshake(
     };
     let Some(vhost) = broker.vhost(open.virtual_host.as_str()) else {
         return Err(HandshakeError::Refused(
-            AmqpError::not_allowed(format!("vhost {} not found", open.virtual_host)).with_method(10, 40),
+            AmqpError::not_allowed(format!("vhost {} not found", open.virtual_host))
+                .with_method(10, 40),
         ));
     };
     out.clear();
-    put_method(&mut out, 0, AMQPClass::Connection(connection::AMQPMethod::OpenOk(connection::OpenOk {})));
+    put_method(
+        &mut out,
+        0,
+        AMQPClass::Connection(connection::AMQPMethod::OpenOk(connection::OpenOk {})),
+    );
     writer.write_all(&out).await?;
     Ok(Negotiated {
         user,
@@ -121,21 +139,27 @@ pub async fn handshake(
 }
 
 fn refused_unexpected() -> HandshakeError {
-    HandshakeError::Refused(AmqpError::command_invalid("unexpected method during the handshake"))
+    HandshakeError::Refused(AmqpError::command_invalid(
+        "unexpected method during the handshake",
+    ))
 }
 
 /// Reads frames until a method on channel 0 arrives (heartbeats are skipped).
-async fn next_method(reader: &mut OwnedReadHalf, inbuf: &mut BytesMut) -> Result<AMQPClass, HandshakeError> {
+async fn next_method(
+    reader: &mut OwnedReadHalf,
+    inbuf: &mut BytesMut,
+) -> Result<AMQPClass, HandshakeError> {
     loop {
         let parsed = split_frame(inbuf, PRE_TUNE_FRAME_MAX).map_err(HandshakeError::Refused)?;
         if let Some(frame) = parsed {
             let len = frame.wire_len();
             let result = match frame.kind {
                 FRAME_HEARTBEAT => None,
-                FRAME_METHOD if frame.channel == 0 => Some(
-                    parse_method(frame.payload)
-                        .ok_or_else(|| HandshakeError::Refused(AmqpError::syntax_error("malformed method frame"))),
-                ),
+                FRAME_METHOD if frame.channel == 0 => {
+                    Some(parse_method(frame.payload).ok_or_else(|| {
+                        HandshakeError::Refused(AmqpError::syntax_error("malformed method frame"))
+                    }))
+                }
                 _ => Some(Err(HandshakeError::Refused(AmqpError::unexpected_frame(
                     "non-method frame during the handshake",
                 )))),
@@ -147,7 +171,9 @@ async fn next_method(reader: &mut OwnedReadHalf, inbuf: &mut BytesMut) -> Result
             }
         }
         if reader.read_buf(inbuf).await? == 0 {
-            return Err(HandshakeError::Dropped("closed during the handshake".into()));
+            return Err(HandshakeError::Dropped(
+                "closed during the handshake".into(),
+            ));
         }
     }
 }
@@ -195,7 +221,9 @@ fn parse_amqplain(response: &[u8]) -> Option<(String, String)> {
 
 fn client_capability(props: &FieldTable, name: &str) -> bool {
     match props.inner().get("capabilities") {
-        Some(AMQPValue::FieldTable(caps)) => matches!(caps.inner().get(name), Some(AMQPValue::Boolean(true))),
+        Some(AMQPValue::FieldTable(caps)) => {
+            matches!(caps.inner().get(name), Some(AMQPValue::Boolean(true)))
+        }
         _ => false,
     }
 }
@@ -214,7 +242,10 @@ fn start_method() -> connection::Start {
     }
     let mut props = FieldTable::default();
     let mut text = |k: &str, v: &str| {
-        props.insert(ShortString::from(k), AMQPValue::LongString(LongString::from(v.as_bytes().to_vec())));
+        props.insert(
+            ShortString::from(k),
+            AMQPValue::LongString(LongString::from(v.as_bytes().to_vec())),
+        );
     };
     text("product", "Warren");
     text("version", env!("CARGO_PKG_VERSION"));
@@ -222,7 +253,10 @@ fn start_method() -> connection::Start {
     text("cluster_name", "warren");
     text("copyright", "Copyright (c) the Warren authors");
     text("information", "Licensed under the Apache License 2.0");
-    props.insert(ShortString::from("capabilities"), AMQPValue::FieldTable(caps));
+    props.insert(
+        ShortString::from("capabilities"),
+        AMQPValue::FieldTable(caps),
+    );
     connection::Start {
         version_major: 0,
         version_minor: 9,
@@ -238,7 +272,10 @@ mod tests {
 
     #[test]
     fn plain_and_amqplain_credentials() {
-        assert_eq!(parse_plain(b"\0guest\0guest"), Some(("guest".into(), "guest".into())));
+        assert_eq!(
+            parse_plain(b"\0guest\0guest"),
+            Some(("guest".into(), "guest".into()))
+        );
         assert_eq!(parse_plain(b"guest"), None);
         let mut t = Vec::new();
         for (k, v) in [("LOGIN", "u"), ("PASSWORD", "p")] {

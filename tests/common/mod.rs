@@ -97,11 +97,15 @@ pub fn reply_of(e: &lapin::Error) -> (u16, String) {
 }
 
 pub async fn declare(ch: &Channel, name: &str) -> String {
-    ch.queue_declare(name.into(), QueueDeclareOptions::default(), FieldTable::default())
-        .await
-        .expect("queue.declare")
-        .name()
-        .to_string()
+    ch.queue_declare(
+        name.into(),
+        QueueDeclareOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .expect("queue.declare")
+    .name()
+    .to_string()
 }
 
 pub async fn publish(ch: &Channel, exchange: &str, key: &str, body: &[u8]) {
@@ -187,7 +191,10 @@ impl RawClient {
     pub async fn connect_with(addr: SocketAddr, heartbeat: u16, frame_max: u32) -> RawClient {
         let mut c = RawClient::socket(addr).await;
         c.send_bytes(b"AMQP\x00\x00\x09\x01").await;
-        assert!(matches!(c.read_frame().await, RawFrame::Method(0, AMQPClass::Connection(_))));
+        assert!(matches!(
+            c.read_frame().await,
+            RawFrame::Method(0, AMQPClass::Connection(_))
+        ));
         use amq_protocol::protocol::connection;
         c.send_method(
             0,
@@ -245,8 +252,11 @@ impl RawClient {
     /// Opens channel `ch` and waits for open-ok.
     pub async fn open_channel(&mut self, ch: u16) {
         use amq_protocol::protocol::channel;
-        self.send_method(ch, AMQPClass::Channel(channel::AMQPMethod::Open(channel::Open {})))
-            .await;
+        self.send_method(
+            ch,
+            AMQPClass::Channel(channel::AMQPMethod::Open(channel::Open {})),
+        )
+        .await;
         match self.read_frame().await {
             RawFrame::Method(c, AMQPClass::Channel(channel::AMQPMethod::OpenOk(_))) if c == ch => {}
             other => panic!("expected channel.open-ok, got {other:?}"),
@@ -271,7 +281,8 @@ impl RawClient {
                 let frame = match f.kind {
                     1 => RawFrame::Method(
                         f.channel,
-                        warren::protocol::cold::parse_method(f.payload).expect("bad method from server"),
+                        warren::protocol::cold::parse_method(f.payload)
+                            .expect("bad method from server"),
                     ),
                     2 => RawFrame::Header(f.channel, f.payload.to_vec()),
                     3 => RawFrame::Body(f.channel, f.payload.to_vec()),

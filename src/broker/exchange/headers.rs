@@ -34,7 +34,9 @@ impl HeadersIndex {
             .iter()
             .map(|b| {
                 let x_match = match b.arguments.inner().get("x-match") {
-                    Some(AMQPValue::LongString(s)) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
+                    Some(AMQPValue::LongString(s)) => {
+                        String::from_utf8_lossy(s.as_bytes()).into_owned()
+                    }
                     _ => "all".to_string(),
                 };
                 let (mode, with_x) = match x_match.as_str() {
@@ -47,7 +49,9 @@ impl HeadersIndex {
                     .arguments
                     .inner()
                     .iter()
-                    .filter(|(k, _)| k.as_str() != "x-match" && (with_x || !k.as_str().starts_with("x-")))
+                    .filter(|(k, _)| {
+                        k.as_str() != "x-match" && (with_x || !k.as_str().starts_with("x-"))
+                    })
                     .map(|(k, v)| {
                         let v = match v {
                             AMQPValue::Void => None,
@@ -113,7 +117,9 @@ fn same_value(a: &AMQPValue, b: &AMQPValue) -> bool {
     match (a, b) {
         (AMQPValue::LongString(x), AMQPValue::LongString(y)) => x == y,
         (AMQPValue::ShortString(x), AMQPValue::LongString(y))
-        | (AMQPValue::LongString(y), AMQPValue::ShortString(x)) => x.as_str().as_bytes() == y.as_bytes(),
+        | (AMQPValue::LongString(y), AMQPValue::ShortString(x)) => {
+            x.as_str().as_bytes() == y.as_bytes()
+        }
         _ => a == b,
     }
 }

@@ -110,7 +110,10 @@ impl Exchange {
     /// Adds a binding; binding twice is a no-op (spec: queue.bind is idempotent).
     pub fn bind(&self, queue: &Arc<Queue>, routing_key: &str, arguments: &FieldTable) {
         let mut b = self.bindings.write();
-        if b.list.iter().any(|x| x.same_as(queue, routing_key, arguments)) {
+        if b.list
+            .iter()
+            .any(|x| x.same_as(queue, routing_key, arguments))
+        {
             return;
         }
         b.list.push(Binding {

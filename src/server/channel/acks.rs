@@ -45,7 +45,9 @@ impl Channel {
             return Ok(self.unacked.drain(..).collect());
         }
         let Ok(at) = self.unacked.binary_search_by_key(&tag, |u| u.tag) else {
-            return Err(AmqpError::precondition_failed(format!("unknown delivery tag {tag}")));
+            return Err(AmqpError::precondition_failed(format!(
+                "unknown delivery tag {tag}"
+            )));
         };
         if multiple {
             Ok(self.unacked.drain(..=at).collect())
@@ -55,7 +57,13 @@ impl Channel {
     }
 
     /// basic.ack, basic.nack and basic.reject from the client.
-    pub fn settle(&mut self, ctx: &mut Ctx<'_>, tag: u64, multiple: bool, requeue: Option<bool>) -> AmqpResult<Signal> {
+    pub fn settle(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        tag: u64,
+        multiple: bool,
+        requeue: Option<bool>,
+    ) -> AmqpResult<Signal> {
         let settled = self.take_unacked(tag, multiple)?;
         let requeue = requeue.unwrap_or(false);
         if let Some(tx) = &mut self.tx {
@@ -68,7 +76,12 @@ impl Channel {
     }
 
     /// Applies acks (drop) or requeues and returns credit to consumers.
-    pub(super) fn apply_settled(&mut self, ctx: &mut Ctx<'_>, settled: Vec<Unacked>, requeue: bool) {
+    pub(super) fn apply_settled(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        settled: Vec<Unacked>,
+        requeue: bool,
+    ) {
         if settled.is_empty() {
             return;
         }

@@ -14,7 +14,8 @@ impl Channel {
     /// Handles a method (other than the hot-path ones) on an open channel.
     pub fn handle_method(&mut self, ctx: &mut Ctx<'_>, method: AMQPClass) -> ChannelResult {
         let ids = (method.get_amqp_class_id(), method.get_amqp_method_id());
-        self.dispatch_method(ctx, method).map_err(|e| e.with_method(ids.0, ids.1))
+        self.dispatch_method(ctx, method)
+            .map_err(|e| e.with_method(ids.0, ids.1))
     }
 
     fn dispatch_method(&mut self, ctx: &mut Ctx<'_>, method: AMQPClass) -> ChannelResult {
@@ -22,7 +23,10 @@ impl Channel {
         match method {
             C::Channel(channel::AMQPMethod::Close(_)) => {
                 self.release(ctx.vhost, ctx.conn_id);
-                self.reply(ctx, C::Channel(channel::AMQPMethod::CloseOk(channel::CloseOk {})));
+                self.reply(
+                    ctx,
+                    C::Channel(channel::AMQPMethod::CloseOk(channel::CloseOk {})),
+                );
                 return Ok(Signal::Finished);
             }
             C::Channel(channel::AMQPMethod::CloseOk(_)) => return Ok(Signal::Finished),
@@ -43,7 +47,10 @@ impl Channel {
             C::Basic(basic::AMQPMethod::Get(m)) => self.get(ctx, m)?,
             C::Basic(basic::AMQPMethod::Recover(m)) => {
                 self.recover_requeue(ctx, m.requeue)?;
-                self.reply(ctx, C::Basic(basic::AMQPMethod::RecoverOk(basic::RecoverOk {})));
+                self.reply(
+                    ctx,
+                    C::Basic(basic::AMQPMethod::RecoverOk(basic::RecoverOk {})),
+                );
             }
             C::Basic(basic::AMQPMethod::RecoverAsync(m)) => self.recover_requeue(ctx, m.requeue)?,
             C::Confirm(confirm::AMQPMethod::Select(m)) => self.confirm_select(ctx, m)?,
@@ -66,7 +73,12 @@ impl Channel {
             // RabbitMQ does not implement client-initiated flow control either.
             return Err(AmqpError::not_implemented("active=false"));
         }
-        self.reply(ctx, AMQPClass::Channel(channel::AMQPMethod::FlowOk(channel::FlowOk { active: true })));
+        self.reply(
+            ctx,
+            AMQPClass::Channel(channel::AMQPMethod::FlowOk(channel::FlowOk {
+                active: true,
+            })),
+        );
         Ok(())
     }
 
@@ -81,15 +93,22 @@ impl Channel {
             arguments: &m.arguments,
         })?;
         if !m.nowait {
-            self.reply(ctx, AMQPClass::Exchange(exchange::AMQPMethod::DeclareOk(exchange::DeclareOk {})));
+            self.reply(
+                ctx,
+                AMQPClass::Exchange(exchange::AMQPMethod::DeclareOk(exchange::DeclareOk {})),
+            );
         }
         Ok(())
     }
 
     fn exchange_delete(&mut self, ctx: &mut Ctx<'_>, m: exchange::Delete) -> AmqpResult<()> {
-        ctx.vhost.delete_exchange(m.exchange.as_str(), m.if_unused)?;
+        ctx.vhost
+            .delete_exchange(m.exchange.as_str(), m.if_unused)?;
         if !m.nowait {
-            self.reply(ctx, AMQPClass::Exchange(exchange::AMQPMethod::DeleteOk(exchange::DeleteOk {})));
+            self.reply(
+                ctx,
+                AMQPClass::Exchange(exchange::AMQPMethod::DeleteOk(exchange::DeleteOk {})),
+            );
         }
         Ok(())
     }
@@ -126,7 +145,10 @@ impl Channel {
             ctx.conn_id,
         )?;
         if !m.nowait {
-            self.reply(ctx, AMQPClass::Queue(queue::AMQPMethod::BindOk(queue::BindOk {})));
+            self.reply(
+                ctx,
+                AMQPClass::Queue(queue::AMQPMethod::BindOk(queue::BindOk {})),
+            );
         }
         Ok(())
     }
@@ -139,24 +161,35 @@ impl Channel {
             &m.arguments,
             ctx.conn_id,
         )?;
-        self.reply(ctx, AMQPClass::Queue(queue::AMQPMethod::UnbindOk(queue::UnbindOk {})));
+        self.reply(
+            ctx,
+            AMQPClass::Queue(queue::AMQPMethod::UnbindOk(queue::UnbindOk {})),
+        );
         Ok(())
     }
 
     fn queue_purge(&mut self, ctx: &mut Ctx<'_>, m: queue::Purge) -> AmqpResult<()> {
         let message_count = ctx.vhost.purge_queue(m.queue.as_str(), ctx.conn_id)?;
         if !m.nowait {
-            self.reply(ctx, AMQPClass::Queue(queue::AMQPMethod::PurgeOk(queue::PurgeOk { message_count })));
+            self.reply(
+                ctx,
+                AMQPClass::Queue(queue::AMQPMethod::PurgeOk(queue::PurgeOk { message_count })),
+            );
         }
         Ok(())
     }
 
     fn queue_delete(&mut self, ctx: &mut Ctx<'_>, m: queue::Delete) -> AmqpResult<()> {
-        let message_count = ctx
-            .vhost
-            .delete_queue(m.queue.as_str(), m.if_unused, m.if_empty, ctx.conn_id)?;
+        let message_count =
+            ctx.vhost
+                .delete_queue(m.queue.as_str(), m.if_unused, m.if_empty, ctx.conn_id)?;
         if !m.nowait {
-            self.reply(ctx, AMQPClass::Queue(queue::AMQPMethod::DeleteOk(queue::DeleteOk { message_count })));
+            self.reply(
+                ctx,
+                AMQPClass::Queue(queue::AMQPMethod::DeleteOk(queue::DeleteOk {
+                    message_count,
+                })),
+            );
         }
         Ok(())
     }
@@ -172,7 +205,10 @@ impl Channel {
         } else {
             self.consumer_prefetch = m.prefetch_count as u32;
         }
-        self.reply(ctx, AMQPClass::Basic(basic::AMQPMethod::QosOk(basic::QosOk {})));
+        self.reply(
+            ctx,
+            AMQPClass::Basic(basic::AMQPMethod::QosOk(basic::QosOk {})),
+        );
         Ok(())
     }
 
@@ -184,7 +220,9 @@ impl Channel {
             m.consumer_tag.as_str().into()
         };
         if self.consumers.contains_key(&tag) {
-            return Err(AmqpError::not_allowed(format!("attempt to reuse consumer tag '{tag}'")));
+            return Err(AmqpError::not_allowed(format!(
+                "attempt to reuse consumer tag '{tag}'"
+            )));
         }
         let credit = Arc::new(Credit::with_limit(if m.no_ack {
             NO_ACK_WINDOW
@@ -243,13 +281,24 @@ impl Channel {
     fn get(&mut self, ctx: &mut Ctx<'_>, m: basic::Get) -> AmqpResult<()> {
         let q = ctx.vhost.queue(m.queue.as_str(), ctx.conn_id)?;
         let Some((qm, remaining)) = q.get() else {
-            self.reply(ctx, AMQPClass::Basic(basic::AMQPMethod::GetEmpty(basic::GetEmpty {})));
+            self.reply(
+                ctx,
+                AMQPClass::Basic(basic::AMQPMethod::GetEmpty(basic::GetEmpty {})),
+            );
             return Ok(());
         };
         let tag = self.next_delivery_tag;
         self.next_delivery_tag += 1;
         let msg = &qm.message;
-        put_get_ok(ctx.out, self.id, tag, qm.redelivered, &msg.exchange, msg.routing_key(), remaining);
+        put_get_ok(
+            ctx.out,
+            self.id,
+            tag,
+            qm.redelivered,
+            &msg.exchange,
+            msg.routing_key(),
+            remaining,
+        );
         put_content(ctx.out, self.id, msg.properties(), &msg.body, ctx.frame_max);
         if !m.no_ack {
             self.unacked.push_back(super::acks::Unacked {
@@ -272,43 +321,63 @@ impl Channel {
 
     fn confirm_select(&mut self, ctx: &mut Ctx<'_>, m: confirm::Select) -> AmqpResult<()> {
         if self.tx.is_some() {
-            return Err(AmqpError::precondition_failed("cannot switch from tx to confirm mode"));
+            return Err(AmqpError::precondition_failed(
+                "cannot switch from tx to confirm mode",
+            ));
         }
         if self.confirms.is_none() {
             self.confirms = Some(Confirms::default());
         }
         if !m.nowait {
-            self.reply(ctx, AMQPClass::Confirm(confirm::AMQPMethod::SelectOk(confirm::SelectOk {})));
+            self.reply(
+                ctx,
+                AMQPClass::Confirm(confirm::AMQPMethod::SelectOk(confirm::SelectOk {})),
+            );
         }
         Ok(())
     }
 
     fn tx_select(&mut self, ctx: &mut Ctx<'_>) -> AmqpResult<()> {
         if self.confirms.is_some() {
-            return Err(AmqpError::precondition_failed("cannot switch from confirm to tx mode"));
+            return Err(AmqpError::precondition_failed(
+                "cannot switch from confirm to tx mode",
+            ));
         }
         if self.tx.is_none() {
             self.tx = Some(Tx::default());
         }
-        self.reply(ctx, AMQPClass::Tx(tx::AMQPMethod::SelectOk(tx::SelectOk {})));
+        self.reply(
+            ctx,
+            AMQPClass::Tx(tx::AMQPMethod::SelectOk(tx::SelectOk {})),
+        );
         Ok(())
     }
 
     fn tx_commit(&mut self, ctx: &mut Ctx<'_>) -> AmqpResult<()> {
         let Some(pending) = self.tx.replace(Tx::default()) else {
-            return Err(AmqpError::precondition_failed("channel is not transactional"));
+            return Err(AmqpError::precondition_failed(
+                "channel is not transactional",
+            ));
         };
         self.commit(ctx, pending)?;
-        self.reply(ctx, AMQPClass::Tx(tx::AMQPMethod::CommitOk(tx::CommitOk {})));
+        self.reply(
+            ctx,
+            AMQPClass::Tx(tx::AMQPMethod::CommitOk(tx::CommitOk {})),
+        );
         Ok(())
     }
 
     fn tx_rollback(&mut self, ctx: &mut Ctx<'_>) -> AmqpResult<()> {
         let Some(pending) = self.tx.replace(Tx::default()) else {
-            return Err(AmqpError::precondition_failed("channel is not transactional"));
+            return Err(AmqpError::precondition_failed(
+                "channel is not transactional",
+            ));
         };
         self.rollback(pending);
-        self.reply(ctx, AMQPClass::Tx(tx::AMQPMethod::RollbackOk(tx::RollbackOk {})));
+        self.reply(
+            ctx,
+            AMQPClass::Tx(tx::AMQPMethod::RollbackOk(tx::RollbackOk {})),
+        );
         Ok(())
     }
 }

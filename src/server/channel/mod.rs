@@ -133,7 +133,15 @@ impl Channel {
         let tag = self.next_delivery_tag;
         self.next_delivery_tag += 1;
         let m = &d.message.message;
-        put_deliver(ctx.out, self.id, &d.consumer_tag, tag, d.message.redelivered, &m.exchange, m.routing_key());
+        put_deliver(
+            ctx.out,
+            self.id,
+            &d.consumer_tag,
+            tag,
+            d.message.redelivered,
+            &m.exchange,
+            m.routing_key(),
+        );
         put_content(ctx.out, self.id, m.properties(), &m.body, ctx.frame_max);
         if consumer.no_ack {
             // Written: the no-ack window reopens once per batch (see Ctx::redispatch).

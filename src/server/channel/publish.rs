@@ -168,7 +168,14 @@ impl Channel {
         let result = if self.tx.is_some() {
             self.defer_publish(ctx, &target, properties, body)
         } else {
-            self.route(ctx, target.exchange(), target.routing_key(), target.mandatory, properties, body)
+            self.route(
+                ctx,
+                target.exchange(),
+                target.routing_key(),
+                target.mandatory,
+                properties,
+                body,
+            )
         };
         // Keep the name buffer for the next publish.
         self.spare_target = Some(target);
@@ -185,7 +192,9 @@ impl Channel {
         body: Bytes,
     ) -> AmqpResult<()> {
         if !target.exchange().is_empty() {
-            ctx.vhost.exchange(target.exchange()).map_err(|e| e.with_method(60, 40))?;
+            ctx.vhost
+                .exchange(target.exchange())
+                .map_err(|e| e.with_method(60, 40))?;
         }
         if let Some(tx) = &mut self.tx {
             tx.publishes.push(TxPublish {
@@ -201,7 +210,14 @@ impl Channel {
 
     /// Routes a committed transactional publish.
     pub(super) fn route_and_enqueue(&mut self, ctx: &mut Ctx<'_>, p: TxPublish) -> AmqpResult<()> {
-        self.route(ctx, &p.exchange, &p.routing_key, p.mandatory, &p.properties, p.body)
+        self.route(
+            ctx,
+            &p.exchange,
+            &p.routing_key,
+            p.mandatory,
+            &p.properties,
+            p.body,
+        )
     }
 
     /// Routes one message to its queues; unroutable mandatory messages are returned (312).
@@ -222,7 +238,14 @@ impl Channel {
             .map_err(|e| e.with_method(60, 40))?;
         if self.route_scratch.is_empty() {
             if mandatory {
-                put_return(ctx.out, self.id, code::NO_ROUTE, "NO_ROUTE", exchange, routing_key);
+                put_return(
+                    ctx.out,
+                    self.id,
+                    code::NO_ROUTE,
+                    "NO_ROUTE",
+                    exchange,
+                    routing_key,
+                );
                 put_content(ctx.out, self.id, props, &body, ctx.frame_max);
             }
         } else {
