@@ -54,6 +54,23 @@ fn load(args: &Args) -> Result<Config, warren::config::ConfigError> {
     Ok(config)
 }
 
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM received, shutting down"),
+                _ = tokio::signal::ctrl_c() => tracing::info!("interrupted, shutting down"),
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+    tracing::info!("interrupted, shutting down");
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     let config = match load(&args) {
@@ -92,10 +109,8 @@ fn main() -> ExitCode {
         };
         tracing::info!(listen = %config.listen, port = config.port, data_dir = %config.data_dir.display(), "Warren is ready");
         let broker = warren::broker::Broker::new();
-        tokio::select! {
-            _ = warren::server::run(listener, std::sync::Arc::new(config), broker) => {}
-            _ = tokio::signal::ctrl_c() => tracing::info!("interrupted, shutting down"),
-        }
+        warren::server::run(listener, std::sync::Arc::new(config), broker, shutdown_signal()).await;
+        tracing::info!("Warren stopped");
         ExitCode::SUCCESS
     })
 }

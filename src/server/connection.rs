@@ -32,6 +32,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+use tokio::sync::watch;
 use tokio::time::{Instant, MissedTickBehavior};
 
 /// Stop taking deliveries from the inbox while this much output is waiting for the socket.
@@ -54,7 +55,13 @@ enum Phase {
 }
 
 /// Serves one accepted socket until it closes.
-pub async fn serve(stream: TcpStream, peer: SocketAddr, config: Arc<Config>, broker: Arc<Broker>) {
+pub async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    config: Arc<Config>,
+    broker: Arc<Broker>,
+    mut stop: watch::Receiver<bool>,
+) {
     let _ = stream.set_nodelay(true);
     let (mut reader, mut writer) = stream.into_split();
     let mut inbuf = BytesMut::with_capacity(READ_BUFFER);
@@ -96,7 +103,8 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, config: Arc<Config>, bro
         redispatch: Vec::new(),
         close_reason: String::from("client closed the connection"),
     };
-    conn.run(&mut reader, &mut writer, inbuf, inbox).await;
+    conn.run(&mut reader, &mut writer, inbuf, inbox, &mut stop)
+        .await;
     conn.cleanup();
     tracing::info!(%peer, user = %conn.n.user, vhost = %conn.n.vhost.name, reason = %conn.close_reason, "connection closed");
 }
@@ -121,6 +129,7 @@ impl Connection {
         writer: &mut tokio::net::tcp::OwnedWriteHalf,
         mut inbuf: BytesMut,
         mut inbox: UnboundedReceiver<Outbound>,
+        stop: &mut watch::Receiver<bool>,
     ) {
         let hb = Duration::from_secs(self.n.heartbeat as u64);
         let tick_every = if hb.is_zero() {
@@ -171,6 +180,11 @@ impl Connection {
                         self.phase = Phase::Done;
                     }
                 },
+                _ = stop.changed(), if self.phase == Phase::Open => {
+                    let e = AmqpError::connection_forced("broker forced connection closure with reason 'shutdown'");
+                    self.fail(0, e);
+                    self.close_reason = "broker shutdown".into();
+                }
                 _ = ticker.tick(), if !hb.is_zero() => {
                     // Spec 4.2.7: a peer silent for two intervals is gone.
                     if last_read.elapsed() > hb * 2 {

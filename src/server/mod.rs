@@ -6,19 +6,56 @@ mod handshake;
 
 use crate::broker::Broker;
 use crate::config::Config;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{watch, Semaphore};
+
+/// How long shutdown waits for clients to answer connection.close before exiting anyway.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Binds the configured address.
 pub async fn bind(config: &Config) -> std::io::Result<TcpListener> {
     TcpListener::bind((config.listen.as_str(), config.port)).await
 }
 
-/// Accepts connections forever, each served by its own task.
-pub async fn run(listener: TcpListener, config: Arc<Config>, broker: Arc<Broker>) {
+/// Accepts connections, each served by its own task, until `shutdown` completes; then closes
+/// every connection with 320 CONNECTION_FORCED (as RabbitMQ does on shutdown) and waits up to
+/// `SHUTDOWN_GRACE` for them to finish.
+pub async fn run(
+    listener: TcpListener,
+    config: Arc<Config>,
+    broker: Arc<Broker>,
+    shutdown: impl Future<Output = ()>,
+) {
     let limit = Arc::new(Semaphore::new(config.max_connections));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::select! {
+        _ = accept_loop(listener, config.clone(), broker, limit.clone(), stop_rx) => {}
+        _ = shutdown => {}
+    }
+    let _ = stop_tx.send(true);
+    let all = u32::try_from(config.max_connections).unwrap_or(u32::MAX);
+    if tokio::time::timeout(SHUTDOWN_GRACE, limit.acquire_many(all))
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "some connections did not close within {}s",
+            SHUTDOWN_GRACE.as_secs()
+        );
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    config: Arc<Config>,
+    broker: Arc<Broker>,
+    limit: Arc<Semaphore>,
+    stop: watch::Receiver<bool>,
+) {
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(x) => x,
@@ -33,9 +70,9 @@ pub async fn run(listener: TcpListener, config: Arc<Config>, broker: Arc<Broker>
             tracing::warn!(%peer, max = config.max_connections, "connection refused: max_connections reached");
             continue;
         };
-        let (config, broker) = (config.clone(), broker.clone());
+        let (config, broker, stop) = (config.clone(), broker.clone(), stop.clone());
         tokio::spawn(async move {
-            connection::serve(stream, peer, config, broker).await;
+            connection::serve(stream, peer, config, broker, stop).await;
             drop(permit);
         });
     }
@@ -46,6 +83,11 @@ pub async fn run(listener: TcpListener, config: Arc<Config>, broker: Arc<Broker>
 pub fn start(listener: TcpListener, config: Config) -> std::io::Result<SocketAddr> {
     let addr = listener.local_addr()?;
     let broker = Broker::new();
-    tokio::spawn(run(listener, Arc::new(config), broker));
+    tokio::spawn(run(
+        listener,
+        Arc::new(config),
+        broker,
+        std::future::pending(),
+    ));
     Ok(addr)
 }

@@ -1,0 +1,66 @@
+//! The `warren` binary: defaults, config errors, and SIGTERM closing clients with 320.
+mod common;
+
+use common::*;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn sigterm_closes_connections_with_320_and_exits_cleanly() {
+    let port = free_port();
+    let dir = std::env::temp_dir().join(format!("warren-sigterm-{}", std::process::id()));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_warren"))
+        .args(["--port", &port.to_string(), "--data-dir"])
+        .arg(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start warren");
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let deadline = Instant::now() + WAIT;
+    while tokio::net::TcpStream::connect(addr).await.is_err() {
+        assert!(Instant::now() < deadline, "warren did not start listening");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut raw = RawClient::connect(addr).await;
+    raw.open_channel(1).await;
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let text = raw.expect_connection_close(320).await;
+    assert_eq!(
+        text,
+        "CONNECTION_FORCED - broker forced connection closure with reason 'shutdown'"
+    );
+    let exit = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(exit.success(), "exit status {exit:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_bad_config_file_stops_startup_naming_the_key() {
+    let path = std::env::temp_dir().join(format!("warren-bad-{}.toml", std::process::id()));
+    std::fs::write(&path, "heartbeat = \"often\"\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_warren"))
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("heartbeat"), "{err}");
+    let _ = std::fs::remove_file(&path);
+}
