@@ -23,7 +23,7 @@ async fn server_properties_advertise_capabilities() {
     match raw.read_frame().await {
         RawFrame::Method(0, AMQPClass::Connection(connection::AMQPMethod::Start(s))) => {
             assert_eq!((s.version_major, s.version_minor), (0, 9));
-            assert_eq!(s.mechanisms.as_bytes(), b"PLAIN AMQPLAIN");
+            assert_eq!(s.mechanisms.as_bytes(), b"AMQPLAIN PLAIN");
             assert_eq!(s.locales.as_bytes(), b"en_US");
             let caps = match s.server_properties.inner().get("capabilities") {
                 Some(lapin::types::AMQPValue::FieldTable(t)) => t.clone(),
@@ -132,4 +132,35 @@ async fn connection_close_from_the_client_gets_close_ok() {
         RawFrame::Method(0, AMQPClass::Connection(connection::AMQPMethod::CloseOk(_)))
     ));
     assert_eq!(raw.read_frame().await, RawFrame::Closed);
+}
+
+#[tokio::test]
+async fn tune_ok_above_our_offer_is_refused() {
+    use amq_protocol::protocol::connection::{AMQPMethod, StartOk, TuneOk};
+    let b = start().await;
+    let mut raw = RawClient::socket(b.addr).await;
+    raw.send_bytes(b"AMQP\x00\x00\x09\x01").await;
+    raw.read_frame().await;
+    raw.send_method(
+        0,
+        AMQPClass::Connection(AMQPMethod::StartOk(StartOk {
+            client_properties: Default::default(),
+            mechanism: "PLAIN".into(),
+            response: b"\0guest\0guest".to_vec().into(),
+            locale: "en_US".into(),
+        })),
+    )
+    .await;
+    raw.read_frame().await;
+    raw.send_method(
+        0,
+        AMQPClass::Connection(AMQPMethod::TuneOk(TuneOk {
+            channel_max: 2047,
+            frame_max: 262_144,
+            heartbeat: 0,
+        })),
+    )
+    .await;
+    let text = raw.expect_connection_close(530).await;
+    assert_eq!(text, "NOT_ALLOWED - negotiated frame_max = 262144 is higher than the maximum allowed value (131072)");
 }

@@ -208,7 +208,7 @@ async fn unknown_exchange_type_is_503_connection_error() {
     .await;
     assert_eq!(
         raw.expect_connection_close(503).await,
-        "COMMAND_INVALID - unknown exchange type 'foo'"
+        "COMMAND_INVALID - invalid exchange type 'foo'"
     );
 }
 
@@ -217,9 +217,12 @@ async fn truncated_method_is_a_connection_error() {
     let b = start().await;
     let mut raw = b.raw().await;
     raw.open_channel(1).await;
-    // queue.declare cut after the ticket.
+    // queue.declare cut after the ticket: RabbitMQ says 501 "cannot decode".
     raw.send_bytes(&frame(1, 1, &[0, 50, 0, 10, 0, 0])).await;
-    raw.expect_connection_close(502).await;
+    assert_eq!(
+        raw.expect_connection_close(501).await,
+        "FRAME_ERROR - cannot decode <<0,0>>"
+    );
     broker_still_serves(&b).await;
 }
 
@@ -275,4 +278,76 @@ async fn garbage_before_the_protocol_header_never_panics() {
         drop(raw);
     }
     broker_still_serves(&b).await;
+}
+
+#[tokio::test]
+async fn heartbeat_on_a_channel_is_505_and_unknown_methods_503() {
+    let b = start().await;
+    let mut raw = b.raw().await;
+    raw.open_channel(1).await;
+    raw.send_bytes(&frame(8, 1, &[])).await;
+    raw.expect_connection_close(505).await;
+    let mut raw = b.raw().await;
+    raw.open_channel(1).await;
+    // channel.open-ok is a server-only method.
+    raw.send_bytes(&frame(1, 1, &[0, 20, 0, 11, 0, 0, 0, 0]))
+        .await;
+    assert_eq!(
+        raw.expect_connection_close(503).await,
+        "COMMAND_INVALID - unimplemented method"
+    );
+    let mut raw = b.raw().await;
+    raw.send_bytes(&frame(1, 0, &[0, 99, 0, 10])).await;
+    raw.expect_connection_close(503).await;
+}
+
+#[tokio::test]
+async fn frames_sent_after_our_own_channel_close_are_ignored() {
+    let b = start().await;
+    let mut raw = b.raw().await;
+    raw.open_channel(1).await;
+    let close = AMQPClass::Channel(channel::AMQPMethod::Close(channel::Close {
+        reply_code: 200,
+        reply_text: "bye".into(),
+        class_id: 0,
+        method_id: 0,
+    }));
+    raw.send_method(1, close.clone()).await;
+    // Sent before the client saw close-ok: must not kill the connection.
+    raw.send_bytes(&publish_frame(1, "", "q", 0)).await;
+    assert!(matches!(
+        raw.read_method().await,
+        Some((1, AMQPClass::Channel(channel::AMQPMethod::CloseOk(_))))
+    ));
+    raw.open_channel(1).await;
+    // When both sides close at once, the client's close still gets a close-ok.
+    raw.send_bytes(&frame(1, 1, &[0, 60, 0, 80, 0, 0, 0, 0, 0, 0, 0, 9, 0]))
+        .await;
+    raw.expect_channel_close(1, 406).await;
+    raw.send_method(1, close).await;
+    assert!(matches!(
+        raw.read_method().await,
+        Some((1, AMQPClass::Channel(channel::AMQPMethod::CloseOk(_))))
+    ));
+    raw.open_channel(1).await;
+}
+
+#[tokio::test]
+async fn content_frames_out_of_order_get_rabbitmq_texts() {
+    let b = start().await;
+    let mut raw = b.raw().await;
+    raw.open_channel(1).await;
+    raw.send_bytes(&publish_frame(1, "", "q", 0)).await;
+    raw.send_bytes(&frame(3, 1, b"x")).await;
+    assert_eq!(
+        raw.expect_connection_close(505).await,
+        "UNEXPECTED_FRAME - expected content header for class 60, got non content header frame instead"
+    );
+    let mut raw = b.raw().await;
+    raw.open_channel(1).await;
+    raw.send_bytes(&header_frame(1, 60, 0)).await;
+    assert_eq!(
+        raw.expect_connection_close(505).await,
+        "UNEXPECTED_FRAME - expected method frame, got non method frame instead"
+    );
 }

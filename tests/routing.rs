@@ -338,3 +338,69 @@ async fn publish_to_a_missing_exchange_closes_the_channel_with_404() {
     let ch2 = c.create_channel().await.expect("connection still usable");
     declare(&ch2, "still-fine").await;
 }
+
+#[tokio::test]
+async fn properties_rabbitmq_refuses_close_the_channel_with_406() {
+    let b = start().await;
+    let (c, _) = b.channel().await;
+    let cases = [
+        (
+            BasicProperties::default().with_user_id("bob".into()),
+            "PRECONDITION_FAILED - user_id property set to 'bob' but authenticated user was 'guest'",
+        ),
+        (
+            BasicProperties::default().with_expiration("abc".into()),
+            "PRECONDITION_FAILED - invalid expiration 'abc': no_integer",
+        ),
+        (
+            BasicProperties::default().with_delivery_mode(9),
+            "PRECONDITION_FAILED - invalid message: {delivery_mode_unknown,9}",
+        ),
+    ];
+    for (props, text) in cases {
+        let ch = c.create_channel().await.unwrap();
+        ch.confirm_select(ConfirmSelectOptions::default())
+            .await
+            .unwrap();
+        let r = ch
+            .basic_publish(
+                "".into(),
+                "q".into(),
+                BasicPublishOptions::default(),
+                b"x",
+                props,
+            )
+            .await;
+        let err = match r {
+            Ok(confirm) => confirm.await.expect_err("must be refused"),
+            Err(e) => e,
+        };
+        assert_eq!(reply_of(&err), (406, text.to_string()));
+    }
+    let ch = c.create_channel().await.unwrap();
+    declare(&ch, "q").await;
+    ch.basic_publish(
+        "".into(),
+        "q".into(),
+        BasicPublishOptions::default(),
+        b"x",
+        BasicProperties::default().with_user_id("guest".into()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(count(&ch, "q").await, 1);
+}
+
+#[tokio::test]
+async fn unbinding_from_missing_things_is_fine() {
+    let b = start().await;
+    let (_c, ch) = b.channel().await;
+    ch.queue_unbind(
+        "nope".into(),
+        "nope".into(),
+        "k".into(),
+        FieldTable::default(),
+    )
+    .await
+    .expect("idempotent unbind");
+}

@@ -1,6 +1,7 @@
 //! The domain: vhosts, exchanges, queues, messages, routing and ack semantics.
 //! No sockets, frames or method structs here; errors are `AmqpError`s.
 
+pub mod arguments;
 pub mod consumer;
 pub mod exchange;
 pub mod message;

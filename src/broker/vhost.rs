@@ -7,6 +7,7 @@
 use super::exchange::{Exchange, ExchangeKind, ExchangeSpec};
 use super::queue::{Queue, QueueSpec};
 use crate::error::{AmqpError, AmqpResult};
+use crate::protocol::table::{same_value, type_name, value_text};
 use crate::protocol::{AMQPValue, FieldTable};
 use parking_lot::RwLock;
 use std::collections::HashMap;
@@ -176,7 +177,7 @@ impl VHost {
         }
         if name.starts_with("amq.") {
             return Err(AmqpError::access_refused(format!(
-                "exchange '{name}' in vhost '{}' is a system exchange and cannot be deleted",
+                "deletion of system exchange '{name}' in vhost '{}' not allowed",
                 self.name
             )));
         }
@@ -219,6 +220,8 @@ impl VHost {
                 d.name
             )));
         }
+        let what = format!("queue '{}' in vhost '{}'", d.name, self.name);
+        super::arguments::validate_queue_arguments(d.arguments, d.durable, &what)?;
         let mut queues = self.queues.write();
         let name: Arc<str> = if d.name.is_empty() {
             loop {
@@ -311,8 +314,9 @@ impl VHost {
         if exchange.is_empty() {
             return Err(Self::default_exchange_refused());
         }
-        let q = self.queue(queue, conn_id)?;
+        // RabbitMQ looks the exchange up first.
         let x = self.exchange(exchange)?;
+        let q = self.queue(queue, conn_id)?;
         x.bind(&q, routing_key, arguments);
         Ok(())
     }
@@ -329,8 +333,10 @@ impl VHost {
         if exchange.is_empty() {
             return Err(Self::default_exchange_refused());
         }
-        let q = self.queue(queue, conn_id)?;
-        let x = self.exchange(exchange)?;
+        // Unbinding from a missing queue or exchange succeeds, as in RabbitMQ.
+        let (Ok(x), Ok(q)) = (self.exchange(exchange), self.queue(queue, conn_id)) else {
+            return Ok(());
+        };
         if x.unbind(&q, routing_key, arguments) {
             self.auto_delete_exchange(&x);
         }
@@ -463,7 +469,12 @@ fn check_args_equivalence(
     for key in keys {
         let a = received.inner().get(*key);
         let b = have.inner().get(*key);
-        if a != b {
+        let same = match (a, b) {
+            (Some(x), Some(y)) => same_value(x, y),
+            (None, None) => true,
+            _ => false,
+        };
+        if !same {
             return Err(AmqpError::precondition_failed(format!(
                 "inequivalent arg '{key}' for {what}: received {} but current is {}",
                 describe(a),
@@ -474,11 +485,11 @@ fn check_args_equivalence(
     Ok(())
 }
 
+/// RabbitMQ's rendering: `the value '10' of type 'signedint'`, or `none`.
 fn describe(v: Option<&AMQPValue>) -> String {
     match v {
         None => "none".to_string(),
-        Some(AMQPValue::LongString(s)) => format!("'{}'", String::from_utf8_lossy(s.as_bytes())),
-        Some(v) => format!("'{v:?}'"),
+        Some(v) => format!("the value '{}' of type '{}'", value_text(v), type_name(v)),
     }
 }
 

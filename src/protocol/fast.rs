@@ -110,6 +110,8 @@ fn parse_publish<'a>(c: &mut Cursor<'a>) -> Option<FastMethod<'a>> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ContentHeader<'a> {
     pub class_id: u16,
+    /// Must be 0 (spec 4.2.6.1); RabbitMQ refuses anything else.
+    pub weight: u16,
     pub body_size: u64,
     /// Property flags and property list, exactly as the publisher sent them.
     pub properties: &'a [u8],
@@ -119,12 +121,13 @@ pub struct ContentHeader<'a> {
 pub fn parse_content_header(payload: &[u8]) -> Result<ContentHeader<'_>, Malformed> {
     let mut c = Cursor::new(payload);
     let class_id = c.u16().ok_or(Malformed)?;
-    let _weight = c.u16().ok_or(Malformed)?;
+    let weight = c.u16().ok_or(Malformed)?;
     let body_size = c.u64().ok_or(Malformed)?;
     let properties = c.rest();
     properties::validate(properties).map_err(|_| Malformed)?;
     Ok(ContentHeader {
         class_id,
+        weight,
         body_size,
         properties,
     })

@@ -43,13 +43,15 @@ pub fn split_frame(buf: &[u8], frame_max: u32) -> AmqpResult<Option<RawFrame<'_>
         kind,
         FRAME_METHOD | FRAME_HEADER | FRAME_BODY | FRAME_HEARTBEAT
     ) {
-        return Err(AmqpError::frame_error(format!("unknown frame type {kind}")));
+        return Err(AmqpError::frame_error(format!(
+            "type {kind}, all octets = <<>>: unknown_frame"
+        )));
     }
     if frame_max != 0 && size + FRAME_OVERHEAD > frame_max as usize {
+        // RabbitMQ's wording: payload size against the largest payload frame_max allows.
         return Err(AmqpError::frame_error(format!(
-            "frame size {} larger than negotiated frame_max {}",
-            size + FRAME_OVERHEAD,
-            frame_max
+            "type {kind}, all octets = <<>>: {{frame_too_large,{size},{}}}",
+            frame_max as usize - FRAME_OVERHEAD
         )));
     }
     if buf.len() < size + FRAME_OVERHEAD {
@@ -57,7 +59,7 @@ pub fn split_frame(buf: &[u8], frame_max: u32) -> AmqpResult<Option<RawFrame<'_>
     }
     if buf[7 + size] != FRAME_END {
         return Err(AmqpError::frame_error(format!(
-            "bad frame end octet {:#04x}",
+            "type {kind}, all octets = <<>>: {{invalid_frame_end_marker,{}}}",
             buf[7 + size]
         )));
     }

@@ -7,6 +7,7 @@
 //! * `encode`: hand-written encoders for deliveries, get-ok, return and confirms, plus a
 //!   generic encoder that goes through amq-protocol for every other method.
 //! * `cold`: parses every other method through amq-protocol.
+//! * `table`: field-table values compared and named the way RabbitMQ does.
 //!
 //! This is the only module that imports `amq_protocol` parsing and generation.
 
@@ -16,6 +17,7 @@ pub mod encode;
 pub mod fast;
 pub mod frame;
 pub mod properties;
+pub mod table;
 
 pub use amq_protocol::protocol::AMQPClass;
 pub use amq_protocol::types::{AMQPValue, FieldTable, LongString, ShortString};

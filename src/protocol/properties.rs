@@ -32,6 +32,7 @@ pub struct PropertiesView<'a> {
     pub priority: Option<u8>,
     pub expiration: Option<&'a str>,
     pub reply_to: Option<&'a str>,
+    pub user_id: Option<&'a str>,
     /// The headers table including its 4-byte length prefix.
     pub headers: Option<&'a [u8]>,
 }
@@ -91,7 +92,13 @@ fn walk<'a>(c: &mut Cursor<'a>) -> Option<PropertiesView<'a>> {
     if flags & FLAG_TIMESTAMP != 0 {
         c.u64()?;
     }
-    for flag in [FLAG_TYPE, FLAG_USER_ID, FLAG_APP_ID, FLAG_CLUSTER_ID] {
+    if flags & FLAG_TYPE != 0 {
+        c.short_str()?;
+    }
+    if flags & FLAG_USER_ID != 0 {
+        v.user_id = Some(c.short_str()?);
+    }
+    for flag in [FLAG_APP_ID, FLAG_CLUSTER_ID] {
         if flags & flag != 0 {
             c.short_str()?;
         }

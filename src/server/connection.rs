@@ -16,7 +16,7 @@ use crate::broker::queue::Queue;
 use crate::broker::Broker;
 use crate::config::Config;
 use crate::error::{AmqpError, AmqpResult};
-use crate::protocol::cold::parse_method;
+use crate::protocol::cold::{erlang_binary, is_known_method, parse_method};
 use crate::protocol::encode::{put_heartbeat, put_method};
 use crate::protocol::fast::{method_ids, parse_fast_method, FastMethod};
 use crate::protocol::frame::{
@@ -101,6 +101,7 @@ pub async fn serve(
         out: BytesMut::with_capacity(READ_BUFFER),
         phase: Phase::Open,
         redispatch: Vec::new(),
+        recently_closed: Vec::new(),
         close_reason: String::from("client closed the connection"),
     };
     conn.run(&mut reader, &mut writer, inbuf, inbox, &mut stop)
@@ -119,6 +120,8 @@ struct Connection {
     out: BytesMut,
     phase: Phase,
     redispatch: Vec<Arc<Queue>>,
+    /// Channels the client closed; frames it sent before seeing our close-ok are ignored.
+    recently_closed: Vec<u16>,
     close_reason: String,
 }
 
@@ -249,12 +252,16 @@ impl Connection {
             return self.while_closing(kind, ch, payload);
         }
         match (kind, ch) {
-            (FRAME_HEARTBEAT, 0) => Ok(()),
-            (FRAME_HEARTBEAT, _) => Err(AmqpError::frame_error(
-                "heartbeat frame on a non-zero channel",
-            )),
+            (FRAME_HEARTBEAT, 0) if payload.is_empty() => Ok(()),
+            (FRAME_HEARTBEAT, 0) => Err(AmqpError::frame_error(format!(
+                "type 8, all octets = {}: unknown_frame",
+                erlang_binary(payload)
+            ))),
+            (FRAME_HEARTBEAT, _) => Err(AmqpError::unexpected_frame("type 8, all octets = <<>>")),
             (FRAME_METHOD, 0) => self.connection_method(payload),
-            (_, 0) => Err(AmqpError::unexpected_frame("content frame on channel 0")),
+            (_, 0) => Err(AmqpError::unexpected_frame(
+                "expected method frame, got non method frame instead",
+            )),
             _ => self.channel_frame(kind, ch, payload),
         }
     }
@@ -278,9 +285,7 @@ impl Connection {
     }
 
     fn connection_method(&mut self, payload: &[u8]) -> AmqpResult<()> {
-        let method = parse_method(payload)
-            .ok_or_else(|| AmqpError::syntax_error("malformed method frame"))?;
-        match method {
+        match decode_method(payload)? {
             AMQPClass::Connection(connection::AMQPMethod::Close(m)) => {
                 self.close_reason = format!("client closed: {} {}", m.reply_code, m.reply_text);
                 put_method(&mut self.out, 0, close_ok());
@@ -294,12 +299,10 @@ impl Connection {
             AMQPClass::Connection(
                 connection::AMQPMethod::Blocked(_) | connection::AMQPMethod::Unblocked(_),
             ) => Ok(()),
-            other => Err(AmqpError::command_invalid(format!(
-                "unexpected method {}.{} on channel 0",
-                other.get_amqp_class_id(),
-                other.get_amqp_method_id()
-            ))
-            .with_method(other.get_amqp_class_id(), other.get_amqp_method_id())),
+            other => Err(
+                AmqpError::channel_error("unexpected method in connection state running")
+                    .with_method(other.get_amqp_class_id(), other.get_amqp_method_id()),
+            ),
         }
     }
 
@@ -308,19 +311,25 @@ impl Connection {
             return self.open_channel(kind, ch, payload);
         };
         if channel.is_closing() {
-            // Spec 4.2.2 (channels too): after channel.close, only close / close-ok count.
+            // Spec 4.2.2 (channels too): after our channel.close, only close / close-ok count.
             if kind == FRAME_METHOD {
-                if let Some(AMQPClass::Channel(
-                    channel::AMQPMethod::Close(_) | channel::AMQPMethod::CloseOk(_),
-                )) = parse_method(payload)
-                {
-                    self.channels.remove(&ch);
+                match parse_method(payload) {
+                    Some(AMQPClass::Channel(channel::AMQPMethod::CloseOk(_))) => {
+                        self.channels.remove(&ch);
+                    }
+                    Some(AMQPClass::Channel(channel::AMQPMethod::Close(_))) => {
+                        // Both sides closed at once: answer theirs as well.
+                        put_method(&mut self.out, ch, close_ok_channel());
+                        self.channels.remove(&ch);
+                    }
+                    _ => {}
                 }
             }
             return Ok(());
         }
         let mut ctx = Ctx {
             vhost: &self.n.vhost,
+            user: &self.n.user,
             conn_id: self.id,
             sink: &self.sink,
             out: &mut self.out,
@@ -330,64 +339,60 @@ impl Connection {
         let signal = match kind {
             FRAME_HEADER => channel.content_header(&mut ctx, payload),
             FRAME_BODY => channel.content_body(&mut ctx, payload),
-            _ => {
-                if channel.expects_content() {
-                    return Err(AmqpError::unexpected_frame(format!(
-                        "expected content header for class 60, got non content header frame instead (channel {ch})"
-                    )));
-                }
-                channel_method(channel, &mut ctx, payload)
-            }
+            _ => match channel.content_expected_error() {
+                Some(e) => return Err(e),
+                None => channel_method(channel, &mut ctx, payload),
+            },
         };
-        match signal {
-            Ok(Signal::Continue) => Ok(()),
-            Ok(Signal::Finished) => {
+        match signal? {
+            Signal::Continue => {}
+            Signal::Finished => {
                 self.channels.remove(&ch);
-                Ok(())
+                // Frames the client sent before our close-ok are ignored, as RabbitMQ does.
+                if self.recently_closed.len() >= 64 {
+                    self.recently_closed.remove(0);
+                }
+                self.recently_closed.push(ch);
             }
-            Err(e) => Err(e),
         }
+        Ok(())
     }
 
     /// A frame on a channel that is not open: only channel.open is allowed (else 504).
     fn open_channel(&mut self, kind: u8, ch: u16, payload: &[u8]) -> AmqpResult<()> {
-        let method = if kind == FRAME_METHOD {
-            parse_method(payload)
-        } else {
-            None
-        };
-        match method {
-            Some(AMQPClass::Channel(channel::AMQPMethod::Open(_))) => {
-                if self.channels.len() >= self.n.channel_max as usize {
-                    return Err(AmqpError::not_allowed(format!(
-                        "number of channels opened ({}) has reached the negotiated channel_max ({})",
-                        self.channels.len(),
-                        self.n.channel_max
-                    ))
-                    .with_method(20, 10));
-                }
-                self.channels.insert(ch, Channel::new(ch));
-                put_method(
-                    &mut self.out,
-                    ch,
-                    AMQPClass::Channel(channel::AMQPMethod::OpenOk(channel::OpenOk {})),
-                );
-                Ok(())
+        let recently_closed = self.recently_closed.contains(&ch);
+        if kind != FRAME_METHOD {
+            if recently_closed {
+                return Ok(());
             }
-            // A close or close-ok for a channel we already forgot (e.g. both sides closed).
-            Some(AMQPClass::Channel(channel::AMQPMethod::CloseOk(_))) => Ok(()),
-            Some(AMQPClass::Channel(channel::AMQPMethod::Close(_))) => {
-                put_method(
-                    &mut self.out,
-                    ch,
-                    AMQPClass::Channel(channel::AMQPMethod::CloseOk(channel::CloseOk {})),
-                );
-                Ok(())
-            }
-            _ => Err(AmqpError::channel_error(format!(
-                "expected 'channel.open' on channel {ch}"
-            ))),
+            return Err(AmqpError::unexpected_frame(
+                "expected method frame, got non method frame instead",
+            ));
         }
+        let method = decode_method(payload)?;
+        if let AMQPClass::Channel(channel::AMQPMethod::Open(_)) = method {
+            if self.channels.len() >= self.n.channel_max as usize {
+                return Err(AmqpError::not_allowed(format!(
+                    "number of channels opened ({}) has reached the negotiated channel_max ({})",
+                    self.channels.len(),
+                    self.n.channel_max
+                ))
+                .with_method(20, 10));
+            }
+            self.recently_closed.retain(|c| *c != ch);
+            self.channels.insert(ch, Channel::new(ch));
+            put_method(
+                &mut self.out,
+                ch,
+                AMQPClass::Channel(channel::AMQPMethod::OpenOk(channel::OpenOk {})),
+            );
+            return Ok(());
+        }
+        if recently_closed {
+            return Ok(());
+        }
+        Err(AmqpError::channel_error("expected 'channel.open'")
+            .with_method(method.get_amqp_class_id(), method.get_amqp_method_id()))
     }
 
     /// The one place that turns an AMQP error into channel.close or connection.close.
@@ -430,6 +435,7 @@ impl Connection {
                 };
                 let mut ctx = Ctx {
                     vhost: &self.n.vhost,
+                    user: &self.n.user,
                     conn_id: self.id,
                     sink: &self.sink,
                     out: &mut self.out,
@@ -447,6 +453,7 @@ impl Connection {
                 if let Some(c) = self.channels.get_mut(&channel) {
                     let mut ctx = Ctx {
                         vhost: &self.n.vhost,
+                        user: &self.n.user,
                         conn_id: self.id,
                         sink: &self.sink,
                         out: &mut self.out,
@@ -499,7 +506,7 @@ fn channel_method(channel: &mut Channel, ctx: &mut Ctx<'_>, payload: &[u8]) -> A
         })) => channel
             .settle(ctx, delivery_tag, multiple, Some(requeue))
             .map_err(|e| e.with_method(60, 120)),
-        Some(Err(_)) => Err(AmqpError::syntax_error("malformed method frame")),
+        Some(Err(_)) => Err(cannot_decode(payload)),
         None => {
             let ids = method_ids(payload).unwrap_or((0, 0));
             if ids == (60, 10) {
@@ -514,12 +521,43 @@ fn channel_method(channel: &mut Channel, ctx: &mut Ctx<'_>, payload: &[u8]) -> A
                     );
                 }
             }
-            let method = parse_method(payload).ok_or_else(|| {
-                AmqpError::syntax_error("malformed method frame").with_method(ids.0, ids.1)
-            })?;
-            channel.handle_method(ctx, method)
+            channel.handle_method(ctx, decode_method(payload)?)
         }
     }
+}
+
+/// Parses a cold-path method with RabbitMQ's errors: too short to name a method is 501
+/// unknown_frame, unknown ids are 503 "unimplemented method", bad arguments 501 "cannot decode".
+fn decode_method(payload: &[u8]) -> AmqpResult<AMQPClass> {
+    let Some((class_id, method_id)) = method_ids(payload) else {
+        return Err(AmqpError::frame_error(format!(
+            "type 1, all octets = {}: unknown_frame",
+            erlang_binary(payload)
+        )));
+    };
+    if let Some(m) = parse_method(payload) {
+        return Ok(m);
+    }
+    if !is_known_method(class_id, method_id) {
+        return Err(
+            AmqpError::command_invalid("unimplemented method").with_method(class_id, method_id)
+        );
+    }
+    Err(cannot_decode(payload))
+}
+
+/// RabbitMQ: 501 FRAME_ERROR "cannot decode <<args>>" for malformed method arguments.
+fn cannot_decode(payload: &[u8]) -> AmqpError {
+    let (class_id, method_id) = method_ids(payload).unwrap_or((0, 0));
+    AmqpError::frame_error(format!(
+        "cannot decode {}",
+        erlang_binary(payload.get(4..).unwrap_or(&[]))
+    ))
+    .with_method(class_id, method_id)
+}
+
+fn close_ok_channel() -> AMQPClass {
+    AMQPClass::Channel(channel::AMQPMethod::CloseOk(channel::CloseOk {}))
 }
 
 fn close_ok() -> AMQPClass {

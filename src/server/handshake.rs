@@ -18,6 +18,9 @@ use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
+/// The smallest frame_max a client may negotiate (RabbitMQ 3.x: 4096).
+const MIN_FRAME_MAX: u32 = 4096;
+
 /// What the handshake settled.
 #[derive(Debug)]
 pub struct Negotiated {
@@ -100,15 +103,34 @@ pub async fn handshake(
         AMQPClass::Connection(connection::AMQPMethod::TuneOk(m)) => m,
         _ => return Err(refused_unexpected()),
     };
-    // The client's values are honoured; 0 means "no limit" for channel_max and frame_max.
-    let channel_max = match tune_ok.channel_max {
-        0 => config.channel_max,
-        n => n.min(config.channel_max),
+    // The client may lower our offers, not raise them; 0 means "no limit", which is above
+    // any limit we offered (RabbitMQ refuses both the same way).
+    let refuse = |what: &str, value: u32, bound: &str, limit: u32| {
+        Err(HandshakeError::Refused(AmqpError::not_allowed(format!(
+            "negotiated {what} = {value} is {bound} than the {} allowed value ({limit})",
+            if bound == "higher" {
+                "maximum"
+            } else {
+                "minimum"
+            }
+        ))))
     };
-    let frame_max = match tune_ok.frame_max {
-        0 => config.frame_max,
-        n => n.clamp(PRE_TUNE_FRAME_MAX, config.frame_max),
-    };
+    let channel_max = tune_ok.channel_max;
+    if channel_max == 0 || channel_max > config.channel_max {
+        return refuse(
+            "channel_max",
+            channel_max as u32,
+            "higher",
+            config.channel_max as u32,
+        );
+    }
+    let frame_max = tune_ok.frame_max;
+    if frame_max == 0 || frame_max > config.frame_max {
+        return refuse("frame_max", frame_max, "higher", config.frame_max);
+    }
+    if frame_max < MIN_FRAME_MAX {
+        return refuse("frame_max", frame_max, "lower", MIN_FRAME_MAX);
+    }
     let heartbeat = tune_ok.heartbeat;
 
     let open = match next_method(reader, inbuf).await? {
@@ -190,8 +212,7 @@ fn authenticate(m: &connection::StartOk, config: &Config) -> Result<String, Hand
         _ => Err(HandshakeError::Refused(
             AmqpError::access_refused(format!(
                 "Login was refused using authentication mechanism {mechanism}. For details see the broker logfile."
-            ))
-            .with_method(10, 11),
+            )),
         )),
     }
 }
@@ -202,6 +223,9 @@ fn parse_plain(response: &[u8]) -> Option<(String, String)> {
     let _authzid = parts.next()?;
     let user = std::str::from_utf8(parts.next()?).ok()?.to_string();
     let pass = std::str::from_utf8(parts.next()?).ok()?.to_string();
+    if parts.next().is_some() {
+        return None;
+    }
     Some((user, pass))
 }
 
@@ -261,7 +285,7 @@ fn start_method() -> connection::Start {
         version_major: 0,
         version_minor: 9,
         server_properties: props,
-        mechanisms: LongString::from(b"PLAIN AMQPLAIN".to_vec()),
+        mechanisms: LongString::from(b"AMQPLAIN PLAIN".to_vec()),
         locales: LongString::from(b"en_US".to_vec()),
     }
 }
@@ -277,6 +301,7 @@ mod tests {
             Some(("guest".into(), "guest".into()))
         );
         assert_eq!(parse_plain(b"guest"), None);
+        assert_eq!(parse_plain(b"\0a\0b\0c"), None);
         let mut t = Vec::new();
         for (k, v) in [("LOGIN", "u"), ("PASSWORD", "p")] {
             t.push(k.len() as u8);

@@ -206,12 +206,15 @@ impl RawClient {
             })),
         )
         .await;
-        assert!(matches!(c.read_frame().await, RawFrame::Method(0, _)));
+        let tune = match c.read_frame().await {
+            RawFrame::Method(0, AMQPClass::Connection(connection::AMQPMethod::Tune(t))) => t,
+            other => panic!("expected connection.tune, got {other:?}"),
+        };
         c.send_method(
             0,
             AMQPClass::Connection(connection::AMQPMethod::TuneOk(connection::TuneOk {
-                channel_max: 2047,
-                frame_max,
+                channel_max: tune.channel_max,
+                frame_max: frame_max.min(tune.frame_max),
                 heartbeat,
             })),
         )

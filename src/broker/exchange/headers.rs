@@ -5,6 +5,7 @@
 
 use super::Binding;
 use crate::broker::queue::Queue;
+use crate::protocol::table::same_value;
 use crate::protocol::{AMQPValue, FieldTable};
 use amq_protocol::types::parsing::parse_field_table;
 use std::sync::Arc;
@@ -93,33 +94,5 @@ fn matches(b: &Compiled, headers: &FieldTable) -> bool {
     match b.mode {
         Mode::All => b.wanted.iter().all(hit),
         Mode::Any => b.wanted.iter().any(hit),
-    }
-}
-
-fn as_int(v: &AMQPValue) -> Option<i128> {
-    Some(match v {
-        AMQPValue::ShortShortInt(x) => *x as i128,
-        AMQPValue::ShortShortUInt(x) => *x as i128,
-        AMQPValue::ShortInt(x) => *x as i128,
-        AMQPValue::ShortUInt(x) => *x as i128,
-        AMQPValue::LongInt(x) => *x as i128,
-        AMQPValue::LongUInt(x) => *x as i128,
-        AMQPValue::LongLongInt(x) => *x as i128,
-        AMQPValue::Timestamp(x) => *x as i128,
-        _ => return None,
-    })
-}
-
-fn same_value(a: &AMQPValue, b: &AMQPValue) -> bool {
-    if let (Some(x), Some(y)) = (as_int(a), as_int(b)) {
-        return x == y;
-    }
-    match (a, b) {
-        (AMQPValue::LongString(x), AMQPValue::LongString(y)) => x == y,
-        (AMQPValue::ShortString(x), AMQPValue::LongString(y))
-        | (AMQPValue::LongString(y), AMQPValue::ShortString(x)) => {
-            x.as_str().as_bytes() == y.as_bytes()
-        }
-        _ => a == b,
     }
 }

@@ -32,7 +32,7 @@ impl ExchangeKind {
             "topic" => Ok(ExchangeKind::Topic),
             "headers" => Ok(ExchangeKind::Headers),
             other => Err(AmqpError::command_invalid(format!(
-                "unknown exchange type '{other}'"
+                "invalid exchange type '{other}'"
             ))),
         }
     }

@@ -57,13 +57,8 @@ impl Channel {
             C::Tx(tx::AMQPMethod::Select(_)) => self.tx_select(ctx)?,
             C::Tx(tx::AMQPMethod::Commit(_)) => self.tx_commit(ctx)?,
             C::Tx(tx::AMQPMethod::Rollback(_)) => self.tx_rollback(ctx)?,
-            other => {
-                return Err(AmqpError::not_implemented(format!(
-                    "method {}.{} is not supported",
-                    other.get_amqp_class_id(),
-                    other.get_amqp_method_id()
-                )))
-            }
+            // Methods only a server sends, or connection methods on a channel (RabbitMQ: 503).
+            _ => return Err(AmqpError::command_invalid("unimplemented method")),
         }
         Ok(Signal::Continue)
     }

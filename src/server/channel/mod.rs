@@ -28,6 +28,8 @@ pub use publish::TxPublish;
 #[derive(Debug)]
 pub struct Ctx<'a> {
     pub vhost: &'a Arc<VHost>,
+    /// The authenticated user (publishes may not claim another user-id).
+    pub user: &'a str,
     pub conn_id: u64,
     pub sink: &'a UnboundedSender<Outbound>,
     pub out: &'a mut BytesMut,

@@ -8,6 +8,7 @@
 use super::{Channel, Ctx, Signal};
 use crate::broker::message::Message;
 use crate::error::{code, AmqpError, AmqpResult};
+use crate::protocol::cold::erlang_binary;
 use crate::protocol::encode::{put_content, put_return};
 use crate::protocol::fast::{parse_content_header, Publish, CLASS_BASIC};
 use crate::protocol::properties;
@@ -49,6 +50,10 @@ impl PublishTarget {
     }
 }
 
+fn not_a_method_frame() -> AmqpError {
+    AmqpError::unexpected_frame("expected method frame, got non method frame instead")
+}
+
 /// A publish deferred by a transaction until tx.commit.
 #[derive(Debug)]
 pub struct TxPublish {
@@ -60,9 +65,18 @@ pub struct TxPublish {
 }
 
 impl Channel {
-    /// Whether a content frame is expected next (any method now would be out of order).
-    pub fn expects_content(&self) -> bool {
-        !matches!(self.assembly, Assembly::Idle)
+    /// The error for a method frame arriving where content was expected (RabbitMQ's wording).
+    pub fn content_expected_error(&self) -> Option<AmqpError> {
+        let text = match self.assembly {
+            Assembly::Idle => return None,
+            Assembly::AwaitingHeader(_) => {
+                "expected content header for class 60, got non content header frame instead"
+            }
+            Assembly::AwaitingBody { .. } => {
+                "expected content body, got non content body frame instead"
+            }
+        };
+        Some(AmqpError::unexpected_frame(text).with_method(60, 40))
     }
 
     /// basic.publish arrived: wait for its content header.
@@ -82,19 +96,32 @@ impl Channel {
 
     /// A content header frame.
     pub fn content_header(&mut self, ctx: &mut Ctx<'_>, payload: &[u8]) -> AmqpResult<Signal> {
-        let Assembly::AwaitingHeader(target) = std::mem::take(&mut self.assembly) else {
-            return Err(AmqpError::unexpected_frame(format!(
-                "expected method frame, got content header on channel {}",
-                self.id
-            )));
+        let target = match std::mem::take(&mut self.assembly) {
+            Assembly::AwaitingHeader(target) => target,
+            Assembly::Idle => return Err(not_a_method_frame()),
+            body @ Assembly::AwaitingBody { .. } => {
+                self.assembly = body;
+                return Err(self
+                    .content_expected_error()
+                    .unwrap_or_else(not_a_method_frame));
+            }
         };
-        let header = parse_content_header(payload)
-            .map_err(|_| AmqpError::frame_error("malformed content header"))?;
+        let header = parse_content_header(payload).map_err(|_| {
+            AmqpError::frame_error(format!("cannot decode {}", erlang_binary(payload)))
+                .with_method(60, 40)
+        })?;
         if header.class_id != CLASS_BASIC {
             return Err(AmqpError::unexpected_frame(format!(
-                "expected content header for class {CLASS_BASIC}, got one for class {}",
+                "expected content header for class {CLASS_BASIC}, got one for class {} instead",
                 header.class_id
-            )));
+            ))
+            .with_method(60, 40));
+        }
+        if header.weight != 0 {
+            return Err(AmqpError::unexpected_frame(
+                "expected content header for class 60, got non content header frame instead",
+            )
+            .with_method(60, 40));
         }
         if header.body_size > MAX_MESSAGE_SIZE {
             return Err(AmqpError::precondition_failed(format!(
@@ -118,17 +145,20 @@ impl Channel {
 
     /// A content body frame.
     pub fn content_body(&mut self, ctx: &mut Ctx<'_>, payload: &[u8]) -> AmqpResult<Signal> {
-        let Assembly::AwaitingBody {
-            target,
-            properties,
-            mut body,
-            size,
-        } = std::mem::take(&mut self.assembly)
-        else {
-            return Err(AmqpError::unexpected_frame(format!(
-                "expected method frame, got content body on channel {}",
-                self.id
-            )));
+        let (target, properties, mut body, size) = match std::mem::take(&mut self.assembly) {
+            Assembly::AwaitingBody {
+                target,
+                properties,
+                body,
+                size,
+            } => (target, properties, body, size),
+            Assembly::Idle => return Err(not_a_method_frame()),
+            header @ Assembly::AwaitingHeader(_) => {
+                self.assembly = header;
+                return Err(self
+                    .content_expected_error()
+                    .unwrap_or_else(not_a_method_frame));
+            }
         };
         let have = body.len() as u64 + payload.len() as u64;
         if have > size {
@@ -230,7 +260,9 @@ impl Channel {
         props: &[u8],
         body: Bytes,
     ) -> AmqpResult<()> {
-        let headers = properties::view(props).ok().and_then(|v| v.headers);
+        let view = properties::view(props).unwrap_or_default();
+        check_properties(&view, ctx.user)?;
+        let headers = view.headers;
         self.route_scratch.clear();
         let exchange_name = ctx
             .vhost
@@ -259,4 +291,33 @@ impl Channel {
         }
         Ok(())
     }
+}
+
+/// RabbitMQ refuses messages whose properties it cannot honour (406, channel error).
+fn check_properties(view: &properties::PropertiesView<'_>, user: &str) -> AmqpResult<()> {
+    let refuse = |text: String| Err(AmqpError::precondition_failed(text).with_method(60, 40));
+    if let Some(mode) = view.delivery_mode {
+        if mode != 1 && mode != 2 {
+            return refuse(format!("invalid message: {{delivery_mode_unknown,{mode}}}"));
+        }
+    }
+    if let Some(expiration) = view.expiration {
+        match expiration.parse::<i64>() {
+            Ok(v) if v < 0 => {
+                return refuse(format!(
+                    "invalid expiration '{expiration}': {{value_negative,{v}}}"
+                ))
+            }
+            Ok(_) => {}
+            Err(_) => return refuse(format!("invalid expiration '{expiration}': no_integer")),
+        }
+    }
+    if let Some(claimed) = view.user_id {
+        if claimed != user {
+            return refuse(format!(
+                "user_id property set to '{claimed}' but authenticated user was '{user}'"
+            ));
+        }
+    }
+    Ok(())
 }
