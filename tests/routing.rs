@@ -404,3 +404,69 @@ async fn unbinding_from_missing_things_is_fine() {
     .await
     .expect("idempotent unbind");
 }
+
+#[tokio::test]
+async fn exchange_to_exchange_bindings_route_once_even_through_loops() {
+    let b = start().await;
+    let (_c, ch) = b.channel().await;
+    exchange(&ch, "src", ExchangeKind::Direct).await;
+    exchange(&ch, "mid", ExchangeKind::Fanout).await;
+    declare(&ch, "e2e").await;
+    bind(&ch, "e2e", "mid", "", FieldTable::default()).await;
+    ch.exchange_bind(
+        "mid".into(),
+        "src".into(),
+        "k".into(),
+        ExchangeBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .expect("exchange.bind");
+    // A loop back to the source must not duplicate or hang.
+    ch.exchange_bind(
+        "src".into(),
+        "mid".into(),
+        "".into(),
+        ExchangeBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .expect("exchange.bind loop");
+    bind(&ch, "e2e", "src", "k", FieldTable::default()).await;
+    publish(&ch, "src", "k", b"once").await;
+    publish(&ch, "src", "other", b"not-routed-by-src").await;
+    assert_eq!(drain(&ch, "e2e").await, ["once"]);
+    ch.exchange_unbind(
+        "mid".into(),
+        "src".into(),
+        "k".into(),
+        ExchangeUnbindOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .expect("exchange.unbind");
+    ch.queue_unbind(
+        "e2e".into(),
+        "src".into(),
+        "k".into(),
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
+    publish(&ch, "src", "k", b"gone").await;
+    assert!(drain(&ch, "e2e").await.is_empty());
+    let err = ch
+        .exchange_bind(
+            "mid".into(),
+            "missing".into(),
+            "".into(),
+            ExchangeBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        reply_of(&err),
+        (404, "NOT_FOUND - no exchange 'missing' in vhost '/'".into())
+    );
+}

@@ -4,7 +4,7 @@
 //! Locks: `exchanges` and `queues` are read-mostly `RwLock`s held only for lookups or one
 //! mutation, never across `.await`. Lock order when both are needed: queues, then exchanges.
 
-use super::exchange::{Exchange, ExchangeKind, ExchangeSpec};
+use super::exchange::{Dest, Exchange, ExchangeKind, ExchangeSpec, Routed};
 use super::queue::{Queue, QueueSpec};
 use crate::error::{AmqpError, AmqpResult};
 use crate::protocol::table::{same_value, type_name, value_text};
@@ -192,6 +192,14 @@ impl VHost {
             )));
         }
         exchanges.remove(name);
+        let others: Vec<Arc<Exchange>> = exchanges.values().cloned().collect();
+        drop(exchanges);
+        let gone = Dest::Exchange(name.into());
+        for x in others {
+            if x.unbind_all(&gone) {
+                self.auto_delete_exchange(&x);
+            }
+        }
         Ok(())
     }
 
@@ -317,7 +325,7 @@ impl VHost {
         // RabbitMQ looks the exchange up first.
         let x = self.exchange(exchange)?;
         let q = self.queue(queue, conn_id)?;
-        x.bind(&q, routing_key, arguments);
+        x.bind(Dest::Queue(q), routing_key, arguments);
         Ok(())
     }
 
@@ -337,8 +345,50 @@ impl VHost {
         let (Ok(x), Ok(q)) = (self.exchange(exchange), self.queue(queue, conn_id)) else {
             return Ok(());
         };
-        if x.unbind(&q, routing_key, arguments) {
+        if x.unbind(&Dest::Queue(q), routing_key, arguments) {
             self.auto_delete_exchange(&x);
+        }
+        Ok(())
+    }
+
+    /// exchange.bind (RabbitMQ extension): messages routed by `source` also go through
+    /// `destination`.
+    pub fn bind_exchange(
+        &self,
+        destination: &str,
+        source: &str,
+        routing_key: &str,
+        arguments: &FieldTable,
+    ) -> AmqpResult<()> {
+        if destination.is_empty() || source.is_empty() {
+            return Err(Self::default_exchange_refused());
+        }
+        let src = self.exchange(source)?;
+        let dst = self.exchange(destination)?;
+        src.bind(
+            Dest::Exchange(dst.spec.name.clone()),
+            routing_key,
+            arguments,
+        );
+        Ok(())
+    }
+
+    /// exchange.unbind: removing a missing binding is fine.
+    pub fn unbind_exchange(
+        &self,
+        destination: &str,
+        source: &str,
+        routing_key: &str,
+        arguments: &FieldTable,
+    ) -> AmqpResult<()> {
+        if destination.is_empty() || source.is_empty() {
+            return Err(Self::default_exchange_refused());
+        }
+        let Ok(src) = self.exchange(source) else {
+            return Ok(());
+        };
+        if src.unbind(&Dest::Exchange(destination.into()), routing_key, arguments) {
+            self.auto_delete_exchange(&src);
         }
         Ok(())
     }
@@ -399,7 +449,7 @@ impl VHost {
         }
         let exchanges: Vec<Arc<Exchange>> = self.exchanges.read().values().cloned().collect();
         for x in exchanges {
-            if x.unbind_queue(q) {
+            if x.unbind_all(&Dest::Queue(q.clone())) {
                 self.auto_delete_exchange(&x);
             }
         }
@@ -420,18 +470,21 @@ impl VHost {
         }
     }
 
-    /// Routes a message: appends its destination queues (deduplicated) to `out`.
+    /// Routes a message: fills `out.queues` with its destination queues, deduplicated, following
+    /// exchange-to-exchange bindings once each (so binding loops are harmless).
     /// `headers` is the raw headers table, needed only by headers exchanges.
     pub fn route(
         &self,
         exchange: &str,
         routing_key: &str,
         headers: Option<&[u8]>,
-        out: &mut Vec<Arc<Queue>>,
+        out: &mut Routed,
     ) -> AmqpResult<Arc<str>> {
+        out.queues.clear();
+        out.exchanges.clear();
         if exchange.is_empty() {
             if let Some(q) = self.queues.read().get(routing_key) {
-                out.push(q.clone());
+                out.queues.push(q.clone());
             }
             return Ok(self.default_exchange_name.clone());
         }
@@ -443,11 +496,33 @@ impl VHost {
             )));
         }
         x.route(routing_key, headers, out);
-        if out.len() > 1 {
-            out.sort_unstable_by_key(|q| Arc::as_ptr(q) as usize);
-            out.dedup_by(|a, b| Arc::ptr_eq(a, b));
+        if !out.exchanges.is_empty() {
+            self.follow_exchange_bindings(&x.spec.name, routing_key, headers, out);
+        }
+        if out.queues.len() > 1 {
+            out.queues.sort_unstable_by_key(|q| Arc::as_ptr(q) as usize);
+            out.queues.dedup_by(|a, b| Arc::ptr_eq(a, b));
         }
         Ok(x.spec.name.clone())
+    }
+
+    fn follow_exchange_bindings(
+        &self,
+        first: &Arc<str>,
+        routing_key: &str,
+        headers: Option<&[u8]>,
+        out: &mut Routed,
+    ) {
+        let mut visited: Vec<Arc<str>> = vec![first.clone()];
+        while let Some(name) = out.exchanges.pop() {
+            if visited.contains(&name) {
+                continue;
+            }
+            visited.push(name.clone());
+            if let Ok(x) = self.exchange(&name) {
+                x.route(routing_key, headers, out);
+            }
+        }
     }
 }
 

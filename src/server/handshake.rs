@@ -257,6 +257,7 @@ fn start_method() -> connection::Start {
     // Advertise only what works (Spring and the Java client act on these).
     for cap in [
         "publisher_confirms",
+        "exchange_exchange_bindings",
         "basic.nack",
         "consumer_cancel_notify",
         "per_consumer_qos",

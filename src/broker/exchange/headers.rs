@@ -3,12 +3,10 @@
 //! a binding value of type void matches on the key's presence alone. Values compare by value,
 //! as Erlang's `==` does (an `I` 1 equals an `l` 1).
 
-use super::Binding;
-use crate::broker::queue::Queue;
+use super::{Binding, Dest, Routed};
 use crate::protocol::table::same_value;
 use crate::protocol::{AMQPValue, FieldTable};
 use amq_protocol::types::parsing::parse_field_table;
-use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -21,7 +19,7 @@ struct Compiled {
     mode: Mode,
     /// (key, expected value; None = void = presence only)
     wanted: Vec<(String, Option<AMQPValue>)>,
-    queue: Arc<Queue>,
+    dest: Dest,
 }
 
 #[derive(Debug, Default)]
@@ -64,14 +62,14 @@ impl HeadersIndex {
                 Compiled {
                     mode,
                     wanted,
-                    queue: b.queue.clone(),
+                    dest: b.dest.clone(),
                 }
             })
             .collect();
         HeadersIndex { bindings }
     }
 
-    pub(super) fn route(&self, headers: Option<&[u8]>, out: &mut Vec<Arc<Queue>>) {
+    pub(super) fn route(&self, headers: Option<&[u8]>, out: &mut Routed) {
         if self.bindings.is_empty() {
             return;
         }
@@ -80,7 +78,7 @@ impl HeadersIndex {
             .unwrap_or_default();
         for b in &self.bindings {
             if matches(b, &table) {
-                out.push(b.queue.clone());
+                b.dest.push_to(out);
             }
         }
     }

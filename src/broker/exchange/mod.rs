@@ -3,6 +3,8 @@
 //! Bindings are the source of truth; each kind keeps an index built from them (rebuilt on
 //! bind/unbind, which are rare) so that routing a message is a lookup, never a scan of regexes.
 //! The index sits behind a read-mostly `RwLock` that is never held across `.await`.
+//! A binding leads to a queue or, for exchange-to-exchange bindings (a RabbitMQ extension), to
+//! another exchange by name; the vhost follows those hops with loop detection.
 
 mod direct;
 mod headers;
@@ -31,6 +33,10 @@ impl ExchangeKind {
             "fanout" => Ok(ExchangeKind::Fanout),
             "topic" => Ok(ExchangeKind::Topic),
             "headers" => Ok(ExchangeKind::Headers),
+            // RabbitMQ: "x-" names are plugin types it does not know; others are invalid.
+            other if other.starts_with("x-") => Err(AmqpError::command_invalid(format!(
+                "unknown exchange type '{other}'"
+            ))),
             other => Err(AmqpError::command_invalid(format!(
                 "invalid exchange type '{other}'"
             ))),
@@ -58,26 +64,57 @@ pub struct ExchangeSpec {
     pub arguments: FieldTable,
 }
 
-/// One binding from this exchange to a queue.
+/// Where a binding leads.
+#[derive(Debug, Clone)]
+pub enum Dest {
+    Queue(Arc<Queue>),
+    /// Another exchange, by name (exchange.bind).
+    Exchange(Arc<str>),
+}
+
+impl Dest {
+    fn same(&self, other: &Dest) -> bool {
+        match (self, other) {
+            (Dest::Queue(a), Dest::Queue(b)) => Arc::ptr_eq(a, b),
+            (Dest::Exchange(a), Dest::Exchange(b)) => a == b,
+            _ => false,
+        }
+    }
+
+    /// Appends this destination to the routing result.
+    fn push_to(&self, out: &mut Routed) {
+        match self {
+            Dest::Queue(q) => out.queues.push(q.clone()),
+            Dest::Exchange(x) => out.exchanges.push(x.clone()),
+        }
+    }
+}
+
+/// Routing output: queues, plus exchanges still to visit (e2e bindings).
+#[derive(Debug, Default)]
+pub struct Routed {
+    pub queues: Vec<Arc<Queue>>,
+    pub exchanges: Vec<Arc<str>>,
+}
+
+/// One binding from this exchange.
 #[derive(Debug, Clone)]
 pub struct Binding {
-    pub queue: Arc<Queue>,
+    pub dest: Dest,
     pub routing_key: String,
     pub arguments: FieldTable,
 }
 
 impl Binding {
-    fn same_as(&self, queue: &Arc<Queue>, routing_key: &str, arguments: &FieldTable) -> bool {
-        Arc::ptr_eq(&self.queue, queue)
-            && self.routing_key == routing_key
-            && &self.arguments == arguments
+    fn same_as(&self, dest: &Dest, routing_key: &str, arguments: &FieldTable) -> bool {
+        self.dest.same(dest) && self.routing_key == routing_key && &self.arguments == arguments
     }
 }
 
 #[derive(Debug)]
 enum Index {
     Direct(direct::DirectIndex),
-    Fanout(Vec<Arc<Queue>>),
+    Fanout(Vec<Dest>),
     Topic(topic::TopicTrie),
     Headers(headers::HeadersIndex),
 }
@@ -108,16 +145,16 @@ impl Exchange {
     }
 
     /// Adds a binding; binding twice is a no-op (spec: queue.bind is idempotent).
-    pub fn bind(&self, queue: &Arc<Queue>, routing_key: &str, arguments: &FieldTable) {
+    pub fn bind(&self, dest: Dest, routing_key: &str, arguments: &FieldTable) {
         let mut b = self.bindings.write();
         if b.list
             .iter()
-            .any(|x| x.same_as(queue, routing_key, arguments))
+            .any(|x| x.same_as(&dest, routing_key, arguments))
         {
             return;
         }
         b.list.push(Binding {
-            queue: queue.clone(),
+            dest,
             routing_key: routing_key.to_string(),
             arguments: arguments.clone(),
         });
@@ -125,22 +162,19 @@ impl Exchange {
     }
 
     /// Removes a binding; returns whether one was removed.
-    pub fn unbind(&self, queue: &Arc<Queue>, routing_key: &str, arguments: &FieldTable) -> bool {
-        let mut b = self.bindings.write();
-        let before = b.list.len();
-        b.list.retain(|x| !x.same_as(queue, routing_key, arguments));
-        let removed = b.list.len() != before;
-        if removed {
-            b.index = build_index(self.spec.kind, &b.list);
-        }
-        removed
+    pub fn unbind(&self, dest: &Dest, routing_key: &str, arguments: &FieldTable) -> bool {
+        self.remove_where(|x| x.same_as(dest, routing_key, arguments))
     }
 
-    /// Removes every binding to `queue` (the queue was deleted).
-    pub fn unbind_queue(&self, queue: &Arc<Queue>) -> bool {
+    /// Removes every binding to `dest` (it was deleted).
+    pub fn unbind_all(&self, dest: &Dest) -> bool {
+        self.remove_where(|x| x.dest.same(dest))
+    }
+
+    fn remove_where(&self, doomed: impl Fn(&Binding) -> bool) -> bool {
         let mut b = self.bindings.write();
         let before = b.list.len();
-        b.list.retain(|x| !Arc::ptr_eq(&x.queue, queue));
+        b.list.retain(|x| !doomed(x));
         let removed = b.list.len() != before;
         if removed {
             b.index = build_index(self.spec.kind, &b.list);
@@ -152,12 +186,12 @@ impl Exchange {
         !self.bindings.read().list.is_empty()
     }
 
-    /// Appends the queues a message goes to. `headers` is the raw headers table, if any.
-    pub fn route(&self, routing_key: &str, headers: Option<&[u8]>, out: &mut Vec<Arc<Queue>>) {
+    /// Appends where a message goes. `headers` is the raw headers table, if any.
+    pub fn route(&self, routing_key: &str, headers: Option<&[u8]>, out: &mut Routed) {
         let b = self.bindings.read();
         match &b.index {
             Index::Direct(d) => d.route(routing_key, out),
-            Index::Fanout(all) => out.extend(all.iter().cloned()),
+            Index::Fanout(all) => all.iter().for_each(|d| d.push_to(out)),
             Index::Topic(t) => t.route(routing_key, out),
             Index::Headers(h) => h.route(headers, out),
         }
@@ -168,10 +202,10 @@ fn build_index(kind: ExchangeKind, list: &[Binding]) -> Index {
     match kind {
         ExchangeKind::Direct => Index::Direct(direct::DirectIndex::build(list)),
         ExchangeKind::Fanout => {
-            let mut all: Vec<Arc<Queue>> = Vec::new();
+            let mut all: Vec<Dest> = Vec::new();
             for b in list {
-                if !all.iter().any(|q| Arc::ptr_eq(q, &b.queue)) {
-                    all.push(b.queue.clone());
+                if !all.iter().any(|d| d.same(&b.dest)) {
+                    all.push(b.dest.clone());
                 }
             }
             Index::Fanout(all)

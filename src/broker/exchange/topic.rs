@@ -1,17 +1,15 @@
 //! Topic exchange: binding keys are dot-separated words where `*` matches exactly one word and
 //! `#` matches zero or more. Bindings are compiled into a word trie; routing walks it once.
 
-use super::Binding;
-use crate::broker::queue::Queue;
+use super::{Binding, Dest, Routed};
 use std::collections::HashMap;
-use std::sync::Arc;
 
 #[derive(Debug, Default)]
 struct Node {
     words: HashMap<String, Node>,
     star: Option<Box<Node>>,
     hash: Option<Box<Node>>,
-    queues: Vec<Arc<Queue>>,
+    dests: Vec<Dest>,
 }
 
 /// The compiled bindings of one topic exchange.
@@ -38,15 +36,15 @@ impl TopicTrie {
                     w => node.words.entry(w.to_string()).or_default(),
                 };
             }
-            if !node.queues.iter().any(|q| Arc::ptr_eq(q, &b.queue)) {
-                node.queues.push(b.queue.clone());
+            if !node.dests.iter().any(|d| d.same(&b.dest)) {
+                node.dests.push(b.dest.clone());
             }
         }
         TopicTrie { root }
     }
 
     /// Appends matching queues (possibly with duplicates; the caller dedups).
-    pub(super) fn route(&self, routing_key: &str, out: &mut Vec<Arc<Queue>>) {
+    pub(super) fn route(&self, routing_key: &str, out: &mut Routed) {
         let mut words: Vec<&str> = routing_key.split('.').collect();
         if routing_key.is_empty() {
             // An empty routing key is one empty word, as in RabbitMQ ("" matches "#" and "").
@@ -56,7 +54,7 @@ impl TopicTrie {
     }
 }
 
-fn walk(node: &Node, words: &[&str], out: &mut Vec<Arc<Queue>>) {
+fn walk(node: &Node, words: &[&str], out: &mut Routed) {
     if let Some(hash) = &node.hash {
         // `#` swallows zero or more words.
         for skip in 0..=words.len() {
@@ -64,7 +62,7 @@ fn walk(node: &Node, words: &[&str], out: &mut Vec<Arc<Queue>>) {
         }
     }
     let Some((first, rest)) = words.split_first() else {
-        out.extend(node.queues.iter().cloned());
+        node.dests.iter().for_each(|d| d.push_to(out));
         return;
     };
     if let Some(next) = node.words.get(*first) {

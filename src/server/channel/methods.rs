@@ -36,6 +36,34 @@ impl Channel {
             C::Channel(channel::AMQPMethod::Flow(m)) => self.flow(ctx, m)?,
             C::Exchange(exchange::AMQPMethod::Declare(m)) => self.exchange_declare(ctx, m)?,
             C::Exchange(exchange::AMQPMethod::Delete(m)) => self.exchange_delete(ctx, m)?,
+            C::Exchange(exchange::AMQPMethod::Bind(m)) => {
+                let (d, s, k) = (
+                    m.destination.as_str(),
+                    m.source.as_str(),
+                    m.routing_key.as_str(),
+                );
+                ctx.vhost.bind_exchange(d, s, k, &m.arguments)?;
+                if !m.nowait {
+                    self.reply(
+                        ctx,
+                        C::Exchange(exchange::AMQPMethod::BindOk(exchange::BindOk {})),
+                    );
+                }
+            }
+            C::Exchange(exchange::AMQPMethod::Unbind(m)) => {
+                let (d, s, k) = (
+                    m.destination.as_str(),
+                    m.source.as_str(),
+                    m.routing_key.as_str(),
+                );
+                ctx.vhost.unbind_exchange(d, s, k, &m.arguments)?;
+                if !m.nowait {
+                    self.reply(
+                        ctx,
+                        C::Exchange(exchange::AMQPMethod::UnbindOk(exchange::UnbindOk {})),
+                    );
+                }
+            }
             C::Queue(queue::AMQPMethod::Declare(m)) => self.queue_declare(ctx, m)?,
             C::Queue(queue::AMQPMethod::Bind(m)) => self.queue_bind(ctx, m)?,
             C::Queue(queue::AMQPMethod::Unbind(m)) => self.queue_unbind(ctx, m)?,

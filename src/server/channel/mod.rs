@@ -9,6 +9,7 @@ mod methods;
 mod publish;
 
 use crate::broker::consumer::{Credit, Delivery, Outbound};
+use crate::broker::exchange::Routed;
 use crate::broker::queue::{AfterCancel, Queue};
 use crate::broker::vhost::VHost;
 use crate::error::AmqpResult;
@@ -85,7 +86,7 @@ pub struct Channel {
     channel_credit: Arc<Credit>,
     confirms: Option<Confirms>,
     tx: Option<Tx>,
-    route_scratch: Vec<Arc<Queue>>,
+    route_scratch: Routed,
     /// The last publish's name buffer, reused by the next one.
     spare_target: Option<publish::PublishTarget>,
     /// We sent channel.close and wait for close-ok; everything else is discarded.
@@ -104,7 +105,7 @@ impl Channel {
             channel_credit: Arc::new(Credit::with_limit(0)),
             confirms: None,
             tx: None,
-            route_scratch: Vec::new(),
+            route_scratch: Routed::default(),
             spare_target: None,
             closing: false,
         }

@@ -263,12 +263,11 @@ impl Channel {
         let view = properties::view(props).unwrap_or_default();
         check_properties(&view, ctx.user)?;
         let headers = view.headers;
-        self.route_scratch.clear();
         let exchange_name = ctx
             .vhost
             .route(exchange, routing_key, headers, &mut self.route_scratch)
             .map_err(|e| e.with_method(60, 40))?;
-        if self.route_scratch.is_empty() {
+        if self.route_scratch.queues.is_empty() {
             if mandatory {
                 put_return(
                     ctx.out,
@@ -282,7 +281,7 @@ impl Channel {
             }
         } else {
             let message = Arc::new(Message::new(exchange_name, routing_key, props, body));
-            for q in self.route_scratch.drain(..) {
+            for q in self.route_scratch.queues.drain(..) {
                 q.publish(std::iter::once(message.clone()));
             }
         }
