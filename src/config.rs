@@ -33,6 +33,9 @@ pub struct Config {
     pub max_connections: usize,
     /// Seconds a client may take to finish the handshake before it is dropped.
     pub handshake_timeout: u64,
+    /// What a publisher confirm of a persistent message promises: "fsync" (on disk, survives
+    /// power loss) or "write" (handed to the OS, survives a Warren crash).
+    pub sync: String,
 }
 
 impl Default for Config {
@@ -50,6 +53,7 @@ impl Default for Config {
             log_level: "info".into(),
             max_connections: 65_536,
             handshake_timeout: 10,
+            sync: "fsync".into(),
         }
     }
 }
@@ -114,6 +118,7 @@ impl Config {
             "log_level" => self.log_level = value.to_string(),
             "max_connections" => self.max_connections = num(key, value)?,
             "handshake_timeout" => self.handshake_timeout = num(key, value)?,
+            "sync" => self.sync = value.to_string(),
             "config" => {}
             other => return Err(ConfigError(format!("unknown key '{other}'"))),
         }
@@ -144,7 +149,18 @@ impl Config {
         if self.handshake_timeout == 0 {
             return bad("handshake_timeout", "must be at least 1 second");
         }
-        Ok(())
+        self.sync_policy().map(|_| ())
+    }
+
+    /// The `sync` key as a policy.
+    pub fn sync_policy(&self) -> Result<crate::store::SyncPolicy, ConfigError> {
+        match self.sync.as_str() {
+            "fsync" => Ok(crate::store::SyncPolicy::Fsync),
+            "write" => Ok(crate::store::SyncPolicy::Write),
+            other => Err(ConfigError(format!(
+                "key 'sync': '{other}' is not one of \"fsync\", \"write\""
+            ))),
+        }
     }
 }
 

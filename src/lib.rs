@@ -17,3 +17,4 @@ pub mod config;
 pub mod error;
 pub mod protocol;
 pub mod server;
+pub mod store;

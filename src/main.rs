@@ -96,10 +96,22 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(async move {
-        if let Err(e) = std::fs::create_dir_all(&config.data_dir) {
-            eprintln!("warren: cannot create data_dir {}: {e}", config.data_dir.display());
-            return ExitCode::FAILURE;
-        }
+        let policy = match config.sync_policy() {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("warren: configuration error: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        let started = std::time::Instant::now();
+        let broker = match warren::broker::Broker::open(config.data_dir.clone(), policy) {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!("warren: cannot open data_dir {}: {e}", config.data_dir.display());
+                return ExitCode::FAILURE;
+            }
+        };
+        tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "storage recovered");
         let listener = match warren::server::bind(&config).await {
             Ok(l) => l,
             Err(e) => {
@@ -108,7 +120,6 @@ fn main() -> ExitCode {
             }
         };
         tracing::info!(listen = %config.listen, port = config.port, data_dir = %config.data_dir.display(), "Warren is ready");
-        let broker = warren::broker::Broker::new();
         warren::server::run(listener, std::sync::Arc::new(config), broker, shutdown_signal()).await;
         tracing::info!("Warren stopped");
         ExitCode::SUCCESS

@@ -8,7 +8,9 @@ pub mod message;
 pub mod queue;
 pub mod vhost;
 
+use crate::store::{Store, SyncPolicy};
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use vhost::VHost;
@@ -18,17 +20,41 @@ use vhost::VHost;
 pub struct Broker {
     vhosts: HashMap<String, Arc<VHost>>,
     next_connection_id: AtomicU64,
+    store: Option<Arc<Store>>,
 }
 
 impl Broker {
-    /// A broker with the default vhost "/".
+    /// A broker with the default vhost "/" and nothing persisted.
     pub fn new() -> Arc<Broker> {
+        Self::with_store(None)
+    }
+
+    fn with_store(store: Option<Arc<Store>>) -> Arc<Broker> {
         let mut vhosts = HashMap::new();
-        vhosts.insert("/".to_string(), VHost::new("/"));
+        vhosts.insert("/".to_string(), VHost::new("/", store.clone()));
         Arc::new(Broker {
             vhosts,
             next_connection_id: AtomicU64::new(1),
+            store,
         })
+    }
+
+    /// Opens the data directory, recovering durable definitions and messages.
+    pub fn open(data_dir: PathBuf, policy: SyncPolicy) -> std::io::Result<Arc<Broker>> {
+        let store = Store::open(data_dir, policy)?;
+        let defs = store.load_definitions()?;
+        let broker = Self::with_store(Some(store.clone()));
+        let mut logs = Vec::new();
+        for vhost in broker.vhosts.values() {
+            logs.extend(vhost.recover(&defs)?);
+        }
+        store.remove_orphans(&logs)?;
+        Ok(broker)
+    }
+
+    /// Watch the last durable flush round, when there is a store.
+    pub fn durable_rounds(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        self.store.as_ref().map(|s| s.durable_rounds())
     }
 
     pub fn vhost(&self, name: &str) -> Option<Arc<VHost>> {

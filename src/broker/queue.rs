@@ -12,6 +12,7 @@ use super::consumer::{ConsumerEntry, Delivery, Outbound};
 use super::message::{Message, QueuedMessage};
 use crate::error::{AmqpError, AmqpResult};
 use crate::protocol::FieldTable;
+use crate::store::QueueLog;
 use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -32,6 +33,8 @@ pub struct QueueSpec {
 pub struct Queue {
     pub spec: QueueSpec,
     vhost: Arc<str>,
+    /// The durable log (durable, non-exclusive queues only): persistent messages go there.
+    log: Option<Arc<QueueLog>>,
     state: Mutex<QueueState>,
 }
 
@@ -56,12 +59,40 @@ pub enum AfterCancel {
 }
 
 impl Queue {
-    pub fn new(spec: QueueSpec, vhost: Arc<str>) -> Arc<Queue> {
+    pub fn new(spec: QueueSpec, vhost: Arc<str>, log: Option<Arc<QueueLog>>) -> Arc<Queue> {
         Arc::new(Queue {
             spec,
             vhost,
+            log,
             state: Mutex::new(QueueState::default()),
         })
+    }
+
+    /// The durable log, if this queue has one.
+    pub fn log(&self) -> Option<&Arc<QueueLog>> {
+        self.log.as_ref()
+    }
+
+    /// Puts recovered messages back (start-up only), continuing their numbering.
+    pub fn restore(&self, messages: Vec<QueuedMessage>) {
+        let mut st = self.state.lock();
+        if let Some(last) = messages.last() {
+            st.next_seq = st.next_seq.max(last.seq + 1);
+        }
+        st.ready.extend(messages);
+    }
+
+    /// Messages that left the queue for good (acked, rejected without requeue, delivered
+    /// no-ack, purged): their log records are released.
+    pub fn forget<'a>(&self, messages: impl IntoIterator<Item = &'a QueuedMessage>) {
+        if let Some(log) = &self.log {
+            log.ack(
+                messages
+                    .into_iter()
+                    .filter(|m| m.message.is_persistent())
+                    .map(|m| m.seq),
+            );
+        }
     }
 
     pub fn name(&self) -> &str {
@@ -81,15 +112,32 @@ impl Queue {
         }
     }
 
-    /// Appends messages and hands them to consumers with credit.
-    pub fn publish(self: &Arc<Self>, messages: impl IntoIterator<Item = Arc<Message>>) {
+    /// Appends messages and hands them to consumers with credit. Returns the log position that
+    /// must be durable before they may be confirmed (None when nothing was written to disk).
+    pub fn publish(
+        self: &Arc<Self>,
+        messages: impl IntoIterator<Item = Arc<Message>>,
+    ) -> Option<u64> {
+        let mut position = None;
         let mut st = self.state.lock();
         if st.deleted {
-            return;
+            return None;
         }
         for message in messages {
             let seq = st.next_seq;
             st.next_seq += 1;
+            if let Some(log) = &self.log {
+                if message.is_persistent() {
+                    let m = &message;
+                    position = Some(log.append(
+                        seq,
+                        &m.exchange,
+                        m.routing_key(),
+                        m.properties(),
+                        &m.body,
+                    ));
+                }
+            }
             st.ready.push_back(QueuedMessage {
                 seq,
                 message,
@@ -97,6 +145,7 @@ impl Queue {
             });
         }
         st.dispatch(self);
+        position
     }
 
     /// Puts unacked messages back at their original positions, marked redelivered.
@@ -169,6 +218,7 @@ impl Queue {
     pub fn purge(&self) -> u32 {
         let mut st = self.state.lock();
         let n = st.ready.len() as u32;
+        self.forget(st.ready.iter());
         st.ready.clear();
         n
     }
@@ -177,6 +227,9 @@ impl Queue {
     pub fn delete(&self) -> u32 {
         let mut st = self.state.lock();
         st.deleted = true;
+        if let Some(log) = &self.log {
+            log.delete();
+        }
         let n = st.ready.len() as u32;
         st.ready.clear();
         for c in st.consumers.drain(..) {

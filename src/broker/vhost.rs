@@ -5,11 +5,13 @@
 //! mutation, never across `.await`. Lock order when both are needed: queues, then exchanges.
 
 use super::exchange::{Dest, Exchange, ExchangeKind, ExchangeSpec, Routed};
+use super::message::{Message, QueuedMessage};
 use super::queue::{Queue, QueueSpec};
 use crate::error::{AmqpError, AmqpResult};
-use crate::protocol::table::{same_value, type_name, value_text};
+use crate::protocol::table::{decode_table, encode_table, same_value, type_name, value_text};
 use crate::protocol::{AMQPValue, FieldTable};
-use parking_lot::RwLock;
+use crate::store::{BindingDef, Definitions, ExchangeDef, QueueDef, Store};
+use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -57,17 +59,23 @@ pub struct VHost {
     exchanges: RwLock<HashMap<Arc<str>, Arc<Exchange>>>,
     queues: RwLock<HashMap<Arc<str>, Arc<Queue>>>,
     default_exchange_name: Arc<str>,
+    /// Where durable things go (None: nothing is persisted).
+    store: Option<Arc<Store>>,
+    /// Serialises definition snapshots so the file always ends with the latest state.
+    persist_lock: Mutex<()>,
 }
 
 impl VHost {
     /// A vhost with the predeclared exchanges (amq.direct, amq.fanout, amq.topic, amq.headers,
     /// amq.match).
-    pub fn new(name: &str) -> Arc<VHost> {
+    pub fn new(name: &str, store: Option<Arc<Store>>) -> Arc<VHost> {
         let vh = VHost {
             name: name.into(),
             exchanges: RwLock::new(HashMap::new()),
             queues: RwLock::new(HashMap::new()),
             default_exchange_name: "".into(),
+            store,
+            persist_lock: Mutex::new(()),
         };
         for (n, kind) in [
             ("amq.direct", ExchangeKind::Direct),
@@ -136,6 +144,8 @@ impl VHost {
             arguments: d.arguments.clone(),
         };
         exchanges.insert(spec.name.clone(), Exchange::new(spec));
+        drop(exchanges);
+        self.persist_if(d.durable)?;
         Ok(())
     }
 
@@ -191,6 +201,7 @@ impl VHost {
                 self.name
             )));
         }
+        let durable = x.spec.durable;
         exchanges.remove(name);
         let others: Vec<Arc<Exchange>> = exchanges.values().cloned().collect();
         drop(exchanges);
@@ -200,7 +211,7 @@ impl VHost {
                 self.auto_delete_exchange(&x);
             }
         }
-        Ok(())
+        self.persist_if(durable)
     }
 
     /// Looks up an exchange ("" is the default exchange and has no object).
@@ -255,8 +266,21 @@ impl VHost {
             auto_delete: d.auto_delete,
             arguments: d.arguments.clone(),
         };
-        let q = Queue::new(spec, self.name.clone());
+        // Exclusive queues die with their connection, so they are never written to disk.
+        let log = match &self.store {
+            Some(store) if d.durable && !d.exclusive => {
+                Some(store.create_queue_log().map_err(|e| {
+                    tracing::error!(error = %e, "cannot create a queue log");
+                    AmqpError::internal_error("cannot create the queue's storage")
+                })?)
+            }
+            _ => None,
+        };
+        let persisted = log.is_some();
+        let q = Queue::new(spec, self.name.clone(), log);
         queues.insert(name, q.clone());
+        drop(queues);
+        self.persist_if(persisted)?;
         Ok((q, 0, 0))
     }
 
@@ -325,8 +349,9 @@ impl VHost {
         // RabbitMQ looks the exchange up first.
         let x = self.exchange(exchange)?;
         let q = self.queue(queue, conn_id)?;
+        let durable = x.spec.durable && q.log().is_some();
         x.bind(Dest::Queue(q), routing_key, arguments);
-        Ok(())
+        self.persist_if(durable)
     }
 
     /// queue.unbind: removing a binding that does not exist is fine.
@@ -345,8 +370,10 @@ impl VHost {
         let (Ok(x), Ok(q)) = (self.exchange(exchange), self.queue(queue, conn_id)) else {
             return Ok(());
         };
+        let durable = x.spec.durable && q.log().is_some();
         if x.unbind(&Dest::Queue(q), routing_key, arguments) {
             self.auto_delete_exchange(&x);
+            self.persist_if(durable)?;
         }
         Ok(())
     }
@@ -389,6 +416,7 @@ impl VHost {
         };
         if src.unbind(&Dest::Exchange(destination.into()), routing_key, arguments) {
             self.auto_delete_exchange(&src);
+            self.persist_if(src.spec.durable)?;
         }
         Ok(())
     }
@@ -453,7 +481,9 @@ impl VHost {
                 self.auto_delete_exchange(&x);
             }
         }
-        q.delete()
+        let n = q.delete();
+        let _ = self.persist_if(q.log().is_some());
+        n
     }
 
     /// Deletes the exclusive queues of a connection that closed.
@@ -468,6 +498,154 @@ impl VHost {
         for q in owned {
             self.remove_queue(&q);
         }
+    }
+
+    /// Writes the durable definitions when `changed` (a durable thing was touched).
+    fn persist_if(&self, changed: bool) -> AmqpResult<()> {
+        let Some(store) = self.store.as_ref().filter(|_| changed) else {
+            return Ok(());
+        };
+        let _serial = self.persist_lock.lock();
+        store.save_definitions(&self.snapshot()).map_err(|e| {
+            tracing::error!(error = %e, "cannot write durable definitions");
+            AmqpError::internal_error("cannot write durable definitions")
+        })
+    }
+
+    /// The durable definitions of this vhost as they are now.
+    fn snapshot(&self) -> Definitions {
+        let vhost = self.name.to_string();
+        let mut d = Definitions::default();
+        let queues = self.queues.read();
+        let durable_queue = |q: &Arc<Queue>| q.log().is_some() && !q.is_deleted();
+        for q in queues.values().filter(|q| durable_queue(q)) {
+            if let Some(log) = q.log() {
+                d.queues.push(QueueDef {
+                    vhost: vhost.clone(),
+                    name: q.name().to_string(),
+                    auto_delete: q.spec.auto_delete,
+                    arguments: encode_table(&q.spec.arguments),
+                    log: log.name().to_string(),
+                });
+            }
+        }
+        let exchanges = self.exchanges.read();
+        for x in exchanges.values().filter(|x| x.spec.durable) {
+            if !x.spec.name.starts_with("amq.") {
+                d.exchanges.push(ExchangeDef {
+                    vhost: vhost.clone(),
+                    name: x.spec.name.to_string(),
+                    kind: x.spec.kind.name().to_string(),
+                    auto_delete: x.spec.auto_delete,
+                    internal: x.spec.internal,
+                    arguments: encode_table(&x.spec.arguments),
+                });
+            }
+            for b in x.bindings() {
+                let (destination, to_queue) = match &b.dest {
+                    Dest::Queue(q) if durable_queue(q) => (q.name().to_string(), true),
+                    Dest::Exchange(n) if exchanges.get(n).is_some_and(|e| e.spec.durable) => {
+                        (n.to_string(), false)
+                    }
+                    _ => continue,
+                };
+                d.bindings.push(BindingDef {
+                    vhost: vhost.clone(),
+                    source: x.spec.name.to_string(),
+                    destination,
+                    to_queue,
+                    routing_key: b.routing_key.clone(),
+                    arguments: encode_table(&b.arguments),
+                });
+            }
+        }
+        d
+    }
+
+    /// Rebuilds durable exchanges, queues (with their messages) and bindings at start-up.
+    /// Recovered messages are marked redelivered: they may have been delivered before.
+    pub fn recover(&self, defs: &Definitions) -> std::io::Result<Vec<String>> {
+        let Some(store) = &self.store else {
+            return Ok(Vec::new());
+        };
+        let mut logs = Vec::new();
+        for x in defs.exchanges.iter().filter(|x| *x.vhost == *self.name) {
+            let Ok(kind) = ExchangeKind::parse(&x.kind) else {
+                tracing::warn!(exchange = %x.name, kind = %x.kind, "skipping an exchange of unknown type");
+                continue;
+            };
+            let spec = ExchangeSpec {
+                name: x.name.as_str().into(),
+                kind,
+                durable: true,
+                auto_delete: x.auto_delete,
+                internal: x.internal,
+                arguments: decode_table(&x.arguments).unwrap_or_default(),
+            };
+            self.exchanges
+                .write()
+                .insert(spec.name.clone(), Exchange::new(spec));
+        }
+        let mut recovered = 0usize;
+        for qd in defs.queues.iter().filter(|q| *q.vhost == *self.name) {
+            let (log, stored) = store.open_queue_log(&qd.log)?;
+            logs.push(qd.log.clone());
+            let spec = QueueSpec {
+                name: qd.name.as_str().into(),
+                durable: true,
+                exclusive_owner: None,
+                auto_delete: qd.auto_delete,
+                arguments: decode_table(&qd.arguments).unwrap_or_default(),
+            };
+            let q = Queue::new(spec, self.name.clone(), Some(log));
+            recovered += stored.len();
+            let mut names: HashMap<String, Arc<str>> = HashMap::new();
+            let messages = stored
+                .into_iter()
+                .map(|m| {
+                    let exchange = names
+                        .entry(m.exchange.clone())
+                        .or_insert_with(|| m.exchange.as_str().into())
+                        .clone();
+                    QueuedMessage {
+                        seq: m.seq,
+                        message: Arc::new(Message::new(
+                            exchange,
+                            &m.routing_key,
+                            &m.properties,
+                            m.body.into(),
+                        )),
+                        redelivered: true,
+                    }
+                })
+                .collect();
+            q.restore(messages);
+            self.queues.write().insert(q.spec.name.clone(), q);
+        }
+        for b in defs.bindings.iter().filter(|b| *b.vhost == *self.name) {
+            let Ok(x) = self.exchange(&b.source) else {
+                continue;
+            };
+            let args = decode_table(&b.arguments).unwrap_or_default();
+            let dest = if b.to_queue {
+                match self.queues.read().get(b.destination.as_str()) {
+                    Some(q) => Dest::Queue(q.clone()),
+                    None => continue,
+                }
+            } else {
+                Dest::Exchange(b.destination.as_str().into())
+            };
+            x.bind(dest, &b.routing_key, &args);
+        }
+        tracing::info!(
+            vhost = %self.name,
+            exchanges = defs.exchanges.len(),
+            queues = defs.queues.len(),
+            bindings = defs.bindings.len(),
+            messages = recovered,
+            "recovered durable state"
+        );
+        Ok(logs)
     }
 
     /// Routes a message: fills `out.queues` with its destination queues, deduplicated, following

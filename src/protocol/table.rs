@@ -77,6 +77,21 @@ pub fn value_text(v: &AMQPValue) -> String {
     }
 }
 
+/// Encodes a field table (with its length prefix) for storage.
+pub fn encode_table(t: &FieldTable) -> Vec<u8> {
+    use amq_protocol::types::generation::gen_field_table;
+    match gen_field_table(t)(amq_protocol::frame::WriteContext::from(Vec::new())) {
+        Ok(ctx) => ctx.write,
+        Err(_) => vec![0, 0, 0, 0],
+    }
+}
+
+/// Decodes a stored field table.
+pub fn decode_table(bytes: &[u8]) -> Option<FieldTable> {
+    use amq_protocol::types::parsing::parse_field_table;
+    parse_field_table(bytes).ok().map(|(_, t)| t)
+}
+
 /// Looks up a key.
 pub fn get<'a>(t: &'a FieldTable, key: &str) -> Option<&'a AMQPValue> {
     t.inner().get(key)

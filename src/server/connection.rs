@@ -104,8 +104,16 @@ pub async fn serve(
         recently_closed: Vec::new(),
         close_reason: String::from("client closed the connection"),
     };
-    conn.run(&mut reader, &mut writer, inbuf, inbox, &mut stop)
-        .await;
+    let mut durable = broker.durable_rounds();
+    conn.run(
+        &mut reader,
+        &mut writer,
+        inbuf,
+        inbox,
+        &mut stop,
+        &mut durable,
+    )
+    .await;
     conn.cleanup();
     tracing::info!(%peer, user = %conn.n.user, vhost = %conn.n.vhost.name, reason = %conn.close_reason, "connection closed");
 }
@@ -122,6 +130,7 @@ struct Connection {
     redispatch: Vec<Arc<Queue>>,
     /// Channels the client closed; frames it sent before seeing our close-ok are ignored.
     recently_closed: Vec<u16>,
+
     close_reason: String,
 }
 
@@ -133,6 +142,7 @@ impl Connection {
         mut inbuf: BytesMut,
         mut inbox: UnboundedReceiver<Outbound>,
         stop: &mut watch::Receiver<bool>,
+        durable: &mut Option<watch::Receiver<u64>>,
     ) {
         let hb = Duration::from_secs(self.n.heartbeat as u64);
         let tick_every = if hb.is_zero() {
@@ -148,6 +158,7 @@ impl Connection {
         while self.phase != Phase::Done {
             let can_read = !eof && self.out.len() < OUTPUT_READ_STOP;
             let can_take = self.out.len() < OUTPUT_HIGH_WATER && self.phase == Phase::Open;
+            let awaits_disk = durable.is_some() && self.channels.values().any(|c| c.awaits_disk());
             tokio::select! {
                 r = reader.read_buf(&mut inbuf), if can_read => match r {
                     Ok(0) | Err(_) => {
@@ -183,6 +194,7 @@ impl Connection {
                         self.phase = Phase::Done;
                     }
                 },
+                _ = next_round(durable), if awaits_disk => self.after_batch(),
                 _ = stop.changed(), if self.phase == Phase::Open => {
                     let e = AmqpError::connection_forced("broker forced connection closure with reason 'shutdown'");
                     self.fail(0, e);
@@ -473,6 +485,20 @@ impl Connection {
             c.release(&self.n.vhost, self.id);
         }
         self.n.vhost.connection_closed(self.id);
+    }
+}
+
+/// Waits for the next completed flush round.
+async fn next_round(durable: &mut Option<watch::Receiver<u64>>) -> u64 {
+    match durable {
+        Some(rx) => {
+            if rx.changed().await.is_err() {
+                // The flusher is gone (shutdown): nothing will become durable any more.
+                std::future::pending::<()>().await;
+            }
+            *rx.borrow_and_update()
+        }
+        None => std::future::pending().await,
     }
 }
 

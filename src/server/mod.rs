@@ -78,11 +78,13 @@ async fn accept_loop(
     }
 }
 
-/// Starts a broker on an already-bound listener in the current runtime; returns its address.
-/// Tests use this with port 0 to run many brokers side by side.
+/// Starts a broker on an already-bound listener in the current runtime, with its data in
+/// `config.data_dir`; returns its address. Tests use this with port 0 to run many brokers side
+/// by side.
 pub fn start(listener: TcpListener, config: Config) -> std::io::Result<SocketAddr> {
     let addr = listener.local_addr()?;
-    let broker = Broker::new();
+    let policy = config.sync_policy().map_err(std::io::Error::other)?;
+    let broker = Broker::open(config.data_dir.clone(), policy)?;
     tokio::spawn(run(
         listener,
         Arc::new(config),

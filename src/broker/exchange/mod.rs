@@ -182,6 +182,11 @@ impl Exchange {
         removed
     }
 
+    /// A copy of the bindings (for persisting definitions).
+    pub fn bindings(&self) -> Vec<Binding> {
+        self.bindings.read().list.clone()
+    }
+
     pub fn has_bindings(&self) -> bool {
         !self.bindings.read().list.is_empty()
     }

@@ -37,6 +37,27 @@ pub fn requeue_all(pending: Vec<Unacked>) {
     }
 }
 
+/// Releases the log records of settled deliveries, one call per queue.
+fn forget_all(settled: &[Unacked]) {
+    let durable = |u: &&Unacked| u.queue.log().is_some();
+    let Some(first) = settled.iter().find(durable) else {
+        return;
+    };
+    if settled
+        .iter()
+        .filter(durable)
+        .all(|u| Arc::ptr_eq(&u.queue, &first.queue))
+    {
+        first
+            .queue
+            .forget(settled.iter().filter(durable).map(|u| &u.message));
+        return;
+    }
+    for u in settled.iter().filter(durable) {
+        u.queue.forget(std::iter::once(&u.message));
+    }
+}
+
 impl Channel {
     /// Removes and returns the deliveries an ack/nack/reject names.
     fn take_unacked(&mut self, tag: u64, multiple: bool) -> AmqpResult<Vec<Unacked>> {
@@ -95,13 +116,14 @@ impl Channel {
             return;
         }
         let mut channel_credit_freed = 0u32;
-        for u in settled {
+        for u in &settled {
             if let Some(c) = &u.credit {
                 c.give_back(1);
                 channel_credit_freed += 1;
                 push_unique(ctx.redispatch, &u.queue);
             }
         }
+        forget_all(&settled);
         if channel_credit_freed > 0 {
             self.channel_credit.give_back(channel_credit_freed);
             if self.channel_credit.limit() != 0 {

@@ -323,7 +323,9 @@ impl Channel {
             remaining,
         );
         put_content(ctx.out, self.id, msg.properties(), &msg.body, ctx.frame_max);
-        if !m.no_ack {
+        if m.no_ack {
+            q.forget(std::iter::once(&qm));
+        } else {
             self.unacked.push_back(super::acks::Unacked {
                 tag,
                 queue: q,

@@ -15,6 +15,7 @@ use crate::broker::vhost::VHost;
 use crate::error::AmqpResult;
 use crate::protocol::encode::{put_content, put_deliver, put_method};
 use crate::protocol::AMQPClass;
+use crate::store::QueueLog;
 use acks::Unacked;
 use amq_protocol::protocol::basic;
 use bytes::BytesMut;
@@ -62,6 +63,9 @@ struct Confirms {
     last_seq: u64,
     /// The last sequence number already confirmed on the wire.
     confirmed: u64,
+    /// Publishes waiting for the disk: (sequence number, queue log, position in that log), in
+    /// order. Confirms go out in order, so everything after the first of these waits too.
+    durable: VecDeque<(u64, Arc<QueueLog>, u64)>,
 }
 
 /// Transaction bookkeeping (tx.select): work deferred until commit.
@@ -147,7 +151,8 @@ impl Channel {
         );
         put_content(ctx.out, self.id, m.properties(), &m.body, ctx.frame_max);
         if consumer.no_ack {
-            // Written: the no-ack window reopens once per batch (see Ctx::redispatch).
+            // Delivered for good; the no-ack window reopens once per batch (Ctx::redispatch).
+            d.queue.forget(std::iter::once(&d.message));
             consumer.credit.give_back(1);
             push_unique(ctx.redispatch, &d.queue);
         } else {
@@ -172,15 +177,33 @@ impl Channel {
         }
     }
 
-    /// Writes the cumulative publisher confirm for everything routed since the last flush.
+    /// Writes one cumulative publisher confirm for everything that is settled: routed, and on
+    /// disk when it had to be.
     pub fn flush_confirms(&mut self, out: &mut BytesMut) {
-        if let Some(c) = &mut self.confirms {
-            if c.last_seq > c.confirmed {
-                let multiple = c.last_seq - c.confirmed > 1;
-                crate::protocol::encode::put_confirm_ack(out, self.id, c.last_seq, multiple);
-                c.confirmed = c.last_seq;
-            }
+        let Some(c) = &mut self.confirms else { return };
+        while c
+            .durable
+            .front()
+            .is_some_and(|(_, log, position)| log.is_durable(*position))
+        {
+            c.durable.pop_front();
         }
+        let upto = match c.durable.front() {
+            Some((seq, _, _)) => seq - 1,
+            None => c.last_seq,
+        };
+        if upto > c.confirmed {
+            let multiple = upto - c.confirmed > 1;
+            crate::protocol::encode::put_confirm_ack(out, self.id, upto, multiple);
+            c.confirmed = upto;
+        }
+    }
+
+    /// Whether confirms are waiting for the disk.
+    pub fn awaits_disk(&self) -> bool {
+        self.confirms
+            .as_ref()
+            .is_some_and(|c| !c.durable.is_empty())
     }
 
     /// Releases everything the channel holds: unacked messages go back to their queues in

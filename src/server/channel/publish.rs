@@ -281,8 +281,14 @@ impl Channel {
             }
         } else {
             let message = Arc::new(Message::new(exchange_name, routing_key, props, body));
+            let seq = self.confirms.as_ref().map_or(0, |c| c.last_seq + 1);
             for q in self.route_scratch.queues.drain(..) {
-                q.publish(std::iter::once(message.clone()));
+                let position = q.publish(std::iter::once(message.clone()));
+                if let (Some(position), Some(c), Some(log)) =
+                    (position, &mut self.confirms, q.log())
+                {
+                    c.durable.push_back((seq, log.clone(), position));
+                }
             }
         }
         if let Some(c) = &mut self.confirms {

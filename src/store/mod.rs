@@ -1,0 +1,94 @@
+//! Durable storage: definitions and per-queue message logs under the data directory, synced by
+//! one group-commit flusher. Knows bytes and files, not AMQP.
+//!
+//! Layout: `data_dir/definitions.bin`, `data_dir/queues/<log>/NNN.seg` + `acks.log`, where `<log>`
+//! is a unique name per queue incarnation, recorded in the queue's definition.
+
+pub mod definitions;
+pub mod flusher;
+pub mod queue_log;
+pub mod record;
+
+pub use definitions::{BindingDef, Definitions, ExchangeDef, QueueDef};
+pub use flusher::{FlushState, SyncPolicy};
+pub use queue_log::QueueLog;
+pub use record::StoredMessage;
+
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// The data directory and its flusher.
+#[derive(Debug)]
+pub struct Store {
+    root: PathBuf,
+    flush: Arc<FlushState>,
+}
+
+impl Store {
+    /// Opens (creating) the data directory and starts the flusher thread.
+    pub fn open(root: PathBuf, policy: SyncPolicy) -> io::Result<Arc<Store>> {
+        std::fs::create_dir_all(root.join("queues"))?;
+        Ok(Arc::new(Store {
+            root,
+            flush: flusher::start(policy)?,
+        }))
+    }
+
+    /// Creates the log of a newly declared durable queue in a fresh directory, so a queue
+    /// deleted and declared again never sees its predecessor's files.
+    pub fn create_queue_log(&self) -> io::Result<Arc<QueueLog>> {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("{nanos:016x}{n:04x}");
+        let (log, _) = QueueLog::recover(
+            self.root.join("queues").join(&name),
+            name,
+            self.flush.clone(),
+        )?;
+        Ok(log)
+    }
+
+    /// Opens an existing queue log by its directory name, returning the messages it still holds.
+    pub fn open_queue_log(
+        &self,
+        dir_name: &str,
+    ) -> io::Result<(Arc<QueueLog>, Vec<StoredMessage>)> {
+        QueueLog::recover(
+            self.root.join("queues").join(dir_name),
+            dir_name.to_string(),
+            self.flush.clone(),
+        )
+    }
+
+    /// Loads the durable definitions.
+    pub fn load_definitions(&self) -> io::Result<Definitions> {
+        Definitions::load(&self.root)
+    }
+
+    /// Replaces the durable definitions atomically.
+    pub fn save_definitions(&self, defs: &Definitions) -> io::Result<()> {
+        defs.save(&self.root)
+    }
+
+    /// Watch the last durable flush round (publisher confirms wait on it).
+    pub fn durable_rounds(&self) -> watch::Receiver<u64> {
+        self.flush.subscribe()
+    }
+
+    /// Removes queue logs that no definition refers to (deleted queues, crashes mid-delete).
+    pub fn remove_orphans(&self, keep: &[String]) -> io::Result<()> {
+        for entry in std::fs::read_dir(self.root.join("queues"))? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !keep.contains(&name) {
+                std::fs::remove_dir_all(entry.path())?;
+            }
+        }
+        Ok(())
+    }
+}
