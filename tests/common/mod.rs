@@ -374,3 +374,109 @@ pub fn header_frame(channel: u16, class: u16, body_size: u64) -> Vec<u8> {
     p.extend_from_slice(&[0, 0]);
     frame(2, channel, &p)
 }
+
+/// A `warren` process (for restart and crash tests), on a fixed port and data folder.
+pub struct WarrenProcess {
+    pub child: std::process::Child,
+    pub addr: SocketAddr,
+    pub data_dir: std::path::PathBuf,
+}
+
+impl WarrenProcess {
+    /// Starts the binary on a free port with a new data folder.
+    pub async fn start_fresh() -> WarrenProcess {
+        let data_dir = std::env::temp_dir().join(format!(
+            "warren-proc-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&data_dir);
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Self::start(format!("127.0.0.1:{port}").parse().unwrap(), data_dir).await
+    }
+
+    /// Starts the binary and waits until it accepts connections.
+    pub async fn start(addr: SocketAddr, data_dir: std::path::PathBuf) -> WarrenProcess {
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_warren"))
+            .args([
+                "--port",
+                &addr.port().to_string(),
+                "--log-level",
+                "warn",
+                "--data-dir",
+            ])
+            .arg(&data_dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start warren");
+        let deadline = std::time::Instant::now() + WAIT;
+        while TcpStream::connect(addr).await.is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "warren did not start listening"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        WarrenProcess {
+            child,
+            addr,
+            data_dir,
+        }
+    }
+
+    pub fn uri(&self) -> String {
+        format!("amqp://guest:guest@{}/%2f", self.addr)
+    }
+
+    pub async fn channel(&self) -> (Connection, Channel) {
+        let c = Connection::connect(&self.uri(), ConnectionProperties::default())
+            .await
+            .expect("connect");
+        let ch = c.create_channel().await.expect("channel");
+        (c, ch)
+    }
+
+    /// kill -9: no chance to flush anything.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub fn terminate(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+
+    /// Starts again on the same port and data folder.
+    pub async fn restart(mut self) -> WarrenProcess {
+        self.terminate();
+        let (addr, dir) = (self.addr, std::mem::take(&mut self.data_dir));
+        std::mem::forget(self);
+        Self::start(addr, dir).await
+    }
+
+    /// Kills (-9) and starts again.
+    pub async fn crash_and_restart(mut self) -> WarrenProcess {
+        self.kill9();
+        let (addr, dir) = (self.addr, std::mem::take(&mut self.data_dir));
+        std::mem::forget(self);
+        Self::start(addr, dir).await
+    }
+}
+
+impl Drop for WarrenProcess {
+    fn drop(&mut self) {
+        self.kill9();
+        if !self.data_dir.as_os_str().is_empty() {
+            let _ = std::fs::remove_dir_all(&self.data_dir);
+        }
+    }
+}
