@@ -470,3 +470,51 @@ async fn exchange_to_exchange_bindings_route_once_even_through_loops() {
         (404, "NOT_FOUND - no exchange 'missing' in vhost '/'".into())
     );
 }
+
+#[tokio::test]
+async fn unroutable_messages_go_to_the_alternate_exchange() {
+    let b = start().await;
+    let (_c, ch) = b.channel().await;
+    exchange(&ch, "ae", ExchangeKind::Fanout).await;
+    declare(&ch, "unrouted").await;
+    bind(&ch, "unrouted", "ae", "", FieldTable::default()).await;
+    let mut a = FieldTable::default();
+    a.insert(ShortString::from("alternate-exchange"), text("ae"));
+    ch.exchange_declare(
+        "main".into(),
+        ExchangeKind::Direct,
+        ExchangeDeclareOptions::default(),
+        a,
+    )
+    .await
+    .unwrap();
+    declare(&ch, "routed").await;
+    bind(&ch, "routed", "main", "k", FieldTable::default()).await;
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    for key in ["k", "other"] {
+        let confirm = ch
+            .basic_publish(
+                "main".into(),
+                key.into(),
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..Default::default()
+                },
+                key.as_bytes(),
+                BasicProperties::default(),
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        // Routed through the alternate exchange: no basic.return.
+        assert!(
+            matches!(confirm, lapin::Confirmation::Ack(None)),
+            "{confirm:?}"
+        );
+    }
+    assert_eq!(drain(&ch, "routed").await, ["k"]);
+    assert_eq!(drain(&ch, "unrouted").await, ["other"]);
+}

@@ -85,6 +85,8 @@ pub struct ConsumerEntry {
     pub credit: Arc<Credit>,
     /// Channel-wide prefetch (basic.qos global=true); unused for no-ack consumers.
     pub channel_credit: Arc<Credit>,
+    /// x-priority from basic.consume: higher-priority consumers are served first.
+    pub priority: i64,
 }
 
 impl ConsumerEntry {

@@ -65,4 +65,38 @@ pub struct QueuedMessage {
     pub seq: u64,
     pub message: Arc<Message>,
     pub redelivered: bool,
+    /// Priority (0 unless the queue has x-max-priority).
+    pub priority: u8,
+    /// When it expires, in ms since the Unix epoch (0: never).
+    pub expires_at: u64,
+}
+
+impl QueuedMessage {
+    /// Places `message` in a queue with `policy`: the shorter of the queue's x-message-ttl and
+    /// the message's expiration applies; priority is capped at x-max-priority.
+    pub fn new(
+        seq: u64,
+        message: Arc<Message>,
+        now_ms: u64,
+        policy: &crate::broker::queue::QueuePolicy,
+    ) -> QueuedMessage {
+        let view = message.view();
+        let per_message = view.expiration.and_then(|e| e.parse::<u64>().ok());
+        let ttl = match (policy.message_ttl, per_message) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let priority = if policy.max_priority > 0 {
+            view.priority.unwrap_or(0).min(policy.max_priority)
+        } else {
+            0
+        };
+        QueuedMessage {
+            seq,
+            message,
+            redelivered: false,
+            priority,
+            expires_at: ttl.map_or(0, |t| now_ms.saturating_add(t).max(1)),
+        }
+    }
 }

@@ -3,6 +3,7 @@
 
 pub mod arguments;
 pub mod consumer;
+pub mod dead_letter;
 pub mod exchange;
 pub mod message;
 pub mod queue;

@@ -8,12 +8,14 @@ use super::exchange::{Dest, Exchange, ExchangeKind, ExchangeSpec, Routed};
 use super::message::{Message, QueuedMessage};
 use super::queue::{Queue, QueueSpec};
 use crate::error::{AmqpError, AmqpResult};
-use crate::protocol::table::{decode_table, encode_table, same_value, type_name, value_text};
+use crate::protocol::table::{
+    as_bytes, decode_table, encode_table, same_value, type_name, value_text,
+};
 use crate::protocol::{AMQPValue, FieldTable};
 use crate::store::{BindingDef, Definitions, ExchangeDef, QueueDef, Store};
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 /// What queue.declare asks for.
 #[derive(Debug, Clone)]
@@ -63,12 +65,18 @@ pub struct VHost {
     store: Option<Arc<Store>>,
     /// Serialises definition snapshots so the file always ends with the latest state.
     persist_lock: Mutex<()>,
+    /// Handed to queues so they can dead-letter and expire themselves.
+    me: Weak<VHost>,
 }
 
 impl VHost {
     /// A vhost with the predeclared exchanges (amq.direct, amq.fanout, amq.topic, amq.headers,
     /// amq.match).
     pub fn new(name: &str, store: Option<Arc<Store>>) -> Arc<VHost> {
+        Arc::new_cyclic(|me| Self::build(name, store, me.clone()))
+    }
+
+    fn build(name: &str, store: Option<Arc<Store>>, me: Weak<VHost>) -> VHost {
         let vh = VHost {
             name: name.into(),
             exchanges: RwLock::new(HashMap::new()),
@@ -76,6 +84,7 @@ impl VHost {
             default_exchange_name: "".into(),
             store,
             persist_lock: Mutex::new(()),
+            me,
         };
         for (n, kind) in [
             ("amq.direct", ExchangeKind::Direct),
@@ -96,7 +105,7 @@ impl VHost {
                 .write()
                 .insert(spec.name.clone(), Exchange::new(spec));
         }
-        Arc::new(vh)
+        vh
     }
 
     fn no_exchange(&self, name: &str) -> AmqpError {
@@ -257,6 +266,7 @@ impl VHost {
             let q = q.clone();
             drop(queues);
             self.check_queue_equivalence(&q, d, conn_id)?;
+            q.touch();
             return Ok((q.clone(), q.message_count(), q.consumer_count()));
         }
         let spec = QueueSpec {
@@ -277,7 +287,7 @@ impl VHost {
             _ => None,
         };
         let persisted = log.is_some();
-        let q = Queue::new(spec, self.name.clone(), log);
+        let q = Queue::new(spec, self.name.clone(), self.me.clone(), log);
         queues.insert(name, q.clone());
         drop(queues);
         self.persist_if(persisted)?;
@@ -597,9 +607,11 @@ impl VHost {
                 auto_delete: qd.auto_delete,
                 arguments: decode_table(&qd.arguments).unwrap_or_default(),
             };
-            let q = Queue::new(spec, self.name.clone(), Some(log));
+            let q = Queue::new(spec, self.name.clone(), self.me.clone(), Some(log));
             recovered += stored.len();
             let mut names: HashMap<String, Arc<str>> = HashMap::new();
+            // TTLs restart from recovery time.
+            let now = super::queue::now_ms();
             let messages = stored
                 .into_iter()
                 .map(|m| {
@@ -607,16 +619,15 @@ impl VHost {
                         .entry(m.exchange.clone())
                         .or_insert_with(|| m.exchange.as_str().into())
                         .clone();
-                    QueuedMessage {
-                        seq: m.seq,
-                        message: Arc::new(Message::new(
-                            exchange,
-                            &m.routing_key,
-                            &m.properties,
-                            m.body.into(),
-                        )),
-                        redelivered: true,
-                    }
+                    let message = Arc::new(Message::new(
+                        exchange,
+                        &m.routing_key,
+                        &m.properties,
+                        m.body.into(),
+                    ));
+                    let mut qm = QueuedMessage::new(m.seq, message, now, &q.policy);
+                    qm.redelivered = true;
+                    qm
                 })
                 .collect();
             q.restore(messages);
@@ -677,11 +688,49 @@ impl VHost {
         if !out.exchanges.is_empty() {
             self.follow_exchange_bindings(&x.spec.name, routing_key, headers, out);
         }
+        if out.queues.is_empty() && x.spec.arguments.inner().contains_key("alternate-exchange") {
+            self.route_to_alternates(&x, routing_key, headers, out);
+        }
         if out.queues.len() > 1 {
             out.queues.sort_unstable_by_key(|q| Arc::as_ptr(q) as usize);
             out.queues.dedup_by(|a, b| Arc::ptr_eq(a, b));
         }
         Ok(x.spec.name.clone())
+    }
+
+    /// Unroutable messages go to the exchange's alternate-exchange (and its alternates in
+    /// turn), each tried once (RabbitMQ extension).
+    fn route_to_alternates(
+        &self,
+        first: &Arc<Exchange>,
+        routing_key: &str,
+        headers: Option<&[u8]>,
+        out: &mut Routed,
+    ) {
+        let mut tried: Vec<Arc<str>> = vec![first.spec.name.clone()];
+        let mut current = first.clone();
+        while out.queues.is_empty() {
+            let Some(name) = current
+                .spec
+                .arguments
+                .inner()
+                .get("alternate-exchange")
+                .and_then(as_bytes)
+            else {
+                return;
+            };
+            let name = String::from_utf8_lossy(name);
+            if tried.iter().any(|t| **t == *name) {
+                return;
+            }
+            let Ok(ae) = self.exchange(&name) else { return };
+            tried.push(ae.spec.name.clone());
+            ae.route(routing_key, headers, out);
+            if !out.exchanges.is_empty() {
+                self.follow_exchange_bindings(&ae.spec.name, routing_key, headers, out);
+            }
+            current = ae;
+        }
     }
 
     fn follow_exchange_bindings(

@@ -151,6 +151,73 @@ fn skip_value(c: &mut Cursor<'_>, depth: usize) -> Option<()> {
 /// The delivery mode that makes a message persistent (spec: 2 = persistent).
 pub const PERSISTENT: u8 = 2;
 
+/// Re-encodes raw properties after `edit` changes them (dead-lettering, direct reply-to).
+/// Cold path: this allocates and goes through amq-protocol.
+pub fn rewrite(
+    raw: &[u8],
+    edit: impl FnOnce(&mut amq_protocol::protocol::BasicProperties),
+) -> Vec<u8> {
+    use amq_protocol::frame::WriteContext;
+    use amq_protocol::protocol::basic::{gen_properties, parse_properties};
+    let mut props = match parse_properties(raw) {
+        Ok((_, p)) => p,
+        Err(_) => amq_protocol::protocol::BasicProperties::default(),
+    };
+    edit(&mut props);
+    let encoded = gen_properties(&props)(WriteContext::from(Vec::new()));
+    match encoded {
+        Ok(ctx) => ctx.write,
+        Err(_) => raw.to_vec(),
+    }
+}
+
+/// A copy of `p` without its expiration (dead-lettered messages lose it, as in RabbitMQ).
+pub fn without_expiration(
+    p: &amq_protocol::protocol::BasicProperties,
+) -> amq_protocol::protocol::BasicProperties {
+    let mut out = amq_protocol::protocol::BasicProperties::default();
+    if let Some(v) = p.content_type() {
+        out = out.with_content_type(v.clone());
+    }
+    if let Some(v) = p.content_encoding() {
+        out = out.with_content_encoding(v.clone());
+    }
+    if let Some(v) = p.headers() {
+        out = out.with_headers(v.clone());
+    }
+    if let Some(v) = p.delivery_mode() {
+        out = out.with_delivery_mode(*v);
+    }
+    if let Some(v) = p.priority() {
+        out = out.with_priority(*v);
+    }
+    if let Some(v) = p.correlation_id() {
+        out = out.with_correlation_id(v.clone());
+    }
+    if let Some(v) = p.reply_to() {
+        out = out.with_reply_to(v.clone());
+    }
+    if let Some(v) = p.message_id() {
+        out = out.with_message_id(v.clone());
+    }
+    if let Some(v) = p.timestamp() {
+        out = out.with_timestamp(*v);
+    }
+    if let Some(v) = p.kind() {
+        out = out.with_type(v.clone());
+    }
+    if let Some(v) = p.user_id() {
+        out = out.with_user_id(v.clone());
+    }
+    if let Some(v) = p.app_id() {
+        out = out.with_app_id(v.clone());
+    }
+    if let Some(v) = p.cluster_id() {
+        out = out.with_cluster_id(v.clone());
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -480,3 +480,40 @@ impl Drop for WarrenProcess {
         }
     }
 }
+
+/// A field table from (key, value) pairs.
+pub fn args(entries: &[(&str, lapin::types::AMQPValue)]) -> FieldTable {
+    let mut t = FieldTable::default();
+    for (k, v) in entries {
+        t.insert((*k).into(), v.clone());
+    }
+    t
+}
+
+/// A longstr value.
+pub fn text(s: &str) -> lapin::types::AMQPValue {
+    lapin::types::AMQPValue::LongString(s.as_bytes().to_vec().into())
+}
+
+/// Declares a queue with arguments.
+pub async fn declare_with(ch: &Channel, name: &str, arguments: FieldTable) {
+    ch.queue_declare(name.into(), QueueDeclareOptions::default(), arguments)
+        .await
+        .expect("queue.declare with arguments");
+}
+
+/// Polls `check` until it holds or `WAIT` passes (for effects driven by the broker's clock).
+pub async fn eventually<F, Fut>(mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + WAIT;
+    while std::time::Instant::now() < deadline {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}

@@ -37,6 +37,30 @@ pub fn requeue_all(pending: Vec<Unacked>) {
     }
 }
 
+/// How a delivery was settled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Ack,
+    /// nack / reject with requeue: back to the queue.
+    Requeue,
+    /// nack / reject without requeue: dead-lettered or dropped.
+    Reject,
+}
+
+/// Hands rejected deliveries to their queues (dead-lettering), one call per queue.
+fn reject_all(settled: Vec<Unacked>) {
+    let mut by_queue: Vec<(Arc<Queue>, Vec<QueuedMessage>)> = Vec::new();
+    for u in settled {
+        match by_queue.iter_mut().find(|(q, _)| Arc::ptr_eq(q, &u.queue)) {
+            Some((_, list)) => list.push(u.message),
+            None => by_queue.push((u.queue, vec![u.message])),
+        }
+    }
+    for (q, list) in by_queue {
+        q.reject(list);
+    }
+}
+
 /// Releases the log records of settled deliveries, one call per queue.
 fn forget_all(settled: &[Unacked]) {
     let durable = |u: &&Unacked| u.queue.log().is_some();
@@ -86,13 +110,17 @@ impl Channel {
         requeue: Option<bool>,
     ) -> AmqpResult<Signal> {
         let settled = self.take_unacked(tag, multiple)?;
-        let requeue = requeue.unwrap_or(false);
+        let outcome = match requeue {
+            None => Outcome::Ack,
+            Some(true) => Outcome::Requeue,
+            Some(false) => Outcome::Reject,
+        };
         if let Some(tx) = &mut self.tx {
             // Inside a transaction the outcome waits for tx.commit.
-            tx.acks.extend(settled.into_iter().map(|u| (u, requeue)));
+            tx.acks.extend(settled.into_iter().map(|u| (u, outcome)));
             return Ok(Signal::Continue);
         }
-        self.apply_settled(ctx, settled, requeue);
+        self.apply_settled(ctx, settled, outcome);
         Ok(Signal::Continue)
     }
 
@@ -101,12 +129,12 @@ impl Channel {
         &mut self,
         ctx: &mut Ctx<'_>,
         settled: Vec<Unacked>,
-        requeue: bool,
+        outcome: Outcome,
     ) {
         if settled.is_empty() {
             return;
         }
-        if requeue {
+        if outcome == Outcome::Requeue {
             let n = settled.iter().filter(|u| u.credit.is_some()).count() as u32;
             self.channel_credit.give_back(n);
             for u in &settled {
@@ -123,7 +151,6 @@ impl Channel {
                 push_unique(ctx.redispatch, &u.queue);
             }
         }
-        forget_all(&settled);
         if channel_credit_freed > 0 {
             self.channel_credit.give_back(channel_credit_freed);
             if self.channel_credit.limit() != 0 {
@@ -132,6 +159,10 @@ impl Channel {
                     push_unique(ctx.redispatch, &c.queue);
                 }
             }
+        }
+        match outcome {
+            Outcome::Reject => reject_all(settled),
+            _ => forget_all(&settled),
         }
     }
 
@@ -148,17 +179,17 @@ impl Channel {
 
     /// tx.commit: applies deferred acks, then deferred publishes.
     pub(super) fn commit(&mut self, ctx: &mut Ctx<'_>, tx: Tx) -> AmqpResult<()> {
-        let mut acked = Vec::new();
-        let mut requeued = Vec::new();
-        for (u, requeue) in tx.acks {
-            if requeue {
-                requeued.push(u);
-            } else {
-                acked.push(u);
+        let (mut acked, mut requeued, mut rejected) = (Vec::new(), Vec::new(), Vec::new());
+        for (u, outcome) in tx.acks {
+            match outcome {
+                Outcome::Ack => acked.push(u),
+                Outcome::Requeue => requeued.push(u),
+                Outcome::Reject => rejected.push(u),
             }
         }
-        self.apply_settled(ctx, acked, false);
-        self.apply_settled(ctx, requeued, true);
+        self.apply_settled(ctx, acked, Outcome::Ack);
+        self.apply_settled(ctx, requeued, Outcome::Requeue);
+        self.apply_settled(ctx, rejected, Outcome::Reject);
         for p in tx.publishes {
             self.route_and_enqueue(ctx, p)?;
         }

@@ -261,6 +261,12 @@ impl Channel {
             exclusive: m.exclusive,
             credit: credit.clone(),
             channel_credit: self.channel_credit.clone(),
+            priority: m
+                .arguments
+                .inner()
+                .get("x-priority")
+                .and_then(crate::protocol::table::as_int)
+                .map_or(0, |p| p as i64),
         };
         // consume-ok goes out before any delivery: deliveries arrive through the connection's
         // inbox, which is read only after this reply is in the output buffer.

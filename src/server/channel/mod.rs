@@ -66,6 +66,8 @@ struct Confirms {
     /// Publishes waiting for the disk: (sequence number, queue log, position in that log), in
     /// order. Confirms go out in order, so everything after the first of these waits too.
     durable: VecDeque<(u64, Arc<QueueLog>, u64)>,
+    /// Publishes a queue refused (x-overflow reject-publish): they get basic.nack.
+    nacks: VecDeque<u64>,
 }
 
 /// Transaction bookkeeping (tx.select): work deferred until commit.
@@ -73,7 +75,7 @@ struct Confirms {
 struct Tx {
     publishes: Vec<TxPublish>,
     /// Deliveries acked (or rejected) inside the transaction, with whether to requeue them.
-    acks: Vec<(Unacked, bool)>,
+    acks: Vec<(Unacked, acks::Outcome)>,
 }
 
 /// A channel's state.
@@ -192,6 +194,15 @@ impl Channel {
             Some((seq, _, _)) => seq - 1,
             None => c.last_seq,
         };
+        while c.nacks.front().is_some_and(|n| *n <= upto) {
+            let Some(n) = c.nacks.pop_front() else { break };
+            if n > c.confirmed + 1 {
+                let multiple = n - 1 - c.confirmed > 1;
+                crate::protocol::encode::put_confirm_ack(out, self.id, n - 1, multiple);
+            }
+            crate::protocol::encode::put_confirm_nack(out, self.id, n, false);
+            c.confirmed = n;
+        }
         if upto > c.confirmed {
             let multiple = upto - c.confirmed > 1;
             crate::protocol::encode::put_confirm_ack(out, self.id, upto, multiple);

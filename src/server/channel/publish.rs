@@ -282,13 +282,19 @@ impl Channel {
         } else {
             let message = Arc::new(Message::new(exchange_name, routing_key, props, body));
             let seq = self.confirms.as_ref().map_or(0, |c| c.last_seq + 1);
+            let mut rejected = false;
             for q in self.route_scratch.queues.drain(..) {
-                let position = q.publish(std::iter::once(message.clone()));
+                let outcome = q.publish(message.clone());
+                rejected |= outcome.rejected;
                 if let (Some(position), Some(c), Some(log)) =
-                    (position, &mut self.confirms, q.log())
+                    (outcome.position, &mut self.confirms, q.log())
                 {
                     c.durable.push_back((seq, log.clone(), position));
                 }
+            }
+            if let (true, Some(c)) = (rejected, &mut self.confirms) {
+                // x-overflow reject-publish: the publisher learns through basic.nack.
+                c.nacks.push_back(seq);
             }
         }
         if let Some(c) = &mut self.confirms {

@@ -1,0 +1,137 @@
+//! Dead-lettering (RabbitMQ extension): messages rejected without requeue, expired, or dropped
+//! by a length limit are republished to the queue's dead-letter exchange with an `x-death`
+//! history, exactly as RabbitMQ records it: one entry per (queue, reason), newest first, with
+//! count, reason, queue, time, exchange, routing-keys and original-expiration, plus
+//! `x-first-death-{reason,queue,exchange}`. The expiration property is removed.
+
+use super::message::Message;
+use crate::protocol::properties::{rewrite, without_expiration};
+use crate::protocol::table::as_bytes;
+use crate::protocol::{AMQPValue, FieldTable, ShortString};
+use amq_protocol::types::FieldArray;
+use std::sync::Arc;
+
+/// Why a message was dead-lettered (the `reason` field of x-death).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    Rejected,
+    Expired,
+    Maxlen,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Rejected => "rejected",
+            Reason::Expired => "expired",
+            Reason::Maxlen => "maxlen",
+        }
+    }
+}
+
+/// A dead-lettered copy and what cycle detection needs to know about its history.
+#[derive(Debug)]
+pub struct DeadLetter {
+    pub message: Arc<Message>,
+    /// Queues in the death history before this death.
+    pub earlier_queues: Vec<String>,
+    /// Whether any death in the history (this one included) was a rejection.
+    pub any_rejected: bool,
+}
+
+fn text(s: &str) -> AMQPValue {
+    AMQPValue::LongString(s.as_bytes().to_vec().into())
+}
+
+fn entry_str<'a>(t: &'a FieldTable, key: &str) -> Option<&'a [u8]> {
+    t.inner().get(key).and_then(as_bytes)
+}
+
+/// Builds the copy of `m` that `queue` dead-letters to `dlx` for `reason`.
+pub fn dead_letter(
+    m: &Message,
+    queue: &str,
+    reason: Reason,
+    dlx: Arc<str>,
+    routing_key: &str,
+    now_secs: u64,
+) -> DeadLetter {
+    let mut earlier_queues = Vec::new();
+    let mut any_rejected = reason == Reason::Rejected;
+    let properties = rewrite(m.properties(), |props| {
+        let expiration = props.expiration().clone();
+        let mut headers = props.headers().clone().unwrap_or_default();
+        let mut deaths: Vec<AMQPValue> = match headers.inner().get("x-death") {
+            Some(AMQPValue::FieldArray(a)) => a.as_slice().to_vec(),
+            _ => Vec::new(),
+        };
+        for d in &deaths {
+            if let AMQPValue::FieldTable(t) = d {
+                if let Some(q) = entry_str(t, "queue") {
+                    earlier_queues.push(String::from_utf8_lossy(q).into_owned());
+                }
+                any_rejected |= entry_str(t, "reason") == Some(b"rejected".as_slice());
+            }
+        }
+        let same = deaths.iter().position(|d| match d {
+            AMQPValue::FieldTable(t) => {
+                entry_str(t, "queue") == Some(queue.as_bytes())
+                    && entry_str(t, "reason") == Some(reason.as_str().as_bytes())
+            }
+            _ => false,
+        });
+        let entry = match same.map(|i| deaths.remove(i)) {
+            Some(AMQPValue::FieldTable(mut t)) => {
+                let count = match t.inner().get("count") {
+                    Some(v) => crate::protocol::table::as_int(v).unwrap_or(0) as i64,
+                    None => 0,
+                };
+                t.insert(
+                    ShortString::from("count"),
+                    AMQPValue::LongLongInt(count + 1),
+                );
+                t.insert(ShortString::from("time"), AMQPValue::Timestamp(now_secs));
+                t
+            }
+            _ => {
+                let mut t = FieldTable::default();
+                t.insert(ShortString::from("count"), AMQPValue::LongLongInt(1));
+                t.insert(ShortString::from("reason"), text(reason.as_str()));
+                t.insert(ShortString::from("queue"), text(queue));
+                t.insert(ShortString::from("time"), AMQPValue::Timestamp(now_secs));
+                t.insert(ShortString::from("exchange"), text(&m.exchange));
+                let mut keys = FieldArray::default();
+                keys.push(text(m.routing_key()));
+                t.insert(
+                    ShortString::from("routing-keys"),
+                    AMQPValue::FieldArray(keys),
+                );
+                if let Some(exp) = &expiration {
+                    t.insert(ShortString::from("original-expiration"), text(exp.as_str()));
+                }
+                t
+            }
+        };
+        deaths.insert(0, AMQPValue::FieldTable(entry));
+        let mut array = FieldArray::default();
+        for d in deaths {
+            array.push(d);
+        }
+        headers.insert(ShortString::from("x-death"), AMQPValue::FieldArray(array));
+        for (key, value) in [
+            ("x-first-death-reason", reason.as_str()),
+            ("x-first-death-queue", queue),
+            ("x-first-death-exchange", &m.exchange),
+        ] {
+            if !headers.contains_key(key) {
+                headers.insert(ShortString::from(key), text(value));
+            }
+        }
+        *props = without_expiration(props).with_headers(headers);
+    });
+    DeadLetter {
+        message: Arc::new(Message::new(dlx, routing_key, &properties, m.body.clone())),
+        earlier_queues,
+        any_rejected,
+    }
+}

@@ -1,0 +1,221 @@
+//! Dead-lettering: rejected, expired and overflowed messages go to the dead-letter exchange
+//! with RabbitMQ's x-death history.
+mod common;
+
+use common::*;
+use lapin::options::*;
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::BasicProperties;
+
+fn death(d: &lapin::message::Delivery) -> Vec<FieldTable> {
+    let headers = d.properties.headers().clone().expect("headers");
+    match headers.inner().get("x-death") {
+        Some(AMQPValue::FieldArray(a)) => a
+            .as_slice()
+            .iter()
+            .map(|v| match v {
+                AMQPValue::FieldTable(t) => t.clone(),
+                other => panic!("x-death entry {other:?}"),
+            })
+            .collect(),
+        other => panic!("no x-death: {other:?}"),
+    }
+}
+
+fn s(t: &FieldTable, k: &str) -> String {
+    match t.inner().get(k) {
+        Some(AMQPValue::LongString(v)) => String::from_utf8(v.as_bytes().to_vec()).unwrap(),
+        other => panic!("{k}: {other:?}"),
+    }
+}
+
+fn count(t: &FieldTable) -> i64 {
+    match t.inner().get("count") {
+        Some(AMQPValue::LongLongInt(n)) => *n,
+        other => panic!("count: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn rejected_messages_go_to_the_dlx_with_x_death() {
+    let b = start().await;
+    let (_c, ch) = b.channel().await;
+    declare(&ch, "dlq").await;
+    ch.queue_bind(
+        "dlq".into(),
+        "amq.direct".into(),
+        "dead".into(),
+        QueueBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
+    declare_with(
+        &ch,
+        "work",
+        args(&[
+            ("x-dead-letter-exchange", text("amq.direct")),
+            ("x-dead-letter-routing-key", text("dead")),
+        ]),
+    )
+    .await;
+    ch.basic_publish(
+        "".into(),
+        "work".into(),
+        BasicPublishOptions::default(),
+        b"job",
+        BasicProperties::default().with_message_id("m1".into()),
+    )
+    .await
+    .unwrap();
+    let mut work = consume(&ch, "work", false).await;
+    next(&mut work)
+        .await
+        .acker
+        .reject(BasicRejectOptions { requeue: false })
+        .await
+        .unwrap();
+    let mut dlq = consume(&ch, "dlq", true).await;
+    let d = next(&mut dlq).await;
+    assert_eq!(d.data, b"job");
+    assert_eq!(d.exchange.as_str(), "amq.direct");
+    assert_eq!(d.routing_key.as_str(), "dead");
+    assert_eq!(
+        d.properties.message_id().as_ref().map(|m| m.as_str()),
+        Some("m1")
+    );
+    let deaths = death(&d);
+    assert_eq!(deaths.len(), 1);
+    assert_eq!(s(&deaths[0], "reason"), "rejected");
+    assert_eq!(s(&deaths[0], "queue"), "work");
+    assert_eq!(s(&deaths[0], "exchange"), "");
+    assert_eq!(count(&deaths[0]), 1);
+    match deaths[0].inner().get("routing-keys") {
+        Some(AMQPValue::FieldArray(a)) => assert_eq!(a.as_slice(), &[text("work")]),
+        other => panic!("routing-keys {other:?}"),
+    }
+    assert!(matches!(
+        deaths[0].inner().get("time"),
+        Some(AMQPValue::Timestamp(_))
+    ));
+    let h = d.properties.headers().clone().unwrap();
+    assert_eq!(s(&h, "x-first-death-reason"), "rejected");
+    assert_eq!(s(&h, "x-first-death-queue"), "work");
+    assert_eq!(s(&h, "x-first-death-exchange"), "");
+}
+
+#[tokio::test]
+async fn retry_loop_through_ttl_counts_deaths_per_queue_and_reason() {
+    let b = start().await;
+    let (_c, ch) = b.channel().await;
+    // work --reject--> retry (TTL 20 ms) --expire--> back to work: the classic retry pattern.
+    declare_with(
+        &ch,
+        "work",
+        args(&[
+            ("x-dead-letter-exchange", text("")),
+            ("x-dead-letter-routing-key", text("retry")),
+        ]),
+    )
+    .await;
+    declare_with(
+        &ch,
+        "retry",
+        args(&[
+            ("x-dead-letter-exchange", text("")),
+            ("x-dead-letter-routing-key", text("work")),
+            ("x-message-ttl", AMQPValue::LongInt(20)),
+        ]),
+    )
+    .await;
+    publish(&ch, "", "work", b"flaky").await;
+    let mut work = consume(&ch, "work", false).await;
+    for attempt in 1..=3i64 {
+        let d = next(&mut work).await;
+        if attempt > 1 {
+            let deaths = death(&d);
+            // Newest first: the expiry from retry, then the rejection from work.
+            assert_eq!(s(&deaths[0], "queue"), "retry");
+            assert_eq!(s(&deaths[0], "reason"), "expired");
+            assert_eq!(s(&deaths[1], "queue"), "work");
+            assert_eq!(s(&deaths[1], "reason"), "rejected");
+            assert_eq!(count(&deaths[1]), attempt - 1);
+        }
+        d.acker
+            .nack(BasicNackOptions {
+                requeue: false,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_dead_letter_cycle_without_rejection_drops_the_message() {
+    let b = start().await;
+    let (_c, ch) = b.channel().await;
+    declare_with(
+        &ch,
+        "a",
+        args(&[
+            ("x-dead-letter-exchange", text("")),
+            ("x-dead-letter-routing-key", text("b")),
+            ("x-message-ttl", AMQPValue::LongInt(5)),
+        ]),
+    )
+    .await;
+    declare_with(
+        &ch,
+        "b",
+        args(&[
+            ("x-dead-letter-exchange", text("")),
+            ("x-dead-letter-routing-key", text("a")),
+            ("x-message-ttl", AMQPValue::LongInt(5)),
+        ]),
+    )
+    .await;
+    publish(&ch, "", "a", b"loop").await;
+    // a expires it to b, b expires it back to a: a cycle of expiries is dropped.
+    assert!(
+        eventually(|| async {
+            self::count_of(&ch, "a").await + self::count_of(&ch, "b").await == 0
+        })
+        .await
+    );
+}
+
+async fn count_of(ch: &lapin::Channel, q: &str) -> u32 {
+    common::count(ch, q).await
+}
+
+#[tokio::test]
+async fn max_length_drop_head_dead_letters_the_oldest() {
+    let b = start().await;
+    let (_c, ch) = b.channel().await;
+    declare(&ch, "overflowed").await;
+    declare_with(
+        &ch,
+        "short",
+        args(&[
+            ("x-max-length", AMQPValue::LongInt(2)),
+            ("x-dead-letter-exchange", text("")),
+            ("x-dead-letter-routing-key", text("overflowed")),
+        ]),
+    )
+    .await;
+    for i in 0..4 {
+        publish(&ch, "", "short", format!("{i}").as_bytes()).await;
+    }
+    let mut kept = vec![];
+    while let Some(m) = get(&ch, "short").await {
+        kept.push(String::from_utf8(m.delivery.data.clone()).unwrap());
+    }
+    assert_eq!(kept, ["2", "3"]);
+    let mut c = consume(&ch, "overflowed", true).await;
+    for expected in ["0", "1"] {
+        let d = next(&mut c).await;
+        assert_eq!(d.data, expected.as_bytes());
+        assert_eq!(s(&death(&d)[0], "reason"), "maxlen");
+    }
+}
