@@ -40,6 +40,9 @@ pub struct ExchangeDeclare<'a> {
     pub arguments: &'a FieldTable,
 }
 
+/// The pseudo-queue name of direct reply-to.
+pub const REPLY_TO: &str = "amq.rabbitmq.reply-to";
+
 /// Queue arguments RabbitMQ compares on redeclare (others are accepted as they come).
 const EQUIVALENCE_CHECKED_QUEUE_ARGS: &[&str] = &[
     "x-expires",
@@ -67,6 +70,8 @@ pub struct VHost {
     persist_lock: Mutex<()>,
     /// Handed to queues so they can dead-letter and expire themselves.
     me: Weak<VHost>,
+    /// Direct reply-to pseudo-queues by their name (`amq.rabbitmq.reply-to.<token>`).
+    reply_queues: Mutex<HashMap<Arc<str>, Arc<Queue>>>,
 }
 
 impl VHost {
@@ -85,6 +90,7 @@ impl VHost {
             store,
             persist_lock: Mutex::new(()),
             me,
+            reply_queues: Mutex::new(HashMap::new()),
         };
         for (n, kind) in [
             ("amq.direct", ExchangeKind::Direct),
@@ -477,8 +483,29 @@ impl VHost {
         Ok(self.remove_queue(&q))
     }
 
+    /// Direct reply-to (RabbitMQ extension): a consumer on `amq.rabbitmq.reply-to` gets a
+    /// private pseudo-queue, named `amq.rabbitmq.reply-to.<token>`, reachable only through the
+    /// default exchange and gone with its consumer.
+    pub fn create_reply_queue(&self, conn_id: u64) -> Arc<Queue> {
+        let name: Arc<str> = generate_name(&format!("{REPLY_TO}.")).into();
+        let spec = QueueSpec {
+            name: name.clone(),
+            durable: false,
+            exclusive_owner: Some(conn_id),
+            auto_delete: true,
+            arguments: FieldTable::default(),
+        };
+        let q = Queue::new(spec, self.name.clone(), self.me.clone(), None);
+        self.reply_queues.lock().insert(name, q.clone());
+        q
+    }
+
     /// Removes a queue and its bindings; returns its ready-message count.
     pub fn remove_queue(&self, q: &Arc<Queue>) -> u32 {
+        if q.name().starts_with(REPLY_TO) {
+            self.reply_queues.lock().remove(q.name());
+            return q.delete();
+        }
         {
             let mut queues = self.queues.write();
             if queues.get(q.name()).is_some_and(|x| Arc::ptr_eq(x, q)) {
@@ -674,6 +701,10 @@ impl VHost {
         if exchange.is_empty() {
             if let Some(q) = self.queues.read().get(routing_key) {
                 out.queues.push(q.clone());
+            } else if routing_key.starts_with(REPLY_TO) {
+                if let Some(q) = self.reply_queues.lock().get(routing_key) {
+                    out.queues.push(q.clone());
+                }
             }
             return Ok(self.default_exchange_name.clone());
         }

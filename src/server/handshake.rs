@@ -262,6 +262,8 @@ fn start_method() -> connection::Start {
         "consumer_cancel_notify",
         "per_consumer_qos",
         "authentication_failure_close",
+        "consumer_priorities",
+        "direct_reply_to",
     ] {
         caps.insert(ShortString::from(cap), AMQPValue::Boolean(true));
     }

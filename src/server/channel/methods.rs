@@ -3,7 +3,7 @@
 use super::{Channel, ChannelConsumer, ChannelResult, Confirms, Ctx, Signal, Tx};
 use crate::broker::consumer::{ConsumerEntry, Credit, NO_ACK_WINDOW};
 use crate::broker::queue::AfterCancel;
-use crate::broker::vhost::{generate_name, ExchangeDeclare, QueueDeclare};
+use crate::broker::vhost::{generate_name, ExchangeDeclare, QueueDeclare, REPLY_TO};
 use crate::error::{AmqpError, AmqpResult};
 use crate::protocol::encode::{put_content, put_get_ok};
 use crate::protocol::AMQPClass;
@@ -236,7 +236,22 @@ impl Channel {
     }
 
     fn consume(&mut self, ctx: &mut Ctx<'_>, m: basic::Consume) -> AmqpResult<()> {
-        let q = ctx.vhost.queue(m.queue.as_str(), ctx.conn_id)?;
+        let q = if m.queue.as_str() == REPLY_TO {
+            // Direct reply-to: RabbitMQ requires no-ack, and one reply consumer per channel.
+            if !m.no_ack {
+                return Err(AmqpError::precondition_failed(
+                    "reply consumer cannot acknowledge",
+                ));
+            }
+            if self.reply_queue.is_some() {
+                return Err(AmqpError::precondition_failed("reply consumer already set"));
+            }
+            let q = ctx.vhost.create_reply_queue(ctx.conn_id);
+            self.reply_queue = Some(q.name().into());
+            q
+        } else {
+            ctx.vhost.queue(m.queue.as_str(), ctx.conn_id)?
+        };
         let tag: Arc<str> = if m.consumer_tag.as_str().is_empty() {
             generate_name("amq.ctag-").into()
         } else {
@@ -297,6 +312,9 @@ impl Channel {
         if let Some(c) = self.consumers.remove(tag) {
             if c.queue.remove_consumer(ctx.conn_id, self.id, tag) == AfterCancel::AutoDelete {
                 ctx.vhost.remove_queue(&c.queue);
+            }
+            if self.reply_queue.as_deref() == Some(c.queue.name()) {
+                self.reply_queue = None;
             }
         }
         if !m.nowait {

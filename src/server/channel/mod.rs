@@ -97,6 +97,8 @@ pub struct Channel {
     spare_target: Option<publish::PublishTarget>,
     /// We sent channel.close and wait for close-ok; everything else is discarded.
     closing: bool,
+    /// The direct reply-to pseudo-queue of this channel's reply consumer.
+    reply_queue: Option<String>,
 }
 
 impl Channel {
@@ -114,6 +116,7 @@ impl Channel {
             route_scratch: Routed::default(),
             spare_target: None,
             closing: false,
+            reply_queue: None,
         }
     }
 

@@ -7,6 +7,7 @@
 
 use super::{Channel, Ctx, Signal};
 use crate::broker::message::Message;
+use crate::broker::vhost::REPLY_TO;
 use crate::error::{code, AmqpError, AmqpResult};
 use crate::protocol::cold::erlang_binary;
 use crate::protocol::encode::{put_content, put_return};
@@ -262,6 +263,19 @@ impl Channel {
     ) -> AmqpResult<()> {
         let view = properties::view(props).unwrap_or_default();
         check_properties(&view, ctx.user)?;
+        if view.reply_to == Some(REPLY_TO) {
+            // Direct reply-to: the reply address becomes this channel's pseudo-queue.
+            let Some(reply_queue) = self.reply_queue.clone() else {
+                return Err(
+                    AmqpError::precondition_failed("fast reply consumer does not exist")
+                        .with_method(60, 40),
+                );
+            };
+            let rewritten = properties::rewrite(props, |p| {
+                *p = p.clone().with_reply_to(reply_queue.as_str().into())
+            });
+            return self.route(ctx, exchange, routing_key, mandatory, &rewritten, body);
+        }
         let headers = view.headers;
         let exchange_name = ctx
             .vhost
