@@ -36,6 +36,10 @@ pub struct Config {
     /// What a publisher confirm of a persistent message promises: "fsync" (on disk, survives
     /// power loss) or "write" (handed to the OS, survives a Warren crash).
     pub sync: String,
+    /// Memory alarm threshold as a fraction of the machine's RAM (RabbitMQ's default: 0.4).
+    pub memory_high_watermark: f64,
+    /// Absolute memory alarm threshold in bytes; when non-zero it replaces the fraction.
+    pub memory_high_watermark_bytes: u64,
 }
 
 impl Default for Config {
@@ -54,6 +58,8 @@ impl Default for Config {
             max_connections: 65_536,
             handshake_timeout: 10,
             sync: "fsync".into(),
+            memory_high_watermark: 0.4,
+            memory_high_watermark_bytes: 0,
         }
     }
 }
@@ -119,6 +125,8 @@ impl Config {
             "max_connections" => self.max_connections = num(key, value)?,
             "handshake_timeout" => self.handshake_timeout = num(key, value)?,
             "sync" => self.sync = value.to_string(),
+            "memory_high_watermark" => self.memory_high_watermark = num(key, value)?,
+            "memory_high_watermark_bytes" => self.memory_high_watermark_bytes = num(key, value)?,
             "config" => {}
             other => return Err(ConfigError(format!("unknown key '{other}'"))),
         }
@@ -149,7 +157,21 @@ impl Config {
         if self.handshake_timeout == 0 {
             return bad("handshake_timeout", "must be at least 1 second");
         }
+        if !(0.0..=1.0).contains(&self.memory_high_watermark) {
+            return bad(
+                "memory_high_watermark",
+                "must be a fraction between 0 and 1",
+            );
+        }
         self.sync_policy().map(|_| ())
+    }
+
+    /// The memory alarm threshold in bytes (0: off).
+    pub fn memory_watermark_bytes(&self) -> u64 {
+        if self.memory_high_watermark_bytes > 0 {
+            return self.memory_high_watermark_bytes;
+        }
+        (crate::broker::alarm::total_memory_bytes() as f64 * self.memory_high_watermark) as u64
     }
 
     /// The `sync` key as a policy.

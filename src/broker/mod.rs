@@ -1,6 +1,7 @@
 //! The domain: vhosts, exchanges, queues, messages, routing and ack semantics.
 //! No sockets, frames or method structs here; errors are `AmqpError`s.
 
+pub mod alarm;
 pub mod arguments;
 pub mod consumer;
 pub mod dead_letter;
@@ -22,6 +23,8 @@ pub struct Broker {
     vhosts: HashMap<String, Arc<VHost>>,
     next_connection_id: AtomicU64,
     store: Option<Arc<Store>>,
+    /// `true` while the memory alarm is on.
+    memory_alarm: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl Broker {
@@ -37,6 +40,7 @@ impl Broker {
             vhosts,
             next_connection_id: AtomicU64::new(1),
             store,
+            memory_alarm: None,
         })
     }
 
@@ -51,6 +55,22 @@ impl Broker {
         }
         store.remove_orphans(&logs)?;
         Ok(broker)
+    }
+
+    /// Starts the memory alarm at `watermark_bytes` (0: never).
+    pub fn with_memory_alarm(self: Arc<Self>, watermark_bytes: u64) -> Arc<Broker> {
+        match Arc::try_unwrap(self) {
+            Ok(mut b) => {
+                b.memory_alarm = Some(alarm::start(watermark_bytes));
+                Arc::new(b)
+            }
+            Err(shared) => shared,
+        }
+    }
+
+    /// Watch the memory alarm.
+    pub fn memory_alarm(&self) -> Option<tokio::sync::watch::Receiver<bool>> {
+        self.memory_alarm.clone()
     }
 
     /// Watch the last durable flush round, when there is a store.

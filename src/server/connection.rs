@@ -102,9 +102,12 @@ pub async fn serve(
         phase: Phase::Open,
         redispatch: Vec::new(),
         recently_closed: Vec::new(),
+        published: false,
+        blocked: false,
         close_reason: String::from("client closed the connection"),
     };
     let mut durable = broker.durable_rounds();
+    let mut alarm = broker.memory_alarm();
     conn.run(
         &mut reader,
         &mut writer,
@@ -112,6 +115,7 @@ pub async fn serve(
         inbox,
         &mut stop,
         &mut durable,
+        &mut alarm,
     )
     .await;
     conn.cleanup();
@@ -130,6 +134,10 @@ struct Connection {
     redispatch: Vec<Arc<Queue>>,
     /// Channels the client closed; frames it sent before seeing our close-ok are ignored.
     recently_closed: Vec<u16>,
+    /// This connection has published (the memory alarm blocks publishers only).
+    published: bool,
+    /// Reads are paused by the memory alarm.
+    blocked: bool,
 
     close_reason: String,
 }
@@ -143,6 +151,7 @@ impl Connection {
         mut inbox: UnboundedReceiver<Outbound>,
         stop: &mut watch::Receiver<bool>,
         durable: &mut Option<watch::Receiver<u64>>,
+        alarm: &mut Option<watch::Receiver<bool>>,
     ) {
         let hb = Duration::from_secs(self.n.heartbeat as u64);
         let tick_every = if hb.is_zero() {
@@ -156,7 +165,8 @@ impl Connection {
         let mut wrote_since_tick = false;
         let mut eof = false;
         while self.phase != Phase::Done {
-            let can_read = !eof && self.out.len() < OUTPUT_READ_STOP;
+            self.apply_alarm(alarm.as_ref().is_some_and(|a| *a.borrow()));
+            let can_read = !eof && !self.blocked && self.out.len() < OUTPUT_READ_STOP;
             let can_take = self.out.len() < OUTPUT_HIGH_WATER && self.phase == Phase::Open;
             let awaits_disk = durable.is_some() && self.channels.values().any(|c| c.awaits_disk());
             tokio::select! {
@@ -195,6 +205,7 @@ impl Connection {
                     }
                 },
                 _ = next_round(durable), if awaits_disk => self.after_batch(),
+                _ = alarm_changed(alarm) => {}
                 _ = stop.changed(), if self.phase == Phase::Open => {
                     let e = AmqpError::connection_forced("broker forced connection closure with reason 'shutdown'");
                     self.fail(0, e);
@@ -202,6 +213,11 @@ impl Connection {
                 }
                 _ = ticker.tick(), if !hb.is_zero() => {
                     // Spec 4.2.7: a peer silent for two intervals is gone.
+                    // A blocked connection's client may not send heartbeats (lapin stops all
+                    // writes when blocked), so silence then is not a failure.
+                    if self.blocked {
+                        last_read = Instant::now();
+                    }
                     if last_read.elapsed() > hb * 2 {
                         tracing::warn!(peer = %self.peer, "missed heartbeats from client, timeout: {}s", hb.as_secs());
                         self.close_reason = "missed heartbeats".into();
@@ -238,6 +254,9 @@ impl Connection {
             };
             consumed += frame.wire_len();
             let (kind, ch, payload) = (frame.kind, frame.channel, frame.payload);
+            if kind == FRAME_METHOD && payload.starts_with(&[0, 60, 0, 40]) {
+                self.published = true;
+            }
             if let Err(e) = self.handle_frame(kind, ch, payload) {
                 self.fail(ch, e);
             }
@@ -247,6 +266,34 @@ impl Connection {
             inbuf.reserve(READ_BUFFER);
         }
         self.after_batch();
+    }
+
+    /// Blocks a publishing connection while the memory alarm is on (RabbitMQ: reads stop and
+    /// clients that asked for it get connection.blocked), and unblocks it when it clears.
+    fn apply_alarm(&mut self, alarm_on: bool) {
+        use amq_protocol::protocol::connection::{Blocked, Unblocked};
+        if alarm_on && self.published && !self.blocked && self.phase == Phase::Open {
+            self.blocked = true;
+            if self.n.connection_blocked {
+                let blocked = Blocked {
+                    reason: "low on memory".into(),
+                };
+                put_method(
+                    &mut self.out,
+                    0,
+                    AMQPClass::Connection(connection::AMQPMethod::Blocked(blocked)),
+                );
+            }
+        } else if !alarm_on && self.blocked {
+            self.blocked = false;
+            if self.n.connection_blocked {
+                put_method(
+                    &mut self.out,
+                    0,
+                    AMQPClass::Connection(connection::AMQPMethod::Unblocked(Unblocked {})),
+                );
+            }
+        }
     }
 
     /// Confirms and re-dispatch once per batch of frames or deliveries.
@@ -486,6 +533,16 @@ impl Connection {
         }
         self.n.vhost.connection_closed(self.id);
     }
+}
+
+/// Waits for the memory alarm to change (forever when there is none).
+async fn alarm_changed(alarm: &mut Option<watch::Receiver<bool>>) {
+    if let Some(rx) = alarm {
+        if rx.changed().await.is_ok() {
+            return;
+        }
+    }
+    std::future::pending().await
 }
 
 /// Waits for the next completed flush round.

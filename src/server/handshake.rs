@@ -31,6 +31,8 @@ pub struct Negotiated {
     pub heartbeat: u16,
     /// The client asked for basic.cancel when its queue goes away.
     pub consumer_cancel_notify: bool,
+    /// The client understands connection.blocked / unblocked.
+    pub connection_blocked: bool,
 }
 
 /// Why a handshake ended without a connection.
@@ -85,6 +87,7 @@ pub async fn handshake(
     let user = authenticate(&start_ok, config)?;
     let consumer_cancel_notify =
         client_capability(&start_ok.client_properties, "consumer_cancel_notify");
+    let connection_blocked = client_capability(&start_ok.client_properties, "connection.blocked");
 
     out.clear();
     let tune = connection::Tune {
@@ -157,6 +160,7 @@ pub async fn handshake(
         channel_max,
         heartbeat,
         consumer_cancel_notify,
+        connection_blocked,
     })
 }
 
@@ -264,6 +268,7 @@ fn start_method() -> connection::Start {
         "authentication_failure_close",
         "consumer_priorities",
         "direct_reply_to",
+        "connection.blocked",
     ] {
         caps.insert(ShortString::from(cap), AMQPValue::Boolean(true));
     }

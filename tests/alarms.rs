@@ -1,0 +1,36 @@
+//! The memory alarm: publishers are blocked with connection.blocked, consumers keep working.
+mod common;
+
+use common::*;
+use lapin::options::*;
+use lapin::types::FieldTable;
+
+#[tokio::test]
+async fn publishers_are_blocked_while_consumers_keep_working() {
+    // A watermark of one byte: the alarm is on from the start.
+    let b = start_with(|c| c.memory_high_watermark_bytes = 1).await;
+    let (consumer_conn, consumer) = b.channel().await;
+    declare(&consumer, "during-alarm").await;
+    let mut deliveries = consume(&consumer, "during-alarm", true).await;
+    let (publisher_conn, publisher) = b.channel().await;
+    publish(&publisher, "", "during-alarm", b"first").await;
+    // The publish that arrived is delivered; then the publisher is told it is blocked.
+    assert_eq!(next(&mut deliveries).await.data, b"first");
+    assert!(
+        eventually(|| async { publisher_conn.status().blocked() }).await,
+        "the publishing connection must receive connection.blocked"
+    );
+    assert!(
+        !consumer_conn.status().blocked(),
+        "a connection that never published stays unblocked"
+    );
+    // The consuming connection still works normally.
+    let ch = consumer_conn.create_channel().await.unwrap();
+    ch.queue_declare(
+        "other".into(),
+        QueueDeclareOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .expect("consumers keep working during an alarm");
+}
