@@ -60,7 +60,7 @@ pub async fn serve(
     peer: SocketAddr,
     config: Arc<Config>,
     broker: Arc<Broker>,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
     let (mut reader, mut writer) = stream.into_split();
@@ -106,20 +106,25 @@ pub async fn serve(
         blocked: false,
         close_reason: String::from("client closed the connection"),
     };
-    let mut durable = broker.durable_rounds();
-    let mut alarm = broker.memory_alarm();
-    conn.run(
-        &mut reader,
-        &mut writer,
-        inbuf,
-        inbox,
-        &mut stop,
-        &mut durable,
-        &mut alarm,
-    )
-    .await;
+    let mut signals = Signals {
+        stop,
+        durable: broker.durable_rounds(),
+        alarm: broker.memory_alarm(),
+    };
+    conn.run(&mut reader, &mut writer, inbuf, inbox, &mut signals)
+        .await;
     conn.cleanup();
     tracing::info!(%peer, user = %conn.n.user, vhost = %conn.n.vhost.name, reason = %conn.close_reason, "connection closed");
+}
+
+/// What a connection watches besides its socket and inbox.
+struct Signals {
+    /// Broker shutdown.
+    stop: watch::Receiver<bool>,
+    /// Completed disk flush rounds (publisher confirms of persistent messages).
+    durable: Option<watch::Receiver<u64>>,
+    /// The memory alarm.
+    alarm: Option<watch::Receiver<bool>>,
 }
 
 struct Connection {
@@ -149,9 +154,7 @@ impl Connection {
         writer: &mut tokio::net::tcp::OwnedWriteHalf,
         mut inbuf: BytesMut,
         mut inbox: UnboundedReceiver<Outbound>,
-        stop: &mut watch::Receiver<bool>,
-        durable: &mut Option<watch::Receiver<u64>>,
-        alarm: &mut Option<watch::Receiver<bool>>,
+        signals: &mut Signals,
     ) {
         let hb = Duration::from_secs(self.n.heartbeat as u64);
         let tick_every = if hb.is_zero() {
@@ -165,6 +168,11 @@ impl Connection {
         let mut wrote_since_tick = false;
         let mut eof = false;
         while self.phase != Phase::Done {
+            let Signals {
+                stop,
+                durable,
+                alarm,
+            } = &mut *signals;
             self.apply_alarm(alarm.as_ref().is_some_and(|a| *a.borrow()));
             let can_read = !eof && !self.blocked && self.out.len() < OUTPUT_READ_STOP;
             let can_take = self.out.len() < OUTPUT_HIGH_WATER && self.phase == Phase::Open;
