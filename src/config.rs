@@ -40,6 +40,9 @@ pub struct Config {
     pub memory_high_watermark: f64,
     /// Absolute memory alarm threshold in bytes; when non-zero it replaces the fraction.
     pub memory_high_watermark_bytes: u64,
+    /// Milliseconds a delivery may stay unacked before its consumer is cancelled and its
+    /// messages requeued (0: no limit). Queues override it with x-consumer-timeout.
+    pub consumer_timeout: u64,
 }
 
 impl Default for Config {
@@ -60,6 +63,7 @@ impl Default for Config {
             sync: "fsync".into(),
             memory_high_watermark: 0.4,
             memory_high_watermark_bytes: 0,
+            consumer_timeout: 1_800_000,
         }
     }
 }
@@ -127,6 +131,7 @@ impl Config {
             "sync" => self.sync = value.to_string(),
             "memory_high_watermark" => self.memory_high_watermark = num(key, value)?,
             "memory_high_watermark_bytes" => self.memory_high_watermark_bytes = num(key, value)?,
+            "consumer_timeout" => self.consumer_timeout = num(key, value)?,
             "config" => {}
             other => return Err(ConfigError(format!("unknown key '{other}'"))),
         }

@@ -104,6 +104,7 @@ pub async fn serve(
         recently_closed: Vec::new(),
         published: false,
         blocked: false,
+        consumer_timeout: config.consumer_timeout,
         close_reason: String::from("client closed the connection"),
     };
     let mut signals = Signals {
@@ -143,6 +144,8 @@ struct Connection {
     published: bool,
     /// Reads are paused by the memory alarm.
     blocked: bool,
+    /// Default consumer acknowledgement timeout, ms (0: none).
+    consumer_timeout: u64,
 
     close_reason: String,
 }
@@ -177,6 +180,11 @@ impl Connection {
             let can_read = !eof && !self.blocked && self.out.len() < OUTPUT_READ_STOP;
             let can_take = self.out.len() < OUTPUT_HIGH_WATER && self.phase == Phase::Open;
             let awaits_disk = durable.is_some() && self.channels.values().any(|c| c.awaits_disk());
+            let ack_deadline = self
+                .channels
+                .values()
+                .filter_map(|c| c.next_ack_deadline())
+                .min();
             tokio::select! {
                 r = reader.read_buf(&mut inbuf), if can_read => match r {
                     Ok(0) | Err(_) => {
@@ -214,6 +222,7 @@ impl Connection {
                 },
                 _ = next_round(durable), if awaits_disk => self.after_batch(),
                 _ = alarm_changed(alarm) => {}
+                _ = sleep_until_ms(ack_deadline), if ack_deadline.is_some() => self.enforce_ack_timeouts(),
                 _ = stop.changed(), if self.phase == Phase::Open => {
                     let e = AmqpError::connection_forced("broker forced connection closure with reason 'shutdown'");
                     self.fail(0, e);
@@ -302,6 +311,25 @@ impl Connection {
                 );
             }
         }
+    }
+
+    /// Cancels consumers that held deliveries past the acknowledgement timeout.
+    fn enforce_ack_timeouts(&mut self) {
+        let now = crate::broker::queue::now_ms();
+        for channel in self.channels.values_mut() {
+            let mut ctx = Ctx {
+                vhost: &self.n.vhost,
+                user: &self.n.user,
+                conn_id: self.id,
+                sink: &self.sink,
+                out: &mut self.out,
+                frame_max: self.n.frame_max,
+                redispatch: &mut self.redispatch,
+                consumer_timeout: self.consumer_timeout,
+            };
+            channel.enforce_ack_timeouts(&mut ctx, now, self.n.consumer_cancel_notify);
+        }
+        self.after_batch();
     }
 
     /// Confirms and re-dispatch once per batch of frames or deliveries.
@@ -402,6 +430,7 @@ impl Connection {
             out: &mut self.out,
             frame_max: self.n.frame_max,
             redispatch: &mut self.redispatch,
+            consumer_timeout: self.consumer_timeout,
         };
         let signal = match kind {
             FRAME_HEADER => channel.content_header(&mut ctx, payload),
@@ -508,6 +537,7 @@ impl Connection {
                     out: &mut self.out,
                     frame_max: self.n.frame_max,
                     redispatch: &mut self.redispatch,
+                    consumer_timeout: self.consumer_timeout,
                 };
                 if let Err(d) = channel.deliver(&mut ctx, d) {
                     give_back(d);
@@ -526,6 +556,7 @@ impl Connection {
                         out: &mut self.out,
                         frame_max: self.n.frame_max,
                         redispatch: &mut self.redispatch,
+                        consumer_timeout: self.consumer_timeout,
                     };
                     c.consumer_cancelled(&mut ctx, &consumer_tag, self.n.consumer_cancel_notify);
                 }
@@ -540,6 +571,17 @@ impl Connection {
             c.release(&self.n.vhost, self.id);
         }
         self.n.vhost.connection_closed(self.id);
+    }
+}
+
+/// Sleeps until a wall-clock deadline in ms since the epoch (forever for None).
+async fn sleep_until_ms(deadline: Option<u64>) {
+    match deadline {
+        Some(d) => {
+            let wait = d.saturating_sub(crate::broker::queue::now_ms());
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+        }
+        None => std::future::pending().await,
     }
 }
 

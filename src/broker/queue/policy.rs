@@ -24,6 +24,8 @@ pub struct QueuePolicy {
     pub dead_letter_routing_key: Option<String>,
     pub max_priority: u8,
     pub single_active_consumer: bool,
+    /// x-consumer-timeout: how long a delivery may stay unacked (ms).
+    pub consumer_timeout: Option<u64>,
 }
 
 fn int(args: &FieldTable, key: &str) -> Option<u64> {
@@ -55,6 +57,7 @@ impl QueuePolicy {
             dead_letter_exchange: text(args, "x-dead-letter-exchange"),
             dead_letter_routing_key: text(args, "x-dead-letter-routing-key"),
             max_priority: int(args, "x-max-priority").map_or(0, |p| p.min(255) as u8),
+            consumer_timeout: int(args, "x-consumer-timeout"),
             single_active_consumer: matches!(
                 args.inner().get("x-single-active-consumer"),
                 Some(AMQPValue::Boolean(true))

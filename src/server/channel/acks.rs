@@ -18,6 +18,9 @@ pub struct Unacked {
     pub message: QueuedMessage,
     /// The consumer's credit (None for basic.get, which takes no credit).
     pub credit: Option<Arc<Credit>>,
+    /// When the consumer acknowledgement timeout cancels its consumer (ms since the epoch;
+    /// 0: never).
+    pub deadline: u64,
 }
 
 /// Puts deliveries back in their queues, in their original order.

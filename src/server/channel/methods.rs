@@ -355,6 +355,7 @@ impl Channel {
                 queue: q,
                 message: qm,
                 credit: None,
+                deadline: 0,
             });
         }
         Ok(())

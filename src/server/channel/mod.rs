@@ -4,6 +4,7 @@
 //! `publish` assembles content and routes it, `acks` keeps the unacked deliveries and applies
 //! ack / nack / reject / recover, `methods` handles every other method of the channel.
 
+mod ack_timeout;
 mod acks;
 mod methods;
 mod publish;
@@ -38,6 +39,8 @@ pub struct Ctx<'a> {
     pub frame_max: u32,
     /// Queues whose consumers got credit back and should be offered more messages.
     pub redispatch: &'a mut Vec<Arc<Queue>>,
+    /// Default consumer acknowledgement timeout in ms (0: none).
+    pub consumer_timeout: u64,
 }
 
 /// What the connection does with the channel after a method.
@@ -161,14 +164,34 @@ impl Channel {
             consumer.credit.give_back(1);
             push_unique(ctx.redispatch, &d.queue);
         } else {
+            let timeout = d
+                .queue
+                .policy
+                .consumer_timeout
+                .unwrap_or(ctx.consumer_timeout);
+            let deadline = if timeout == 0 {
+                0
+            } else {
+                crate::broker::queue::now_ms() + timeout
+            };
             self.unacked.push_back(Unacked {
                 tag,
                 queue: d.queue,
                 message: d.message,
                 credit: Some(consumer.credit.clone()),
+                deadline,
             });
         }
         Ok(())
+    }
+
+    /// Tells the client its consumer was cancelled by the server (basic.cancel, nowait).
+    fn consumer_cancelled_notice(&self, ctx: &mut Ctx<'_>, tag: &Arc<str>) {
+        let cancel = basic::Cancel {
+            consumer_tag: tag.as_ref().into(),
+            nowait: true,
+        };
+        self.reply(ctx, AMQPClass::Basic(basic::AMQPMethod::Cancel(cancel)));
     }
 
     /// The queue of a consumer went away (spec extension consumer_cancel_notify).
