@@ -254,9 +254,12 @@ impl VHost {
                 d.name
             )));
         }
-        let what = format!("queue '{}' in vhost '{}'", d.name, self.name);
-        super::arguments::validate_queue_arguments(d.arguments, d.durable, &what)?;
         let mut queues = self.queues.write();
+        if !queues.contains_key(d.name) {
+            // RabbitMQ validates arguments of new queues only; redeclares are compared.
+            let what = format!("queue '{}' in vhost '{}'", d.name, self.name);
+            super::arguments::validate_queue_arguments(d.arguments, d.durable, &what)?;
+        }
         let name: Arc<str> = if d.name.is_empty() {
             loop {
                 let n: Arc<str> = generate_name("amq.gen-").into();
@@ -808,10 +811,16 @@ fn check_args_equivalence(
             _ => false,
         };
         if !same {
+            // RabbitMQ: plain values when both sides have one, typed values otherwise.
+            let (received, current) = match (a, b) {
+                (Some(x), Some(y)) => (
+                    format!("'{}'", value_text(x)),
+                    format!("'{}'", value_text(y)),
+                ),
+                _ => (describe(a), describe(b)),
+            };
             return Err(AmqpError::precondition_failed(format!(
-                "inequivalent arg '{key}' for {what}: received {} but current is {}",
-                describe(a),
-                describe(b)
+                "inequivalent arg '{key}' for {what}: received {received} but current is {current}"
             )));
         }
     }
