@@ -111,3 +111,21 @@ async fn direct_reply_to_errors_match_rabbitmq() {
         )
     );
 }
+
+#[tokio::test]
+async fn passive_declare_of_the_reply_to_pseudo_queue_succeeds() {
+    let b = start().await;
+    let (_c, ch) = b.channel().await;
+    let q = ch
+        .queue_declare(
+            "amq.rabbitmq.reply-to".into(),
+            QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .expect("clients probe direct reply-to support this way");
+    assert_eq!(q.name().as_str(), "amq.rabbitmq.reply-to");
+}

@@ -137,6 +137,17 @@ impl Channel {
     }
 
     fn queue_declare(&mut self, ctx: &mut Ctx<'_>, m: queue::Declare) -> AmqpResult<()> {
+        if m.passive && m.queue.as_str() == REPLY_TO {
+            // RabbitMQ answers this probe, which clients (Spring's RabbitTemplate) use to detect
+            // direct reply-to support.
+            let ok = queue::DeclareOk {
+                queue: m.queue,
+                message_count: 0,
+                consumer_count: 0,
+            };
+            self.reply(ctx, AMQPClass::Queue(queue::AMQPMethod::DeclareOk(ok)));
+            return Ok(());
+        }
         let (q, messages, consumers) = ctx.vhost.declare_queue(
             &QueueDeclare {
                 name: m.queue.as_str(),
