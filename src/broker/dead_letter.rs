@@ -17,6 +17,8 @@ pub enum Reason {
     Rejected,
     Expired,
     Maxlen,
+    /// A quorum queue's x-delivery-limit was exceeded.
+    DeliveryLimit,
 }
 
 impl Reason {
@@ -25,6 +27,7 @@ impl Reason {
             Reason::Rejected => "rejected",
             Reason::Expired => "expired",
             Reason::Maxlen => "maxlen",
+            Reason::DeliveryLimit => "delivery_limit",
         }
     }
 }

@@ -69,6 +69,8 @@ pub struct QueuedMessage {
     pub priority: u8,
     /// When it expires, in ms since the Unix epoch (0: never).
     pub expires_at: u64,
+    /// Times it was returned to a quorum queue (x-delivery-count).
+    pub delivery_count: u32,
 }
 
 impl QueuedMessage {
@@ -97,6 +99,7 @@ impl QueuedMessage {
             redelivered: false,
             priority,
             expires_at: ttl.map_or(0, |t| now_ms.saturating_add(t).max(1)),
+            delivery_count: 0,
         }
     }
 }

@@ -236,6 +236,19 @@ impl Queue {
     /// Puts unacked messages back at their original positions, marked redelivered.
     pub fn requeue(self: &Arc<Self>, mut messages: Vec<QueuedMessage>) {
         let now = now_ms();
+        let mut over_limit = Vec::new();
+        if self.policy.quorum {
+            // Quorum queues count returns in x-delivery-count and enforce x-delivery-limit.
+            let (keep, over): (Vec<_>, Vec<_>) =
+                messages.into_iter().map(count_delivery).partition(|m| {
+                    self.policy
+                        .delivery_limit
+                        .is_none_or(|limit| m.delivery_count as u64 <= limit)
+                });
+            messages = keep;
+            over_limit = over;
+        }
+        self.dead_letter(over_limit, Reason::DeliveryLimit);
         let mut st = self.state.lock();
         if st.deleted || messages.is_empty() {
             return;
@@ -471,6 +484,29 @@ impl Queue {
             now + expires
         })
     }
+}
+
+/// One more return of a message to a quorum queue, recorded in its x-delivery-count header.
+fn count_delivery(mut m: QueuedMessage) -> QueuedMessage {
+    use crate::protocol::{AMQPValue, ShortString};
+    m.delivery_count += 1;
+    let count = m.delivery_count;
+    let original = &m.message;
+    let properties = crate::protocol::properties::rewrite(original.properties(), |p| {
+        let mut headers = p.headers().clone().unwrap_or_default();
+        headers.insert(
+            ShortString::from("x-delivery-count"),
+            AMQPValue::LongLongInt(count as i64),
+        );
+        *p = p.clone().with_headers(headers);
+    });
+    m.message = Arc::new(Message::new(
+        original.exchange.clone(),
+        original.routing_key(),
+        &properties,
+        original.body.clone(),
+    ));
+    m
 }
 
 impl QueueState {

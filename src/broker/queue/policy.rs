@@ -26,6 +26,10 @@ pub struct QueuePolicy {
     pub single_active_consumer: bool,
     /// x-consumer-timeout: how long a delivery may stay unacked (ms).
     pub consumer_timeout: Option<u64>,
+    /// x-queue-type quorum: on one node, a durable queue that counts redeliveries.
+    pub quorum: bool,
+    /// x-delivery-limit (quorum queues): returns allowed before the message is dead-lettered.
+    pub delivery_limit: Option<u64>,
 }
 
 fn int(args: &FieldTable, key: &str) -> Option<u64> {
@@ -58,6 +62,8 @@ impl QueuePolicy {
             dead_letter_routing_key: text(args, "x-dead-letter-routing-key"),
             max_priority: int(args, "x-max-priority").map_or(0, |p| p.min(255) as u8),
             consumer_timeout: int(args, "x-consumer-timeout"),
+            quorum: text(args, "x-queue-type").as_deref() == Some("quorum"),
+            delivery_limit: int(args, "x-delivery-limit"),
             single_active_consumer: matches!(
                 args.inner().get("x-single-active-consumer"),
                 Some(AMQPValue::Boolean(true))
