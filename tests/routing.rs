@@ -518,3 +518,39 @@ async fn unroutable_messages_go_to_the_alternate_exchange() {
     assert_eq!(drain(&ch, "routed").await, ["k"]);
     assert_eq!(drain(&ch, "unrouted").await, ["other"]);
 }
+
+#[tokio::test]
+async fn cc_and_bcc_headers_add_routing_keys_and_bcc_is_stripped() {
+    let b = start().await;
+    let (_c, ch) = b.channel().await;
+    for q in ["to", "cc", "bcc"] {
+        declare(&ch, q).await;
+        bind(&ch, q, "amq.direct", q, FieldTable::default()).await;
+    }
+    let mut h = FieldTable::default();
+    let list = |k: &str| {
+        let mut a = lapin::types::FieldArray::default();
+        a.push(text(k));
+        AMQPValue::FieldArray(a)
+    };
+    h.insert(ShortString::from("CC"), list("cc"));
+    h.insert(ShortString::from("BCC"), list("bcc"));
+    ch.basic_publish(
+        "amq.direct".into(),
+        "to".into(),
+        BasicPublishOptions::default(),
+        b"memo",
+        BasicProperties::default().with_headers(h),
+    )
+    .await
+    .unwrap();
+    for q in ["to", "cc", "bcc"] {
+        let m = get(&ch, q)
+            .await
+            .unwrap_or_else(|| panic!("nothing in {q}"));
+        assert_eq!(m.delivery.routing_key.as_str(), "to");
+        let headers = m.delivery.properties.headers().clone().unwrap();
+        assert!(headers.inner().contains_key("CC"), "CC is kept");
+        assert!(!headers.inner().contains_key("BCC"), "BCC is removed");
+    }
+}

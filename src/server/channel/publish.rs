@@ -6,6 +6,7 @@
 //! so assembling a message allocates nothing beyond the message itself.
 
 use super::{Channel, Ctx, Signal};
+use crate::broker::exchange::Routed;
 use crate::broker::message::Message;
 use crate::broker::vhost::REPLY_TO;
 use crate::error::{code, AmqpError, AmqpResult};
@@ -281,6 +282,66 @@ impl Channel {
             .vhost
             .route(exchange, routing_key, headers, &mut self.route_scratch)
             .map_err(|e| e.with_method(60, 40))?;
+        if let Some(extra) = headers.and_then(sender_selected_keys) {
+            // CC and BCC headers (RabbitMQ extension): more routing keys on the same exchange;
+            // BCC never reaches the consumers.
+            let mut more = Routed::default();
+            for key in &extra.keys {
+                let _ = ctx.vhost.route(exchange, key, headers, &mut more);
+                for q in more.queues.drain(..) {
+                    if !self.route_scratch.queues.iter().any(|x| Arc::ptr_eq(x, &q)) {
+                        self.route_scratch.queues.push(q);
+                    }
+                }
+            }
+            if extra.has_bcc {
+                let stripped = properties::rewrite(props, |p| {
+                    if let Some(h) = p.headers() {
+                        let mut h = h.clone();
+                        let kept: std::collections::BTreeMap<_, _> = h
+                            .inner()
+                            .iter()
+                            .filter(|(k, _)| k.as_str() != "BCC")
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect();
+                        h = kept.into();
+                        *p = p.clone().with_headers(h);
+                    }
+                });
+                return self.deliver_routed(
+                    ctx,
+                    exchange_name,
+                    exchange,
+                    routing_key,
+                    mandatory,
+                    &stripped,
+                    body,
+                );
+            }
+        }
+        self.deliver_routed(
+            ctx,
+            exchange_name,
+            exchange,
+            routing_key,
+            mandatory,
+            props,
+            body,
+        )
+    }
+
+    /// Hands a routed message to its queues (or returns it), and records its confirm.
+    #[allow(clippy::too_many_arguments)]
+    fn deliver_routed(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        exchange_name: Arc<str>,
+        exchange: &str,
+        routing_key: &str,
+        mandatory: bool,
+        props: &[u8],
+        body: Bytes,
+    ) -> AmqpResult<()> {
         if self.route_scratch.queues.is_empty() {
             if mandatory {
                 put_return(
@@ -316,6 +377,38 @@ impl Channel {
         }
         Ok(())
     }
+}
+
+/// Extra routing keys from the CC and BCC headers.
+struct SenderSelected {
+    keys: Vec<String>,
+    has_bcc: bool,
+}
+
+/// Reads CC / BCC from a raw headers table; a cheap byte scan first, so messages without them
+/// are never parsed.
+fn sender_selected_keys(headers: &[u8]) -> Option<SenderSelected> {
+    let mentions = |key: &[u8]| headers.windows(key.len()).any(|w| w == key);
+    if !mentions(b"\x02CC") && !mentions(b"\x03BCC") {
+        return None;
+    }
+    let (_, table) = amq_protocol::types::parsing::parse_field_table(headers).ok()?;
+    let mut out = SenderSelected {
+        keys: Vec::new(),
+        has_bcc: false,
+    };
+    for name in ["CC", "BCC"] {
+        if let Some(crate::protocol::AMQPValue::FieldArray(a)) = table.inner().get(name) {
+            out.has_bcc |= name == "BCC";
+            out.keys.extend(
+                a.as_slice()
+                    .iter()
+                    .filter_map(crate::protocol::table::as_bytes)
+                    .map(|b| String::from_utf8_lossy(b).into_owned()),
+            );
+        }
+    }
+    (!out.keys.is_empty() || out.has_bcc).then_some(out)
 }
 
 /// RabbitMQ refuses messages whose properties it cannot honour (406, channel error).
