@@ -353,3 +353,34 @@ async fn a_torn_tail_is_cut_off_and_the_rest_is_served() {
         "tail cut back to the last good record"
     );
 }
+
+#[tokio::test]
+async fn committed_persistent_messages_survive_a_crash() {
+    let w = WarrenProcess::start_fresh().await;
+    {
+        let (_c, ch) = w.channel().await;
+        durable_queue(&ch, "txd").await;
+        ch.tx_select().await.unwrap();
+        for i in 0..3 {
+            ch.basic_publish(
+                "".into(),
+                "txd".into(),
+                BasicPublishOptions::default(),
+                format!("t{i}").as_bytes(),
+                persistent(),
+            )
+            .await
+            .unwrap();
+        }
+        // commit-ok arrives only once the messages are on disk.
+        ch.tx_commit().await.unwrap();
+    }
+    let w = w.crash_and_restart().await;
+    let (_c, ch) = w.channel().await;
+    let got: Vec<String> = bodies(&ch, "txd")
+        .await
+        .into_iter()
+        .map(|(b, _)| b)
+        .collect();
+    assert_eq!(got, ["t0", "t1", "t2"]);
+}

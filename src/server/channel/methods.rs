@@ -421,10 +421,12 @@ impl Channel {
             ));
         };
         self.commit(ctx, pending)?;
-        self.reply(
-            ctx,
-            AMQPClass::Tx(tx::AMQPMethod::CommitOk(tx::CommitOk {})),
-        );
+        // commit-ok goes out once the committed persistent messages are on disk
+        // (flush_confirms), like a publisher confirm.
+        if let Some(tx) = &mut self.tx {
+            tx.commit_waiting = true;
+        }
+        self.flush_commit(ctx.out);
         Ok(())
     }
 

@@ -76,6 +76,10 @@ struct Confirms {
 /// Transaction bookkeeping (tx.select): work deferred until commit.
 #[derive(Debug, Default)]
 struct Tx {
+    /// Persistent messages of the last commit that must reach the disk before commit-ok.
+    durable: Vec<(Arc<QueueLog>, u64)>,
+    /// A tx.commit-ok is owed once `durable` is on disk.
+    commit_waiting: bool,
     publishes: Vec<TxPublish>,
     /// Deliveries acked (or rejected) inside the transaction, with whether to requeue them.
     acks: Vec<(Unacked, acks::Outcome)>,
@@ -208,6 +212,7 @@ impl Channel {
     /// Writes one cumulative publisher confirm for everything that is settled: routed, and on
     /// disk when it had to be.
     pub fn flush_confirms(&mut self, out: &mut BytesMut) {
+        self.flush_commit(out);
         let Some(c) = &mut self.confirms else { return };
         while c
             .durable
@@ -236,11 +241,30 @@ impl Channel {
         }
     }
 
+    /// Sends the owed tx.commit-ok once the committed messages are durable.
+    fn flush_commit(&mut self, out: &mut BytesMut) {
+        let Some(tx) = &mut self.tx else { return };
+        if !tx.commit_waiting {
+            return;
+        }
+        tx.durable
+            .retain(|(log, position)| !log.is_durable(*position));
+        if tx.durable.is_empty() {
+            tx.commit_waiting = false;
+            let ok = AMQPClass::Tx(amq_protocol::protocol::tx::AMQPMethod::CommitOk(
+                amq_protocol::protocol::tx::CommitOk {},
+            ));
+            put_method(out, self.id, ok);
+        }
+    }
+
     /// Whether confirms are waiting for the disk.
     pub fn awaits_disk(&self) -> bool {
-        self.confirms
-            .as_ref()
-            .is_some_and(|c| !c.durable.is_empty())
+        self.tx.as_ref().is_some_and(|t| t.commit_waiting)
+            || self
+                .confirms
+                .as_ref()
+                .is_some_and(|c| !c.durable.is_empty())
     }
 
     /// Releases everything the channel holds: unacked messages go back to their queues in

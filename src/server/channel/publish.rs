@@ -361,10 +361,13 @@ impl Channel {
             for q in self.route_scratch.queues.drain(..) {
                 let outcome = q.publish(message.clone());
                 rejected |= outcome.rejected;
-                if let (Some(position), Some(c), Some(log)) =
-                    (outcome.position, &mut self.confirms, q.log())
-                {
-                    c.durable.push_back((seq, log.clone(), position));
+                if let (Some(position), Some(log)) = (outcome.position, q.log()) {
+                    if let Some(c) = &mut self.confirms {
+                        c.durable.push_back((seq, log.clone(), position));
+                    } else if let Some(tx) = &mut self.tx {
+                        // tx.commit-ok waits for these to be on disk.
+                        tx.durable.push((log.clone(), position));
+                    }
                 }
             }
             if let (true, Some(c)) = (rejected, &mut self.confirms) {
