@@ -4,7 +4,9 @@
 //! Locks: `exchanges` and `queues` are read-mostly `RwLock`s held only for lookups or one
 //! mutation, never across `.await`. Lock order when both are needed: queues, then exchanges.
 
-use super::exchange::{Dest, Exchange, ExchangeKind, ExchangeSpec, Routed};
+use super::exchange::{
+    parse_type, Dest, Exchange, ExchangeKind, ExchangeSpec, Routed, DELAYED_TYPE,
+};
 use super::message::{Message, QueuedMessage};
 use super::queue::{Queue, QueueSpec};
 use crate::error::{AmqpError, AmqpResult};
@@ -102,6 +104,7 @@ impl VHost {
             let spec = ExchangeSpec {
                 name: n.into(),
                 kind,
+                delayed: false,
                 durable: true,
                 auto_delete: false,
                 internal: false,
@@ -139,10 +142,10 @@ impl VHost {
         if d.passive {
             return self.exchange(d.name).map(|_| ());
         }
-        let kind = ExchangeKind::parse(d.kind)?;
+        let (kind, delayed) = parse_type(d.kind, d.arguments)?;
         let mut exchanges = self.exchanges.write();
         if let Some(x) = exchanges.get(d.name) {
-            return self.check_exchange_equivalence(&x.spec, kind, d);
+            return self.check_exchange_equivalence(&x.spec, kind, delayed, d);
         }
         if d.name.starts_with("amq.") {
             return Err(AmqpError::access_refused(format!(
@@ -153,6 +156,7 @@ impl VHost {
         let spec = ExchangeSpec {
             name: d.name.into(),
             kind,
+            delayed,
             durable: d.durable,
             auto_delete: d.auto_delete,
             internal: d.internal,
@@ -168,6 +172,7 @@ impl VHost {
         &self,
         have: &ExchangeSpec,
         kind: ExchangeKind,
+        delayed: bool,
         d: &ExchangeDeclare<'_>,
     ) -> AmqpResult<()> {
         let what = format!("exchange '{}' in vhost '{}'", d.name, self.name);
@@ -176,8 +181,9 @@ impl VHost {
                 "inequivalent arg '{arg}' for {what}: received '{received}' but current is '{current}'"
             )))
         };
-        if have.kind != kind {
-            return differ("type", kind.name(), have.kind.name());
+        if have.kind != kind || have.delayed != delayed {
+            let received = if delayed { DELAYED_TYPE } else { kind.name() };
+            return differ("type", received, have.type_name());
         }
         if have.durable != d.durable {
             return differ("durable", bool_text(d.durable), bool_text(have.durable));
@@ -227,6 +233,16 @@ impl VHost {
             }
         }
         self.persist_if(durable)
+    }
+
+    /// Whether `name` is an x-delayed-message exchange.
+    pub fn is_delayed(&self, name: &str) -> bool {
+        !name.is_empty()
+            && self
+                .exchanges
+                .read()
+                .get(name)
+                .is_some_and(|x| x.spec.delayed)
     }
 
     /// Looks up an exchange ("" is the default exchange and has no object).
@@ -575,7 +591,7 @@ impl VHost {
                 d.exchanges.push(ExchangeDef {
                     vhost: vhost.clone(),
                     name: x.spec.name.to_string(),
-                    kind: x.spec.kind.name().to_string(),
+                    kind: x.spec.type_name().to_string(),
                     auto_delete: x.spec.auto_delete,
                     internal: x.spec.internal,
                     arguments: encode_table(&x.spec.arguments),
@@ -610,17 +626,19 @@ impl VHost {
         };
         let mut logs = Vec::new();
         for x in defs.exchanges.iter().filter(|x| *x.vhost == *self.name) {
-            let Ok(kind) = ExchangeKind::parse(&x.kind) else {
+            let arguments = decode_table(&x.arguments).unwrap_or_default();
+            let Ok((kind, delayed)) = parse_type(&x.kind, &arguments) else {
                 tracing::warn!(exchange = %x.name, kind = %x.kind, "skipping an exchange of unknown type");
                 continue;
             };
             let spec = ExchangeSpec {
                 name: x.name.as_str().into(),
                 kind,
+                delayed,
                 durable: true,
                 auto_delete: x.auto_delete,
                 internal: x.internal,
-                arguments: decode_table(&x.arguments).unwrap_or_default(),
+                arguments,
             };
             self.exchanges
                 .write()

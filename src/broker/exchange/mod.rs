@@ -53,11 +53,35 @@ impl ExchangeKind {
     }
 }
 
+/// The type name of the delayed-message exchange (the archived RabbitMQ plugin's).
+pub const DELAYED_TYPE: &str = "x-delayed-message";
+
+/// Parses an exchange type; `x-delayed-message` routes like its `x-delayed-type` argument
+/// after holding each message for its `x-delay` header. Returns (routing kind, delayed).
+pub fn parse_type(name: &str, arguments: &FieldTable) -> AmqpResult<(ExchangeKind, bool)> {
+    if name != DELAYED_TYPE {
+        return Ok((ExchangeKind::parse(name)?, false));
+    }
+    let inner = arguments
+        .inner()
+        .get("x-delayed-type")
+        .and_then(crate::protocol::table::as_bytes)
+        .map(|b| String::from_utf8_lossy(b).into_owned());
+    match inner.as_deref().map(ExchangeKind::parse) {
+        Some(Ok(kind)) => Ok((kind, true)),
+        _ => Err(AmqpError::precondition_failed(
+            "Invalid argument, 'x-delayed-type' must be an existing exchange type",
+        )),
+    }
+}
+
 /// Declared properties of an exchange.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExchangeSpec {
     pub name: Arc<str>,
     pub kind: ExchangeKind,
+    /// An x-delayed-message exchange (routes as `kind` once a message's delay is over).
+    pub delayed: bool,
     pub durable: bool,
     pub auto_delete: bool,
     pub internal: bool,
@@ -103,6 +127,17 @@ pub struct Binding {
     pub dest: Dest,
     pub routing_key: String,
     pub arguments: FieldTable,
+}
+
+impl ExchangeSpec {
+    /// The type name as declared.
+    pub fn type_name(&self) -> &'static str {
+        if self.delayed {
+            DELAYED_TYPE
+        } else {
+            self.kind.name()
+        }
+    }
 }
 
 impl Binding {

@@ -278,6 +278,11 @@ impl Channel {
             return self.route(ctx, exchange, routing_key, mandatory, &rewritten, body);
         }
         let headers = view.headers;
+        if let Some(delay) = headers.and_then(delay_of) {
+            if ctx.vhost.is_delayed(exchange) {
+                return self.hold(ctx, exchange, routing_key, props, body, delay);
+            }
+        }
         let exchange_name = ctx
             .vhost
             .route(exchange, routing_key, headers, &mut self.route_scratch)
@@ -330,6 +335,42 @@ impl Channel {
         )
     }
 
+    /// x-delayed-message: keeps the message for `delay` ms, then routes it through the
+    /// exchange. The publish is confirmed now, as the plugin did; delayed messages are held in
+    /// memory only.
+    fn hold(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        exchange: &str,
+        routing_key: &str,
+        props: &[u8],
+        body: Bytes,
+        delay: u64,
+    ) -> AmqpResult<()> {
+        let vhost = ctx.vhost.clone();
+        let exchange: Arc<str> = exchange.into();
+        let message = Arc::new(Message::new(exchange.clone(), routing_key, props, body));
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+                let mut routed = Routed::default();
+                let headers = message.view().headers;
+                if vhost
+                    .route(&exchange, message.routing_key(), headers, &mut routed)
+                    .is_ok()
+                {
+                    for q in routed.queues.drain(..) {
+                        q.publish(message.clone());
+                    }
+                }
+            });
+        }
+        if let Some(c) = &mut self.confirms {
+            c.last_seq += 1;
+        }
+        Ok(())
+    }
+
     /// Hands a routed message to its queues (or returns it), and records its confirm.
     #[allow(clippy::too_many_arguments)]
     fn deliver_routed(
@@ -380,6 +421,19 @@ impl Channel {
         }
         Ok(())
     }
+}
+
+/// The x-delay header (ms), read only when the raw headers mention it.
+fn delay_of(headers: &[u8]) -> Option<u64> {
+    if !headers.windows(8).any(|w| w == b"\x07x-delay") {
+        return None;
+    }
+    let (_, table) = amq_protocol::types::parsing::parse_field_table(headers).ok()?;
+    let delay = table
+        .inner()
+        .get("x-delay")
+        .and_then(crate::protocol::table::as_int)?;
+    u64::try_from(delay).ok().filter(|d| *d > 0)
 }
 
 /// Extra routing keys from the CC and BCC headers.
