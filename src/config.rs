@@ -40,6 +40,8 @@ pub struct Config {
     pub memory_high_watermark: f64,
     /// Absolute memory alarm threshold in bytes; when non-zero it replaces the fraction.
     pub memory_high_watermark_bytes: u64,
+    /// Free space on the data directory's disk below which publishers are blocked (bytes).
+    pub disk_free_limit: u64,
     /// Milliseconds a delivery may stay unacked before its consumer is cancelled and its
     /// messages requeued (0: no limit). Queues override it with x-consumer-timeout.
     pub consumer_timeout: u64,
@@ -64,6 +66,7 @@ impl Default for Config {
             memory_high_watermark: 0.4,
             memory_high_watermark_bytes: 0,
             consumer_timeout: 1_800_000,
+            disk_free_limit: 50_000_000,
         }
     }
 }
@@ -132,6 +135,7 @@ impl Config {
             "memory_high_watermark" => self.memory_high_watermark = num(key, value)?,
             "memory_high_watermark_bytes" => self.memory_high_watermark_bytes = num(key, value)?,
             "consumer_timeout" => self.consumer_timeout = num(key, value)?,
+            "disk_free_limit" => self.disk_free_limit = num(key, value)?,
             "config" => {}
             other => return Err(ConfigError(format!("unknown key '{other}'"))),
         }
@@ -169,6 +173,15 @@ impl Config {
             );
         }
         self.sync_policy().map(|_| ())
+    }
+
+    /// What the resource alarms watch.
+    pub fn alarm_limits(&self) -> crate::broker::alarm::Limits {
+        crate::broker::alarm::Limits {
+            memory_bytes: self.memory_watermark_bytes(),
+            data_dir: self.data_dir.clone(),
+            disk_free_bytes: self.disk_free_limit,
+        }
     }
 
     /// The memory alarm threshold in bytes (0: off).

@@ -112,7 +112,7 @@ fn main() -> ExitCode {
             }
         };
         tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "storage recovered");
-        let broker = broker.with_memory_alarm(config.memory_watermark_bytes());
+        let broker = broker.with_alarms(config.alarm_limits());
         let listener = match warren::server::bind(&config).await {
             Ok(l) => l,
             Err(e) => {

@@ -1,4 +1,5 @@
-//! The memory alarm: publishers are blocked with connection.blocked, consumers keep working.
+//! Resource alarms (memory, disk): publishers are blocked with connection.blocked, consumers
+//! keep working.
 mod common;
 
 use common::*;
@@ -6,9 +7,18 @@ use lapin::options::*;
 use lapin::types::FieldTable;
 
 #[tokio::test]
-async fn publishers_are_blocked_while_consumers_keep_working() {
+async fn memory_alarm_blocks_publishers_while_consumers_keep_working() {
     // A watermark of one byte: the alarm is on from the start.
-    let b = start_with(|c| c.memory_high_watermark_bytes = 1).await;
+    blocks_publishers_only(start_with(|c| c.memory_high_watermark_bytes = 1).await).await;
+}
+
+#[tokio::test]
+async fn disk_alarm_blocks_publishers_while_consumers_keep_working() {
+    // No disk has this much free space: the disk alarm is on from the start.
+    blocks_publishers_only(start_with(|c| c.disk_free_limit = u64::MAX).await).await;
+}
+
+async fn blocks_publishers_only(b: TestBroker) {
     let (consumer_conn, consumer) = b.channel().await;
     declare(&consumer, "during-alarm").await;
     let mut deliveries = consume(&consumer, "during-alarm", true).await;

@@ -1,6 +1,7 @@
-//! The memory alarm: like RabbitMQ's vm_memory_high_watermark, a task samples the process's
-//! resident memory and raises the alarm above the watermark. Publishing connections are then
-//! blocked (connection.blocked, reads paused) until it clears; consumers keep working.
+//! Resource alarms, as in RabbitMQ: a task samples the process's resident memory against the
+//! memory high watermark and the free space of the data directory's disk against the disk free
+//! limit. While either is raised, publishing connections are blocked (connection.blocked,
+//! reads paused); consumers keep working, so queues can drain.
 
 use std::time::Duration;
 use tokio::sync::watch;
@@ -27,25 +28,57 @@ pub fn total_memory_bytes() -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
-/// Starts sampling in the current runtime; the receiver is `true` while the alarm is on.
-pub fn start(watermark_bytes: u64) -> watch::Receiver<bool> {
-    let (tx, rx) = watch::channel(resident_bytes() > watermark_bytes && watermark_bytes > 0);
+/// What the alarm watches.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Resident memory above this raises the alarm (0: never).
+    pub memory_bytes: u64,
+    /// The data directory, whose disk is watched.
+    pub data_dir: std::path::PathBuf,
+    /// Free disk space below this raises the alarm (0: never).
+    pub disk_free_bytes: u64,
+}
+
+impl Limits {
+    /// Which alarm is raised now, if any.
+    fn check(&self) -> Option<String> {
+        let used = resident_bytes();
+        if self.memory_bytes > 0 && used > self.memory_bytes {
+            return Some(format!(
+                "memory: {used} bytes used, watermark {}",
+                self.memory_bytes
+            ));
+        }
+        if self.disk_free_bytes > 0 {
+            if let Ok(free) = fs4::available_space(&self.data_dir) {
+                if free < self.disk_free_bytes {
+                    return Some(format!(
+                        "disk: {free} bytes free, limit {}",
+                        self.disk_free_bytes
+                    ));
+                }
+            }
+        }
+        None
+    }
+}
+
+/// Starts sampling in the current runtime; the receiver is `true` while an alarm is on.
+pub fn start(limits: Limits) -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(limits.check().is_some());
     if let Ok(runtime) = tokio::runtime::Handle::try_current() {
         runtime.spawn(async move {
             let mut tick = tokio::time::interval(SAMPLE_EVERY);
             loop {
                 tick.tick().await;
-                let used = resident_bytes();
-                let on = watermark_bytes > 0 && used > watermark_bytes;
+                let raised = limits.check();
+                let on = raised.is_some();
                 if *tx.borrow() != on {
-                    if on {
-                        tracing::warn!(
-                            used,
-                            watermark = watermark_bytes,
-                            "memory alarm set: publishers are blocked"
-                        );
-                    } else {
-                        tracing::info!(used, watermark = watermark_bytes, "memory alarm cleared");
+                    match raised {
+                        Some(why) => {
+                            tracing::warn!(%why, "resource alarm set: publishers are blocked")
+                        }
+                        None => tracing::info!("resource alarm cleared"),
                     }
                     tx.send_replace(on);
                 }

@@ -57,11 +57,11 @@ impl Broker {
         Ok(broker)
     }
 
-    /// Starts the memory alarm at `watermark_bytes` (0: never).
-    pub fn with_memory_alarm(self: Arc<Self>, watermark_bytes: u64) -> Arc<Broker> {
+    /// Starts the resource alarms (memory and disk).
+    pub fn with_alarms(self: Arc<Self>, limits: alarm::Limits) -> Arc<Broker> {
         match Arc::try_unwrap(self) {
             Ok(mut b) => {
-                b.memory_alarm = Some(alarm::start(watermark_bytes));
+                b.memory_alarm = Some(alarm::start(limits));
                 Arc::new(b)
             }
             Err(shared) => shared,

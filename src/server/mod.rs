@@ -84,8 +84,7 @@ async fn accept_loop(
 pub fn start(listener: TcpListener, config: Config) -> std::io::Result<SocketAddr> {
     let addr = listener.local_addr()?;
     let policy = config.sync_policy().map_err(std::io::Error::other)?;
-    let broker = Broker::open(config.data_dir.clone(), policy)?
-        .with_memory_alarm(config.memory_watermark_bytes());
+    let broker = Broker::open(config.data_dir.clone(), policy)?.with_alarms(config.alarm_limits());
     tokio::spawn(run(
         listener,
         Arc::new(config),
