@@ -1,0 +1,165 @@
+//! Durable definitions of a vhost: the snapshot written after every durable change, and the
+//! rebuild at start-up.
+
+use super::VHost;
+use crate::broker::exchange::{parse_type, Dest, Exchange, ExchangeSpec};
+use crate::broker::message::{Message, QueuedMessage};
+use crate::broker::queue::{Queue, QueueSpec};
+use crate::error::{AmqpError, AmqpResult};
+use crate::protocol::table::{decode_table, encode_table};
+use crate::store::{BindingDef, Definitions, ExchangeDef, QueueDef};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+impl VHost {
+    /// Writes the durable definitions when `changed` (a durable thing was touched).
+    pub(super) fn persist_if(&self, changed: bool) -> AmqpResult<()> {
+        let Some(store) = self.store.as_ref().filter(|_| changed) else {
+            return Ok(());
+        };
+        let _serial = self.persist_lock.lock();
+        store.save_definitions(&self.snapshot()).map_err(|e| {
+            tracing::error!(error = %e, "cannot write durable definitions");
+            AmqpError::internal_error("cannot write durable definitions")
+        })
+    }
+
+    /// The durable definitions of this vhost as they are now.
+    fn snapshot(&self) -> Definitions {
+        let vhost = self.name.to_string();
+        let mut d = Definitions::default();
+        let queues = self.queues.read();
+        let durable_queue = |q: &Arc<Queue>| q.log().is_some() && !q.is_deleted();
+        for q in queues.values().filter(|q| durable_queue(q)) {
+            if let Some(log) = q.log() {
+                d.queues.push(QueueDef {
+                    vhost: vhost.clone(),
+                    name: q.name().to_string(),
+                    auto_delete: q.spec.auto_delete,
+                    arguments: encode_table(&q.spec.arguments),
+                    log: log.name().to_string(),
+                });
+            }
+        }
+        let exchanges = self.exchanges.read();
+        for x in exchanges.values().filter(|x| x.spec.durable) {
+            if !x.spec.name.starts_with("amq.") {
+                d.exchanges.push(ExchangeDef {
+                    vhost: vhost.clone(),
+                    name: x.spec.name.to_string(),
+                    kind: x.spec.type_name().to_string(),
+                    auto_delete: x.spec.auto_delete,
+                    internal: x.spec.internal,
+                    arguments: encode_table(&x.spec.arguments),
+                });
+            }
+            for b in x.bindings() {
+                let (destination, to_queue) = match &b.dest {
+                    Dest::Queue(q) if durable_queue(q) => (q.name().to_string(), true),
+                    Dest::Exchange(n) if exchanges.get(n).is_some_and(|e| e.spec.durable) => {
+                        (n.to_string(), false)
+                    }
+                    _ => continue,
+                };
+                d.bindings.push(BindingDef {
+                    vhost: vhost.clone(),
+                    source: x.spec.name.to_string(),
+                    destination,
+                    to_queue,
+                    routing_key: b.routing_key.clone(),
+                    arguments: encode_table(&b.arguments),
+                });
+            }
+        }
+        d
+    }
+
+    /// Rebuilds durable exchanges, queues (with their messages) and bindings at start-up.
+    /// Recovered messages are marked redelivered: they may have been delivered before.
+    pub fn recover(&self, defs: &Definitions) -> std::io::Result<Vec<String>> {
+        let Some(store) = &self.store else {
+            return Ok(Vec::new());
+        };
+        let mut logs = Vec::new();
+        for x in defs.exchanges.iter().filter(|x| *x.vhost == *self.name) {
+            let arguments = decode_table(&x.arguments).unwrap_or_default();
+            let Ok((kind, delayed)) = parse_type(&x.kind, &arguments) else {
+                tracing::warn!(exchange = %x.name, kind = %x.kind, "skipping an exchange of unknown type");
+                continue;
+            };
+            let spec = ExchangeSpec {
+                name: x.name.as_str().into(),
+                kind,
+                delayed,
+                durable: true,
+                auto_delete: x.auto_delete,
+                internal: x.internal,
+                arguments,
+            };
+            self.exchanges
+                .write()
+                .insert(spec.name.clone(), Exchange::new(spec));
+        }
+        let mut recovered = 0usize;
+        for qd in defs.queues.iter().filter(|q| *q.vhost == *self.name) {
+            let (log, stored) = store.open_queue_log(&qd.log)?;
+            logs.push(qd.log.clone());
+            let spec = QueueSpec {
+                name: qd.name.as_str().into(),
+                durable: true,
+                exclusive_owner: None,
+                auto_delete: qd.auto_delete,
+                arguments: decode_table(&qd.arguments).unwrap_or_default(),
+            };
+            let q = Queue::new(spec, self.name.clone(), self.me.clone(), Some(log));
+            recovered += stored.len();
+            let mut names: HashMap<String, Arc<str>> = HashMap::new();
+            // TTLs restart from recovery time.
+            let now = crate::broker::queue::now_ms();
+            let messages = stored
+                .into_iter()
+                .map(|m| {
+                    let exchange = names
+                        .entry(m.exchange.clone())
+                        .or_insert_with(|| m.exchange.as_str().into())
+                        .clone();
+                    let message = Arc::new(Message::new(
+                        exchange,
+                        &m.routing_key,
+                        &m.properties,
+                        m.body.into(),
+                    ));
+                    let mut qm = QueuedMessage::new(m.seq, message, now, &q.policy);
+                    qm.redelivered = true;
+                    qm
+                })
+                .collect();
+            q.restore(messages);
+            self.queues.write().insert(q.spec.name.clone(), q);
+        }
+        for b in defs.bindings.iter().filter(|b| *b.vhost == *self.name) {
+            let Ok(x) = self.exchange(&b.source) else {
+                continue;
+            };
+            let args = decode_table(&b.arguments).unwrap_or_default();
+            let dest = if b.to_queue {
+                match self.queues.read().get(b.destination.as_str()) {
+                    Some(q) => Dest::Queue(q.clone()),
+                    None => continue,
+                }
+            } else {
+                Dest::Exchange(b.destination.as_str().into())
+            };
+            x.bind(dest, &b.routing_key, &args);
+        }
+        tracing::info!(
+            vhost = %self.name,
+            exchanges = defs.exchanges.len(),
+            queues = defs.queues.len(),
+            bindings = defs.bindings.len(),
+            messages = recovered,
+            "recovered durable state"
+        );
+        Ok(logs)
+    }
+}

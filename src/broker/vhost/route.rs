@@ -1,0 +1,107 @@
+//! Routing a published message to queues: the default exchange, direct reply-to pseudo-queues,
+//! exchange-to-exchange bindings (each exchange visited once) and alternate exchanges.
+
+use super::{VHost, REPLY_TO};
+use crate::broker::exchange::{Exchange, Routed};
+use crate::error::{AmqpError, AmqpResult};
+use crate::protocol::table::as_bytes;
+use std::sync::Arc;
+
+impl VHost {
+    /// Routes a message: fills `out.queues` with its destination queues, deduplicated, following
+    /// exchange-to-exchange bindings once each (so binding loops are harmless).
+    /// `headers` is the raw headers table, needed only by headers exchanges.
+    pub fn route(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        headers: Option<&[u8]>,
+        out: &mut Routed,
+    ) -> AmqpResult<Arc<str>> {
+        out.queues.clear();
+        out.exchanges.clear();
+        if exchange.is_empty() {
+            if let Some(q) = self.queues.read().get(routing_key) {
+                out.queues.push(q.clone());
+            } else if routing_key.starts_with(REPLY_TO) {
+                if let Some(q) = self.reply_queues.lock().get(routing_key) {
+                    out.queues.push(q.clone());
+                }
+            }
+            return Ok(self.default_exchange_name.clone());
+        }
+        let x = self.exchange(exchange)?;
+        if x.spec.internal {
+            return Err(AmqpError::access_refused(format!(
+                "cannot publish to internal exchange '{exchange}' in vhost '{}'",
+                self.name
+            )));
+        }
+        x.route(routing_key, headers, out);
+        if !out.exchanges.is_empty() {
+            self.follow_exchange_bindings(&x.spec.name, routing_key, headers, out);
+        }
+        if out.queues.is_empty() && x.spec.arguments.inner().contains_key("alternate-exchange") {
+            self.route_to_alternates(&x, routing_key, headers, out);
+        }
+        if out.queues.len() > 1 {
+            out.queues.sort_unstable_by_key(|q| Arc::as_ptr(q) as usize);
+            out.queues.dedup_by(|a, b| Arc::ptr_eq(a, b));
+        }
+        Ok(x.spec.name.clone())
+    }
+
+    /// Unroutable messages go to the exchange's alternate-exchange (and its alternates in
+    /// turn), each tried once (RabbitMQ extension).
+    fn route_to_alternates(
+        &self,
+        first: &Arc<Exchange>,
+        routing_key: &str,
+        headers: Option<&[u8]>,
+        out: &mut Routed,
+    ) {
+        let mut tried: Vec<Arc<str>> = vec![first.spec.name.clone()];
+        let mut current = first.clone();
+        while out.queues.is_empty() {
+            let Some(name) = current
+                .spec
+                .arguments
+                .inner()
+                .get("alternate-exchange")
+                .and_then(as_bytes)
+            else {
+                return;
+            };
+            let name = String::from_utf8_lossy(name);
+            if tried.iter().any(|t| **t == *name) {
+                return;
+            }
+            let Ok(ae) = self.exchange(&name) else { return };
+            tried.push(ae.spec.name.clone());
+            ae.route(routing_key, headers, out);
+            if !out.exchanges.is_empty() {
+                self.follow_exchange_bindings(&ae.spec.name, routing_key, headers, out);
+            }
+            current = ae;
+        }
+    }
+
+    fn follow_exchange_bindings(
+        &self,
+        first: &Arc<str>,
+        routing_key: &str,
+        headers: Option<&[u8]>,
+        out: &mut Routed,
+    ) {
+        let mut visited: Vec<Arc<str>> = vec![first.clone()];
+        while let Some(name) = out.exchanges.pop() {
+            if visited.contains(&name) {
+                continue;
+            }
+            visited.push(name.clone());
+            if let Ok(x) = self.exchange(&name) {
+                x.route(routing_key, headers, out);
+            }
+        }
+    }
+}
