@@ -15,6 +15,12 @@ pub struct Message {
     routing_key_len: u8,
     /// The body: copied for small messages, a zero-copy slice for large single-frame ones.
     pub body: Bytes,
+    /// delivery-mode 2, read once from the properties.
+    persistent: bool,
+    /// The expiration property in ms, read once.
+    expiration: Option<u64>,
+    /// The priority property, read once.
+    priority: u8,
 }
 
 impl Message {
@@ -24,11 +30,16 @@ impl Message {
         let mut head = Vec::with_capacity(rk.len() + properties.len());
         head.extend_from_slice(rk);
         head.extend_from_slice(properties);
+        // The fields the queues need, read in one walk over the raw properties.
+        let view = properties::view(properties).unwrap_or_default();
         Message {
             exchange,
-            head: Bytes::from(head),
             routing_key_len: rk.len() as u8,
             body,
+            persistent: view.delivery_mode == Some(properties::PERSISTENT),
+            expiration: view.expiration.and_then(|e| e.parse().ok()),
+            priority: view.priority.unwrap_or(0),
+            head: Bytes::from(head),
         }
     }
 
@@ -49,7 +60,12 @@ impl Message {
 
     /// delivery-mode 2.
     pub fn is_persistent(&self) -> bool {
-        self.view().delivery_mode == Some(properties::PERSISTENT)
+        self.persistent
+    }
+
+    /// The expiration property in milliseconds, if any.
+    pub fn expiration(&self) -> Option<u64> {
+        self.expiration
     }
 
     /// Bytes this message keeps alive (for limits and stats).
@@ -82,14 +98,13 @@ impl QueuedMessage {
         now_ms: u64,
         policy: &crate::broker::queue::QueuePolicy,
     ) -> QueuedMessage {
-        let view = message.view();
-        let per_message = view.expiration.and_then(|e| e.parse::<u64>().ok());
+        let per_message = message.expiration;
         let ttl = match (policy.message_ttl, per_message) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
         let priority = if policy.max_priority > 0 {
-            view.priority.unwrap_or(0).min(policy.max_priority)
+            message.priority.min(policy.max_priority)
         } else {
             0
         };

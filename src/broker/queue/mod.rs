@@ -179,10 +179,13 @@ impl Queue {
 
     /// Offers a message: TTL, length limits and persistence apply, then dispatch.
     pub fn publish(self: &Arc<Self>, message: Arc<Message>) -> Enqueued {
-        let now = now_ms();
         let mut dead = Vec::new();
         let mut out = Enqueued::default();
         let mut st = self.state.lock();
+        // The clock is read only when something here can expire.
+        let timed =
+            self.policy.message_ttl.is_some() || message.expiration().is_some() || st.expiring > 0;
+        let now = if timed { now_ms() } else { 0 };
         if st.deleted {
             return out;
         }
@@ -267,8 +270,8 @@ impl Queue {
 
     /// Credit came back (ack, qos change, written no-ack delivery): deliver more if possible.
     pub fn dispatch(self: &Arc<Self>) {
-        let now = now_ms();
         let mut st = self.state.lock();
+        let now = if st.expiring > 0 { now_ms() } else { 0 };
         let expired = st.expire_head(now);
         st.dispatch(self, now);
         drop(st);
