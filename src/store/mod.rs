@@ -30,6 +30,11 @@ impl Store {
     /// Opens (creating) the data directory and starts the flusher thread.
     pub fn open(root: PathBuf, policy: SyncPolicy) -> io::Result<Arc<Store>> {
         std::fs::create_dir_all(root.join("queues"))?;
+        // Paged-out messages are scratch: whatever a previous run left is stale.
+        match std::fs::remove_dir_all(root.join("spool")) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
         Ok(Arc::new(Store {
             root,
             flush: flusher::start(policy)?,
@@ -51,6 +56,13 @@ impl Store {
             self.flush.clone(),
         )?;
         Ok(log)
+    }
+
+    /// A fresh path for one queue's spool of paged-out messages.
+    pub fn spool_path(&self) -> PathBuf {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.root.join("spool").join(format!("{n:016x}.spool"))
     }
 
     /// Opens an existing queue log by its directory name, returning the messages it still holds.

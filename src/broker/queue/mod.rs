@@ -15,6 +15,7 @@
 mod dispatch;
 mod policy;
 mod ready;
+mod spool;
 mod timers;
 
 pub use policy::{Overflow, QueuePolicy};
@@ -102,11 +103,12 @@ impl Queue {
         vhost_name: Arc<str>,
         vhost: Weak<VHost>,
         log: Option<Arc<QueueLog>>,
+        spool_path: Option<std::path::PathBuf>,
     ) -> Arc<Queue> {
         let policy = QueuePolicy::from_arguments(&spec.arguments);
         let q = Arc::new(Queue {
             state: Mutex::new(QueueState {
-                ready: ReadyList::new(policy.max_priority),
+                ready: ReadyList::new(policy.max_priority, spool_path),
                 consumers: Vec::new(),
                 next_consumer: 0,
                 next_seq: 0,

@@ -234,6 +234,11 @@ impl VHost {
         self.persist_if(durable)
     }
 
+    /// Where a new queue pages out its backlog (None without a store: everything stays in RAM).
+    fn spool_path(&self) -> Option<std::path::PathBuf> {
+        self.store.as_ref().map(|s| s.spool_path())
+    }
+
     /// Whether `name` is an x-delayed-message exchange.
     pub fn is_delayed(&self, name: &str) -> bool {
         !name.is_empty()
@@ -311,7 +316,13 @@ impl VHost {
             _ => None,
         };
         let persisted = log.is_some();
-        let q = Queue::new(spec, self.name.clone(), self.me.clone(), log);
+        let q = Queue::new(
+            spec,
+            self.name.clone(),
+            self.me.clone(),
+            log,
+            self.spool_path(),
+        );
         queues.insert(name, q.clone());
         drop(queues);
         self.persist_if(persisted)?;
@@ -513,7 +524,7 @@ impl VHost {
             auto_delete: true,
             arguments: FieldTable::default(),
         };
-        let q = Queue::new(spec, self.name.clone(), self.me.clone(), None);
+        let q = Queue::new(spec, self.name.clone(), self.me.clone(), None, None);
         self.reply_queues.lock().insert(name, q.clone());
         q
     }

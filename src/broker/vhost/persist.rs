@@ -111,7 +111,13 @@ impl VHost {
                 auto_delete: qd.auto_delete,
                 arguments: decode_table(&qd.arguments).unwrap_or_default(),
             };
-            let q = Queue::new(spec, self.name.clone(), self.me.clone(), Some(log));
+            let q = Queue::new(
+                spec,
+                self.name.clone(),
+                self.me.clone(),
+                Some(log),
+                self.spool_path(),
+            );
             recovered += stored.len();
             let mut names: HashMap<String, Arc<str>> = HashMap::new();
             // TTLs restart from recovery time.

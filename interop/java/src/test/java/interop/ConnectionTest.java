@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.rabbitmq.client.AMQP;
@@ -19,14 +20,26 @@ import com.rabbitmq.client.RecoveryListener;
 import com.rabbitmq.client.ShutdownSignalException;
 import com.rabbitmq.client.impl.NetworkConnection;
 import com.rabbitmq.client.impl.recovery.AutorecoveringConnection;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Supplier;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -46,11 +59,30 @@ class ConnectionTest extends BrokerTest {
     /** Restarts the broker at INTEROP_RESTART_URL (default AMQP_URL). */
     static final String RESTART_HOOK = System.getenv("INTEROP_RESTART_CMD");
     static final String RESTART_URL = envOr("INTEROP_RESTART_URL", AMQP_URL);
+    /**
+     * Warren's binary (interop/run passes it when it started Warren itself): without a memory
+     * alarm hook, the connection.blocked test starts a private Warren of it whose alarm is on.
+     */
+    static final String WARREN_BIN = System.getenv("INTEROP_WARREN_BIN");
 
     static boolean present(String hook) {
         return hook != null && !hook.isBlank();
     }
 
+    /**
+     * connection.blocked during a memory alarm reaches the BlockedListener. The broker must
+     * advertise the connection.blocked capability (checked everywhere). The alarm is raised
+     * <ul>
+     *   <li>through INTEROP_MEMORY_ALARM_CMD when it is set (RabbitMQ on this machine, through
+     *       rabbitmqctl): blocked, then unblocked once the alarm is cleared, then the publish
+     *       made during the alarm goes through;
+     *   <li>otherwise, when the broker under test is Warren and INTEROP_WARREN_BIN names its
+     *       binary (interop/run sets it when it started Warren itself), in a private Warren
+     *       started with a 1-byte memory watermark: blocked only, since its alarm is on from
+     *       the start and cannot be cleared at run time.
+     * </ul>
+     * Otherwise the test is skipped with the reason.
+     */
     @Test
     void blockedListenerIsToldAboutAMemoryAlarm() throws Exception {
         Connection conn = connect();
@@ -58,10 +90,25 @@ class ConnectionTest extends BrokerTest {
         Map<String, Object> caps = (Map<String, Object>) conn.getServerProperties().get("capabilities");
         assertEquals(true, caps.get("connection.blocked"),
                 "the broker advertises the connection.blocked capability: " + caps);
-        assumeTrue(present(MEMORY_ALARM_HOOK), "INTEROP_MEMORY_ALARM_CMD is not set: interop/run "
-                + "sets it only when it can raise a memory alarm on the broker under test "
-                + "(RabbitMQ on this machine, through rabbitmqctl)");
+        if (present(MEMORY_ALARM_HOOK)) {
+            blockedByTheAlarmHook(conn);
+            return;
+        }
+        String why = "INTEROP_MEMORY_ALARM_CMD is not set: interop/run sets it only when it can "
+                + "raise a memory alarm on the broker under test (RabbitMQ on this machine, "
+                + "through rabbitmqctl)";
+        Object product = conn.getServerProperties().get("product");
+        if (product != null && "Warren".equals(product.toString())) {
+            assumeTrue(present(WARREN_BIN), why + "; INTEROP_WARREN_BIN is not set (interop/run "
+                    + "sets it when it started Warren itself; the test then starts a private "
+                    + "Warren with a 1-byte memory watermark)");
+            blockedInAPrivateWarren(WARREN_BIN);
+            return;
+        }
+        assumeTrue(false, why);
+    }
 
+    private void blockedByTheAlarmHook(Connection conn) throws Exception {
         BlockingQueue<String> events = new LinkedBlockingQueue<>();
         conn.addBlockedListener(reason -> events.add("blocked: " + reason), () -> events.add("unblocked"));
         Channel ch = conn.createChannel();
@@ -85,6 +132,108 @@ class ConnectionTest extends BrokerTest {
         assertEquals("unblocked", take(events, alarmWait, "connection.unblocked"));
         ch.waitForConfirmsOrDie(alarmWait.toMillis());
         assertEquals(1, readyCount(observer, queue), "the held message goes through");
+    }
+
+    /**
+     * Starts WARREN_BIN on a free loopback port with a fresh data dir and
+     * WARREN_MEMORY_HIGH_WATERMARK_BYTES=1 (its memory alarm is on from the start), and checks
+     * that a connection that publishes is told it is blocked, with a reason. Unblocked is not
+     * checked: the alarm cannot be cleared at run time. The private Warren is killed and its
+     * directory removed afterwards; its log is part of any failure message.
+     */
+    private void blockedInAPrivateWarren(String bin) throws Exception {
+        int port;
+        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            port = s.getLocalPort();
+        }
+        Path tmp = Files.createTempDirectory("interop-java-warren-");
+        Path data = Files.createDirectory(tmp.resolve("data"));
+        Path log = tmp.resolve("warren.log");
+        ProcessBuilder pb = new ProcessBuilder(bin, "--listen", "127.0.0.1", "--port",
+                String.valueOf(port), "--data-dir", data.toString());
+        pb.environment().put("WARREN_MEMORY_HIGH_WATERMARK_BYTES", "1");
+        pb.redirectErrorStream(true).redirectOutput(log.toFile());
+        Supplier<String> warrenLog = () -> {
+            try {
+                return "\n----- private warren log -----\n" + Files.readString(log);
+            } catch (IOException e) {
+                return "\n(no private warren log: " + e + ")";
+            }
+        };
+
+        Process warren = pb.start();
+        Thread killer = new Thread(warren::destroyForcibly, "interop-java-private-warren-killer");
+        Runtime.getRuntime().addShutdownHook(killer);
+        Connection conn = null;
+        try {
+            warren.getOutputStream().close();
+            Duration startWait = Duration.ofSeconds(30);
+            long ready = System.nanoTime() + startWait.toNanos();
+            while (!accepts(port)) {
+                if (!warren.isAlive()) {
+                    fail("the private Warren exited (code " + warren.exitValue()
+                            + ") before accepting connections" + warrenLog.get());
+                }
+                if (System.nanoTime() > ready) {
+                    fail("the private Warren did not accept connections on port " + port
+                            + " within " + startWait.toSeconds() + " s" + warrenLog.get());
+                }
+                Thread.sleep(50);
+            }
+
+            ConnectionFactory cf = factory();
+            cf.setUri("amqp://guest:guest@127.0.0.1:" + port + "/%2F");
+            conn = cf.newConnection("interop-java-" + testName + "-private-warren");
+            BlockingQueue<String> events = new LinkedBlockingQueue<>();
+            conn.addBlockedListener(reason -> events.add("blocked: " + reason), () -> events.add("unblocked"));
+            Channel ch = conn.createChannel();
+            String queue = ch.queueDeclare().getQueue();
+            // The broker tells a connection that it is blocked once it publishes.
+            ch.basicPublish("", queue, null, utf8("during the alarm"));
+
+            Duration alarmWait = Duration.ofSeconds(30);
+            String blocked = events.poll(alarmWait.toMillis(), TimeUnit.MILLISECONDS);
+            if (blocked == null) {
+                fail("timed out after " + alarmWait.toMillis() + " ms waiting for "
+                        + "connection.blocked from the private Warren" + warrenLog.get());
+            }
+            assertTrue(blocked.startsWith("blocked: ") && blocked.length() > "blocked: ".length(),
+                    "connection.blocked carries a reason: " + blocked);
+            assertTrue(blocked.toLowerCase(Locale.ROOT).contains("memory"),
+                    "the reason mentions memory: " + blocked);
+        } finally {
+            // A throwaway broker goes first: a blocked connection is not read from, so a polite
+            // close would only wait out its timeout.
+            warren.destroyForcibly();
+            warren.waitFor(10, TimeUnit.SECONDS);
+            try {
+                Runtime.getRuntime().removeShutdownHook(killer);
+            } catch (IllegalStateException e) {
+                // The JVM is already shutting down.
+            }
+            if (conn != null) {
+                conn.abort(2000);
+            }
+            deleteTree(tmp);
+        }
+    }
+
+    /** True if something accepts TCP connections on the loopback port. */
+    private static boolean accepts(int port) {
+        try (Socket s = new Socket()) {
+            s.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 1000);
+            return true;
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    private static void deleteTree(Path root) {
+        try (Stream<Path> paths = Files.walk(root)) {
+            paths.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        } catch (IOException e) {
+            // Best effort: it is under the temp dir.
+        }
     }
 
     /** What a recovery test observes. */
