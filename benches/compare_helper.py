@@ -21,7 +21,11 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import amqp_mini  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -80,11 +84,14 @@ def cmd_waitport(args):
 # ---------------------------------------------------------------- PerfTest output
 
 RE_INTERVAL = re.compile(
-    r"time (?P<t>[0-9.]+) s, sent: (?P<sent>\d+) msg/s, received: (?P<recv>\d+) msg/s"
+    r"time (?P<t>[0-9.]+) s, sent: (?P<sent>\d+) msg/s, "
+    r"(?:confirmed: (?P<confirmed>\d+) msg/s, nacked: (?P<nacked>\d+) msg/s, )?"
+    r"received: (?P<recv>\d+) msg/s"
 )
 RE_SEND_AVG = re.compile(r"sending rate avg: (\d+) msg/s")
 RE_RECV_AVG = re.compile(r"receiving rate avg: (\d+) msg/s")
 RE_LAT = re.compile(r"consumer latency min/median/75th/95th/99th (\d+)/(\d+)/(\d+)/(\d+)/(\d+) µs")
+RE_CONFIRM_LAT = re.compile(r"confirm latency min/median/75th/95th/99th (\d+)/(\d+)/(\d+)/(\d+)/(\d+) µs")
 # Lines PerfTest prints in a healthy run; anything else is reported as unexpected.
 EXPECTED = [
     re.compile(r"^id: [^,]+, starting (consumer|producer) #\d+(, channel #\d+)?$"),
@@ -93,6 +100,7 @@ EXPECTED = [
     RE_SEND_AVG,
     RE_RECV_AVG,
     RE_LAT,
+    RE_CONFIRM_LAT,
 ]
 
 
@@ -105,6 +113,8 @@ def parse_perftest(text, duration):
         m = RE_INTERVAL.search(line)
         if m:
             res["intervals"].append((float(m["t"]), int(m["sent"]), int(m["recv"])))
+            if m["nacked"] is not None:
+                res["nacked"] = res.get("nacked", 0) + int(m["nacked"])
         m = RE_SEND_AVG.search(line)
         if m:
             res["sent_rate"] = int(m[1])
@@ -114,6 +124,10 @@ def parse_perftest(text, duration):
         m = RE_LAT.search(line)
         if m:
             for k, v in zip(("lat_min", "lat_median", "lat_p75", "lat_p95", "lat_p99"), m.groups()):
+                res[k] = int(v)
+        m = RE_CONFIRM_LAT.search(line)
+        if m:
+            for k, v in zip(("clat_min", "clat_median", "clat_p75", "clat_p95", "clat_p99"), m.groups()):
                 res[k] = int(v)
         if not any(p.search(line) for p in EXPECTED):
             res["unexpected"].append(line)
@@ -132,18 +146,59 @@ def find_stalls(intervals, duration):
     return stalls
 
 
+def find_starved(intervals, fanout=1):
+    """Intervals (same window as find_stalls) where deliveries fell below a tenth of what was routed:
+    the consumer is starved while the producer keeps going (see 'How to read this')."""
+    out = []
+    for i, (t, sent, recv) in enumerate(intervals):
+        if t < 2.0 or i == len(intervals) - 1:
+            continue
+        if sent >= 1000 and recv < 0.1 * sent * fanout:
+            out.append(f"t={t:.0f}s sent={sent} received={recv}")
+    return out
+
+
 # ---------------------------------------------------------------- one run
+
+class RssSampler(threading.Thread):
+    """Samples VmRSS of one process every 0.25 s while a run goes on, for the peak."""
+
+    def __init__(self, pid):
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.peak_kb = None
+        self.stop = threading.Event()
+
+    def run(self):
+        while not self.stop.is_set():
+            try:
+                v = proc_status_kb(self.pid, "VmRSS")
+            except OSError:
+                v = None
+            if v is not None and (self.peak_kb is None or v > self.peak_kb):
+                self.peak_kb = v
+            self.stop.wait(0.25)
+
+
+def scenario_queues(flags, queue):
+    """Queue names a scenario's PerfTest run uses (for clean-up after the run)."""
+    if "--queue-pattern" in flags:
+        pattern = flags[flags.index("--queue-pattern") + 1]
+        lo = int(flags[flags.index("--queue-pattern-from") + 1])
+        hi = int(flags[flags.index("--queue-pattern-to") + 1])
+        return [pattern % i for i in range(lo, hi + 1)]
+    return [queue]
+
 
 def cmd_run(args):
     pid = int(args.pid)
-    flags = shlex.split(args.flags)
+    # "%Q" in the scenario flags stands for this run's queue name (e.g. in a --queue-pattern).
+    flags = shlex.split(args.flags.replace("%Q", args.queue))
     cmd = [
         args.java, *shlex.split(args.jvm_opts), "-cp", args.classpath, "com.rabbitmq.perf.PerfTest",
         "--uri", args.uri,
-        "--producers", "1", "--consumers", "1",
-        "--size", "16",
         "--time", str(args.duration),
-        "--queue", args.queue,
+        *([] if "--queue-pattern" in flags else ["--queue", args.queue]),
         "--id", f"{args.broker}-{args.scenario}-{args.run}",
         *flags,
     ]
@@ -155,6 +210,8 @@ def cmd_run(args):
     rss_before = proc_status_kb(pid, "VmRSS")
     cpu_before = proc_cpu_seconds(pid)
     ru_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    sampler = RssSampler(pid)
+    sampler.start()
     t0 = time.monotonic()
     timed_out = False
     with open(args.log, "w") as log:
@@ -169,6 +226,8 @@ def cmd_run(args):
             rc = p.wait()
     wall = time.monotonic() - t0
     ru_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    sampler.stop.set()
+    sampler.join()
     broker_alive = alive(pid)
     if broker_alive:
         cpu_after = proc_cpu_seconds(pid)
@@ -193,10 +252,19 @@ def cmd_run(args):
     stalls = find_stalls(parsed["intervals"], args.duration)
     if stalls:
         problems.append(f"{len(stalls)} one-second interval(s) with nothing sent or received: " + "; ".join(stalls[:8]))
-    if parsed.get("recv_rate") and parsed.get("sent_rate") and parsed["recv_rate"] > parsed["sent_rate"] * 1.01:
+    fan = args.fanout
+    starved = find_starved(parsed["intervals"], fan)
+    if starved:
+        problems.append(f"delivery collapse: {len(starved)} one-second interval(s) with received < 10% of "
+                        f"sent{f' x {fan}' if fan > 1 else ''}: " + "; ".join(starved[:4])
+                        + ("; …" if len(starved) > 4 else ""))
+    if parsed.get("recv_rate") and parsed.get("sent_rate") and parsed["recv_rate"] > parsed["sent_rate"] * fan * 1.01:
         problems.append(
-            f"received more than sent: receive avg {parsed['recv_rate']} > send avg {parsed['sent_rate']} msg/s"
+            f"received more than sent{f' x {fan} queues' if fan > 1 else ''}: receive avg {parsed['recv_rate']} > "
+            f"send avg {parsed['sent_rate']}{f' x {fan}' if fan > 1 else ''} msg/s"
         )
+    if parsed.get("nacked"):
+        problems.append(f"{parsed['nacked']} publishes nacked by the broker")
     seen = []
     for line in parsed["unexpected"]:
         if line.startswith("# "):
@@ -235,7 +303,12 @@ def cmd_run(args):
         ),
         "rss_before_kb": rss_before,
         "rss_after_kb": rss_after,
+        "rss_peak_kb": sampler.peak_kb,
         "hwm_kb": hwm,
+        "clat_median": parsed.get("clat_median"),
+        "clat_p99": parsed.get("clat_p99"),
+        "nacked": parsed.get("nacked"),
+        "fanout": fan,
         "problems": problems,
         "log": args.log,
         "command": " ".join(shlex.quote(c) for c in cmd),
@@ -248,6 +321,27 @@ def cmd_run(args):
     else:
         rec["broker_cpu_us_per_msg"] = None
         rec["client_cpu_us_per_msg"] = None
+    # Clean up what the run leaves behind (durable queues, the fanout exchange), after the
+    # measurements so that it does not count. Auto-deleted queues are simply absent by now.
+    if broker_alive:
+        leftovers = []
+        try:
+            c = amqp_mini.Conn(args.uri)
+            try:
+                for q in scenario_queues(flags, args.queue):
+                    try:
+                        n = c.queue_delete(q)
+                        leftovers.append(f"{q}: {n}")
+                    except amqp_mini.AmqpError as e:
+                        if e.code != 404:
+                            raise
+                if "--exchange" in flags:
+                    c.exchange_delete(flags[flags.index("--exchange") + 1])
+            finally:
+                c.close()
+        except Exception as e:  # noqa: BLE001 - report, do not stop the benchmark
+            problems.append(f"clean-up after the run failed: {type(e).__name__}: {e}")
+        rec["deleted_queues"] = leftovers
     with open(args.jsonl, "a") as f:
         f.write(json.dumps(rec) + "\n")
 
@@ -259,7 +353,10 @@ def cmd_run(args):
         f"  {args.broker:8} {args.scenario:10} run {args.run}: sent {rec['sent_rate']} msg/s, "
         f"received {rec['recv_rate']} msg/s, {lat}, broker CPU {rec['broker_cpu_s']} s "
         f"({rec['broker_cpu_us_per_msg']} µs/msg), PerfTest CPU {rec['client_cpu_s']} s, "
-        f"RSS {None if rss_after is None else rss_after // 1024} MiB"
+        f"RSS {None if rss_after is None else rss_after // 1024} MiB "
+        f"(peak {None if sampler.peak_kb is None else sampler.peak_kb // 1024} MiB)"
+        + (f", confirm latency median/p99 {rec['clat_median']}/{rec['clat_p99']} µs"
+           if rec["clat_median"] is not None else "")
     )
     for p in problems:
         print(f"    PROBLEM: {p}")
@@ -267,6 +364,22 @@ def cmd_run(args):
 
 
 # ---------------------------------------------------------------- report
+
+SCENARIO_TEXT = {
+    "autoack": ("1 producer → 1 queue → 1 consumer", "16 B, transient, non-durable auto-delete queue",
+                "auto-ack"),
+    "manualack": ("1 producer → 1 queue → 1 consumer", "16 B, transient, non-durable auto-delete queue",
+                  "manual ack, multiple ack every 50, prefetch 200"),
+    "persistent": ("1 producer (confirms, ≤ 500 unconfirmed) → 1 durable queue → 1 consumer",
+                   "16 B, persistent (delivery-mode 2)", "manual ack, multiple ack every 50, prefetch 200"),
+    "fanout10": ("1 producer → fanout exchange → 10 queues → 10 consumers",
+                 "16 B, transient, non-durable auto-delete queues", "auto-ack"),
+    "size4k": ("1 producer → 1 queue → 1 consumer", "4096 B, transient, non-durable auto-delete queue",
+               "auto-ack"),
+    "size64k": ("1 producer → 1 queue → 1 consumer", "65536 B, transient, non-durable auto-delete queue",
+                "auto-ack"),
+}
+
 
 def med(values):
     vals = [v for v in values if v is not None]
@@ -339,6 +452,9 @@ def cmd_report(args):
             "cpu_pct": med(cpu_pct),
             "client_us": med(r["client_cpu_us_per_msg"] for r in rs),
             "rss": med(None if r["rss_after_kb"] is None else r["rss_after_kb"] / 1024 for r in rs),
+            "peak": med(None if r.get("rss_peak_kb") is None else r["rss_peak_kb"] / 1024 for r in rs),
+            "clat50": med(r.get("clat_median") for r in rs),
+            "clat99": med(r.get("clat_p99") for r in rs),
             "problems": sum(1 for r in rs if r["problems"]),
         }
 
@@ -363,9 +479,18 @@ def cmd_report(args):
     w(args.command)
     w("```")
     w("")
-    w(f"{args.runs} run(s) of {args.duration} s per scenario and broker, brokers alternating run by run. "
-      "Each run is one PerfTest process: 1 producer → 1 non-durable, auto-delete queue → 1 consumer, "
-      "16-byte transient messages. PerfTest flags per scenario:")
+    w(f"{args.runs} run(s) of {args.duration} s per scenario and broker, brokers alternating run by run "
+      "(within a run, every scenario is measured on both brokers before the next scenario). "
+      "Each measurement is one PerfTest process, with no publish rate limit.")
+    w("")
+    w("| scenario | topology | messages | consumer |")
+    w("|---|---|---|---|")
+    for s in scenarios:
+        d = SCENARIO_TEXT.get(s)
+        if d:
+            w(f"| `{s}` | {d[0]} | {d[1]} | {d[2]} |")
+    w("")
+    w("PerfTest command per scenario:")
     w("")
     for s in scenarios:
         rs = [r for r in recs if r["scenario"] == s]
@@ -373,13 +498,15 @@ def cmd_report(args):
         cmd = re.sub(r"-cp \S+", "-cp 'lib/*'", cmd)
         cmd = re.sub(r"--uri \S+", "--uri amqp://guest:guest@127.0.0.1:PORT", cmd)
         cmd = re.sub(r"--queue \S+", "--queue bench-…", cmd)
+        cmd = re.sub(r"--queue-pattern \S+", "--queue-pattern 'bench-…-%d'", cmd)
         cmd = re.sub(r"--id \S+", "--id …", cmd)
         w(f"- `{s}`: `{cmd}`")
     w("")
     w("## Results (medians over runs)")
     w("")
     w("| scenario | broker | send msg/s | receive msg/s | latency median / p99 (ms) | broker CPU µs/msg "
-      "| broker CPU (% of one core) | PerfTest CPU µs/msg | broker RSS at end (MiB) | runs with problems |")
+      "| broker CPU (% of one core) | PerfTest CPU µs/msg | broker RSS peak during run / at end (MiB) "
+      "| runs with problems |")
     w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for s in scenarios:
         aggs = {b: agg(s, b) for b in brokers}
@@ -390,7 +517,7 @@ def cmd_report(args):
             lat = "n/a" if a["lat50"] is None else f"{a['lat50'] / 1000:.1f} / {a['lat99'] / 1000:.1f}"
             w(f"| {s} | {label[b]} | {fmt_int(a['sent'])} | {fmt_int(a['recv'])} | {lat} | "
               f"{fmt_f(a['cpu_us'])} | {fmt_f(a['cpu_pct'], 0)} | {fmt_f(a['client_us'])} | "
-              f"{fmt_f(a['rss'], 1)} | {a['problems']}/{a['n']} |")
+              f"{fmt_f(a['peak'], 1)} / {fmt_f(a['rss'], 1)} | {a['problems']}/{a['n']} |")
         wa, ra = aggs.get("warren"), aggs.get("rabbitmq")
         if wa and ra:
             lat_ratio = (
@@ -400,22 +527,36 @@ def cmd_report(args):
             w(f"| {s} | **Warren/RabbitMQ** | {fmt_ratio(wa['sent'], ra['sent'])} | "
               f"{fmt_ratio(wa['recv'], ra['recv'])} | {lat_ratio} | {fmt_ratio(wa['cpu_us'], ra['cpu_us'])} | "
               f"{fmt_ratio(wa['cpu_pct'], ra['cpu_pct'])} | {fmt_ratio(wa['client_us'], ra['client_us'])} | "
-              f"{fmt_ratio(wa['rss'], ra['rss'])} | |")
+              f"{fmt_ratio(wa['peak'], ra['peak'])} / {fmt_ratio(wa['rss'], ra['rss'])} | |")
     w("")
     w("Ratios are Warren divided by RabbitMQ: above 1× is better for the rates, below 1× is better "
-      "for latency, CPU per message and RSS.")
+      "for latency, CPU per message and RSS. In `fanout10` the receive rate counts every delivery "
+      "(10 per published message) and CPU µs/msg divides by deliveries.")
     w("")
+    conf = [s for s in scenarios if any(r.get("clat_median") is not None for r in recs if r["scenario"] == s)]
+    if conf:
+        w("Publisher-confirm latency (PerfTest's publish-to-confirm time), medians over runs:")
+        w("")
+        w("| scenario | broker | confirm latency median / p99 (ms) |")
+        w("|---|---|---:|")
+        for s in conf:
+            for b in brokers:
+                a = agg(s, b)
+                if a and a["clat50"] is not None:
+                    w(f"| {s} | {label[b]} | {a['clat50'] / 1000:.1f} / {a['clat99'] / 1000:.1f} |")
+        w("")
     w("## Every run")
     w("")
     w("| scenario | broker | run | send msg/s | receive msg/s | latency min/median/p75/p95/p99 (µs) "
-      "| broker CPU s | broker CPU µs/msg | PerfTest CPU s | RSS before → after (MiB) | problems |")
+      "| broker CPU s | broker CPU µs/msg | PerfTest CPU s | RSS before → after (peak) (MiB) | problems |")
     w("|---|---|---:|---:|---:|---|---:|---:|---:|---|---|")
     for r in sorted(recs, key=lambda r: (scenarios.index(r["scenario"]), r["run"], brokers.index(r["broker"]))):
         lat = "/".join(str(r[k]) for k in ("lat_min", "lat_median", "lat_p75", "lat_p95", "lat_p99")) \
             if r["lat_median"] is not None else "n/a"
         before = "n/a" if r["rss_before_kb"] is None else f"{r['rss_before_kb'] / 1024:.1f}"
         after = "gone" if r["rss_after_kb"] is None else f"{r['rss_after_kb'] / 1024:.1f}"
-        rss = f"{before} → {after}"
+        peak = "n/a" if r.get("rss_peak_kb") is None else f"{r['rss_peak_kb'] / 1024:.1f}"
+        rss = f"{before} → {after} ({peak})"
         w(f"| {r['scenario']} | {label[r['broker']]} | {r['run']} | {fmt_int(r['sent_rate'])} | "
           f"{fmt_int(r['recv_rate'])} | {lat} | {fmt_f(r['broker_cpu_s'])} | "
           f"{fmt_f(r['broker_cpu_us_per_msg'])} | {fmt_f(r['client_cpu_s'])} | {rss} | "
@@ -444,16 +585,30 @@ def cmd_report(args):
       "connection setup and teardown. µs/msg divides it by the messages received "
       "(PerfTest's average receive rate × duration).")
     w("- PerfTest CPU is the JVM's user+system time (getrusage of the child), same divisor.")
-    w("- RSS is VmRSS of the broker process after the run. Both brokers stay up across all runs "
+    w("- RSS is VmRSS of the broker process after the run; the peak is the highest of samples taken "
+      "every 0.25 s during the run. Both brokers stay up across all runs "
       "(Warren is started once by the script with an empty data dir, RabbitMQ is the system service), "
-      "so RSS reflects everything since they started.")
+      "so RSS reflects everything since they started. After each run the script deletes the run's "
+      "queues (the `persistent` queue is durable and not auto-deleted, so it keeps whatever the consumer "
+      "had not taken when PerfTest stopped) and the fanout exchange, outside the measured interval.")
+    w("- `persistent` publishes with `--flag persistent` into a durable queue with publisher confirms "
+      "(at most 500 unconfirmed). RabbitMQ 3.10 confirms a persistent message once it is written to its "
+      "message store/queue index and fsync'd (its fsync is batched); Warren's default `sync = \"fsync\"` "
+      "confirms after fdatasync with group commit. Each machine's disk (here a VM disk) sets the cost of that.")
     w("- Latency is PerfTest's consumer latency (publish timestamp in the message to delivery) over the "
       "whole run, in the same process, so no clock skew. With no rate limit the producer runs as fast as "
       "it can, so latency mostly measures how much backlog builds in the queue, not the idle round trip.")
-    w("- Neither scenario limits the publish rate. RabbitMQ throttles a publisher whose queue falls behind "
-      "(credit-based flow control), which keeps its backlog, latency and memory small; a broker that lets "
-      "the producer run ahead of the consumer shows it as a growing backlog: higher latency and RSS, "
-      "and a send rate above the receive rate. Compare latency and RSS with that in mind.")
+    w("- No scenario limits the publish rate. RabbitMQ's credit-based flow control slows a publisher when the "
+      "queue process cannot take messages as fast as they arrive, not when a consumer falls behind, so with a "
+      "slow consumer its queue grows too (look at RSS in runs with a 'delivery collapse'). A backlog shows as a "
+      "send rate above the receive rate, and higher latency and RSS. Compare latency and RSS with that in mind.")
+    w("- 'delivery collapse' means one-second intervals in which the consumer(s) received less than a tenth of "
+      "what was routed to them while the producer kept publishing. Seen so far on this machine with both "
+      "brokers, always at the same ~320 KB/s of socket data (≈ 77 msg/s of 4 KiB, ≈ 2,260 msg/s of 16 B): "
+      "the broker→consumer TCP socket sits in the zero-window persist timer (`ss -tnoi` shows "
+      "`timer:(persist,…)`, `rwnd_limited` ≈ 90 %) because PerfTest's consumer fell behind and its receive "
+      "buffer filled. It is a property of an unthrottled push to a slower client on loopback, not a broker "
+      "error, but it wrecks that run's receive rate and latency, so compare such runs with care.")
     w("- PerfTest logs of every run and the raw numbers (runs.jsonl) are kept under benches/.cache/runs/.")
     text = "\n".join(out) + "\n"
     with open(args.out, "w") as f:
@@ -486,6 +641,8 @@ def main():
     p.add_argument("--log", required=True)
     p.add_argument("--jsonl", required=True)
     p.add_argument("--broker-log")
+    p.add_argument("--fanout", type=int, default=1,
+                   help="queues each published message is routed to (receive rate may be this x send rate)")
     p = sub.add_parser("report")
     p.add_argument("--jsonl", required=True)
     p.add_argument("--out", required=True)
