@@ -176,6 +176,10 @@ async fn persistent_messages_survive_and_unacked_ones_come_back_redelivered() {
         "order kept, acked and transient gone"
     );
     assert!(got[0].1, "the delivered-but-unacked message is redelivered");
+    assert!(
+        got[1..].iter().all(|(_, r)| !r),
+        "never-delivered messages are not flagged redelivered"
+    );
 }
 
 #[tokio::test]

@@ -41,6 +41,8 @@ const OUTPUT_HIGH_WATER: usize = 1 << 20;
 const OUTPUT_READ_STOP: usize = 16 << 20;
 /// Inbox events handled per wake before going back to the socket (fairness).
 const INBOX_BATCH: usize = 1024;
+/// How long a closed connection waits for the client to close the socket.
+const CLOSE_LINGER: Duration = Duration::from_secs(2);
 /// Initial read buffer; grows to one frame_max when needed.
 const READ_BUFFER: usize = 64 * 1024;
 
@@ -250,6 +252,19 @@ impl Connection {
         // Best effort: flush what is left (a close or close-ok) before dropping the socket.
         if !self.out.is_empty() {
             let _ = tokio::time::timeout(Duration::from_secs(1), writer.write_all(&self.out)).await;
+        }
+        // Like RabbitMQ, let the client close the socket first: closing while its frames are
+        // still unread would send a reset, and the client could miss our close-ok.
+        if !eof {
+            let mut scratch = [0u8; 4096];
+            let _ = tokio::time::timeout(CLOSE_LINGER, async {
+                while let Ok(n) = reader.read(&mut scratch).await {
+                    if n == 0 {
+                        break;
+                    }
+                }
+            })
+            .await;
         }
         let _ = writer.shutdown().await;
         drop(inbox);

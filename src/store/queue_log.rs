@@ -106,6 +106,13 @@ impl QueueLog {
         self.schedule();
     }
 
+    /// Records that a message was handed to a consumer (for the redelivered flag after a
+    /// restart).
+    pub fn delivered(self: &Arc<Self>, seq: u64) {
+        put_ack(&mut self.pending.lock().acks, seq | record::DELIVERED_BIT);
+        self.schedule();
+    }
+
     /// The queue was deleted: its files go at the next flush.
     pub fn delete(self: &Arc<Self>) {
         self.deleted.store(true, Ordering::SeqCst);
@@ -263,6 +270,9 @@ impl QueueLog {
         }
         files.ack_records += (acks.len() / record::ACK_RECORD) as u64;
         read_acks(acks, |seq| {
+            if seq & record::DELIVERED_BIT != 0 {
+                return;
+            }
             let at = files.segments.partition_point(|s| s.last_seq < seq);
             if let Some(seg) = files.segments.get_mut(at) {
                 if seg.first_seq <= seq {
@@ -297,7 +307,7 @@ impl QueueLog {
         let data = fs::read(&path)?;
         let mut kept = Vec::new();
         read_acks(&data, |seq| {
-            if seq >= oldest {
+            if seq & !record::DELIVERED_BIT >= oldest {
                 put_ack(&mut kept, seq);
             }
         });
@@ -321,11 +331,16 @@ impl QueueLog {
     ) -> io::Result<(Arc<QueueLog>, Vec<StoredMessage>)> {
         fs::create_dir_all(&dir)?;
         let mut acked = HashSet::new();
+        let mut delivered = HashSet::new();
         let ack_path = dir.join("acks.log");
         let mut ack_records = 0;
         if let Ok(data) = fs::read(&ack_path) {
             let good = read_acks(&data, |seq| {
-                acked.insert(seq);
+                if seq & record::DELIVERED_BIT != 0 {
+                    delivered.insert(seq & !record::DELIVERED_BIT);
+                } else {
+                    acked.insert(seq);
+                }
             });
             ack_records = (good / record::ACK_RECORD) as u64;
             if good < data.len() {
@@ -368,7 +383,8 @@ impl QueueLog {
                         at += used;
                         if !acked.contains(&m.seq) {
                             seg.live += 1;
-                            messages.push(m);
+                            let delivered = delivered.contains(&m.seq);
+                            messages.push(StoredMessage { delivered, ..m });
                         }
                     }
                     Read::End => break,

@@ -9,6 +9,8 @@
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredMessage {
     pub seq: u64,
+    /// It had been delivered to a consumer before the restart.
+    pub delivered: bool,
     pub exchange: String,
     pub routing_key: String,
     pub properties: Vec<u8>,
@@ -50,6 +52,10 @@ pub fn put_message(
     let crc = crc32fast::hash(&out[start..]);
     out[crc_at..crc_at + 4].copy_from_slice(&crc.to_be_bytes());
 }
+
+/// Set in an ack record's sequence number when it only records a delivery (so recovery can
+/// flag exactly the messages a consumer may have seen as redelivered, as RabbitMQ does).
+pub const DELIVERED_BIT: u64 = 1 << 63;
 
 /// Appends an ack record.
 pub fn put_ack(out: &mut Vec<u8>, seq: u64) {
@@ -108,6 +114,7 @@ fn decode_payload(p: &[u8]) -> Option<StoredMessage> {
     let body = p.get(at..)?.to_vec();
     Some(StoredMessage {
         seq,
+        delivered: false,
         exchange,
         routing_key,
         properties,

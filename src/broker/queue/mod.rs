@@ -179,6 +179,16 @@ impl Queue {
         }
     }
 
+    /// A persistent message went to a consumer: remembered so that, after a restart, it comes
+    /// back flagged redelivered (and only it).
+    pub fn mark_delivered(&self, m: &QueuedMessage) {
+        if let (Some(log), false) = (&self.log, m.redelivered) {
+            if m.message.is_persistent() {
+                log.delivered(m.seq);
+            }
+        }
+    }
+
     /// Offers a message: TTL, length limits and persistence apply, then dispatch.
     pub fn publish(self: &Arc<Self>, message: Arc<Message>) -> Enqueued {
         let mut dead = Vec::new();

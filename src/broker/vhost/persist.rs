@@ -75,7 +75,7 @@ impl VHost {
     }
 
     /// Rebuilds durable exchanges, queues (with their messages) and bindings at start-up.
-    /// Recovered messages are marked redelivered: they may have been delivered before.
+    /// Recovered messages that had been delivered before are marked redelivered.
     pub fn recover(&self, defs: &Definitions) -> std::io::Result<Vec<String>> {
         let Some(store) = &self.store else {
             return Ok(Vec::new());
@@ -136,7 +136,7 @@ impl VHost {
                         m.body.into(),
                     ));
                     let mut qm = QueuedMessage::new(m.seq, message, now, &q.policy);
-                    qm.redelivered = true;
+                    qm.redelivered = m.delivered;
                     qm
                 })
                 .collect();

@@ -361,6 +361,7 @@ impl Channel {
         if m.no_ack {
             q.forget(std::iter::once(&qm));
         } else {
+            q.mark_delivered(&qm);
             self.unacked.push_back(super::acks::Unacked {
                 tag,
                 queue: q,
