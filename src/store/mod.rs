@@ -50,12 +50,12 @@ impl Store {
             .map_or(0, |d| d.as_nanos() as u64);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let name = format!("{nanos:016x}{n:04x}");
-        let (log, _) = QueueLog::recover(
+        QueueLog::recover(
             self.root.join("queues").join(&name),
             name,
             self.flush.clone(),
-        )?;
-        Ok(log)
+            &mut |_| {},
+        )
     }
 
     /// A fresh path for one queue's spool of paged-out messages.
@@ -69,11 +69,13 @@ impl Store {
     pub fn open_queue_log(
         &self,
         dir_name: &str,
-    ) -> io::Result<(Arc<QueueLog>, Vec<StoredMessage>)> {
+        each: &mut dyn FnMut(StoredMessage),
+    ) -> io::Result<Arc<QueueLog>> {
         QueueLog::recover(
             self.root.join("queues").join(dir_name),
             dir_name.to_string(),
             self.flush.clone(),
+            each,
         )
     }
 

@@ -2,7 +2,7 @@
 //!
 //! Queues append records into `pending` (memory only, under the queue's lock); the flusher
 //! thread alone touches the files: it writes pending bytes, syncs, and deletes segments whose
-//! messages are all acked. Recovery replays segments minus acks; a torn tail is cut off with a
+//! messages are all acked. Recovery replays segments minus acks, streaming, in order; a torn tail is cut off with a
 //! warning, a damaged record in an older segment skips the rest of that segment.
 
 use super::flusher::{FlushState, SyncPolicy};
@@ -324,11 +324,14 @@ impl QueueLog {
 
     /// Opens (creating if needed) the log in `dir` and returns the messages not yet acked, in
     /// order.
+    /// Messages are handed to `each` one at a time, in order, as segments are read, so
+    /// recovery never holds the whole backlog in memory.
     pub fn recover(
         dir: PathBuf,
         name: String,
         flush: Arc<FlushState>,
-    ) -> io::Result<(Arc<QueueLog>, Vec<StoredMessage>)> {
+        each: &mut dyn FnMut(StoredMessage),
+    ) -> io::Result<Arc<QueueLog>> {
         fs::create_dir_all(&dir)?;
         let mut acked = HashSet::new();
         let mut delivered = HashSet::new();
@@ -360,7 +363,6 @@ impl QueueLog {
             ack_records,
             ..Files::default()
         };
-        let mut messages = Vec::new();
         for (i, no) in numbers.iter().enumerate() {
             let is_last = i + 1 == numbers.len();
             let path = segment_path(&dir, *no);
@@ -384,7 +386,7 @@ impl QueueLog {
                         if !acked.contains(&m.seq) {
                             seg.live += 1;
                             let delivered = delivered.contains(&m.seq);
-                            messages.push(StoredMessage { delivered, ..m });
+                            each(StoredMessage { delivered, ..m });
                         }
                     }
                     Read::End => break,
@@ -412,7 +414,6 @@ impl QueueLog {
                     .open(segment_path(&dir, last.no))?,
             );
         }
-        messages.sort_by_key(|m| m.seq);
         let log = QueueLog {
             dir,
             name,
@@ -427,7 +428,7 @@ impl QueueLog {
             let mut files = log.files.lock();
             log.drop_empty_segments(&mut files)?;
         }
-        Ok((Arc::new(log), messages))
+        Ok(Arc::new(log))
     }
 }
 

@@ -51,7 +51,8 @@ pub struct Queue {
     vhost_name: Arc<str>,
     vhost: Weak<VHost>,
     /// The durable log (durable, non-exclusive queues only): persistent messages go there.
-    log: Option<Arc<QueueLog>>,
+    /// Set once, at creation or at the end of recovery.
+    log: std::sync::OnceLock<Arc<QueueLog>>,
     state: Mutex<QueueState>,
 }
 
@@ -122,7 +123,10 @@ impl Queue {
             policy,
             vhost_name,
             vhost,
-            log,
+            log: match log {
+                Some(l) => std::sync::OnceLock::from(l),
+                None => std::sync::OnceLock::new(),
+            },
         });
         if q.policy.expires.is_some() {
             timers::start_idle_timer(&q);
@@ -132,7 +136,12 @@ impl Queue {
 
     /// The durable log, if this queue has one.
     pub fn log(&self) -> Option<&Arc<QueueLog>> {
-        self.log.as_ref()
+        self.log.get()
+    }
+
+    /// Attaches the log once recovery has replayed it into this queue.
+    pub fn attach_log(&self, log: Arc<QueueLog>) {
+        let _ = self.log.set(log);
     }
 
     pub fn name(&self) -> &str {
@@ -169,7 +178,7 @@ impl Queue {
     /// Messages that left the queue for good (acked, rejected without requeue, delivered
     /// no-ack, purged): their log records are released.
     pub fn forget<'a>(&self, messages: impl IntoIterator<Item = &'a QueuedMessage>) {
-        if let Some(log) = &self.log {
+        if let Some(log) = self.log.get() {
             log.ack(
                 messages
                     .into_iter()
@@ -182,7 +191,7 @@ impl Queue {
     /// A persistent message went to a consumer: remembered so that, after a restart, it comes
     /// back flagged redelivered (and only it).
     pub fn mark_delivered(&self, m: &QueuedMessage) {
-        if let (Some(log), false) = (&self.log, m.redelivered) {
+        if let (Some(log), false) = (self.log.get(), m.redelivered) {
             if m.message.is_persistent() {
                 log.delivered(m.seq);
             }
@@ -215,7 +224,7 @@ impl Queue {
         }
         let seq = st.next_seq;
         st.next_seq += 1;
-        if let Some(log) = &self.log {
+        if let Some(log) = self.log.get() {
             if message.is_persistent() {
                 let m = &message;
                 out.position =
@@ -371,7 +380,7 @@ impl Queue {
     pub fn delete(&self) -> u32 {
         let mut st = self.state.lock();
         st.deleted = true;
-        if let Some(log) = &self.log {
+        if let Some(log) = self.log.get() {
             log.delete();
         }
         let n = st.ready.len() as u32;

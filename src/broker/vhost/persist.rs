@@ -11,6 +11,9 @@ use crate::store::{BindingDef, Definitions, ExchangeDef, QueueDef};
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// Recovered messages are handed to their queue in batches of this many.
+const RESTORE_BATCH: usize = 4096;
+
 impl VHost {
     /// Writes the durable definitions when `changed` (a durable thing was touched).
     pub(super) fn persist_if(&self, changed: bool) -> AmqpResult<()> {
@@ -102,8 +105,6 @@ impl VHost {
         }
         let mut recovered = 0usize;
         for qd in defs.queues.iter().filter(|q| *q.vhost == *self.name) {
-            let (log, stored) = store.open_queue_log(&qd.log)?;
-            logs.push(qd.log.clone());
             let spec = QueueSpec {
                 name: qd.name.as_str().into(),
                 durable: true,
@@ -115,32 +116,39 @@ impl VHost {
                 spec,
                 self.name.clone(),
                 self.me.clone(),
-                Some(log),
+                None,
                 self.spool_path(),
             );
-            recovered += stored.len();
             let mut names: HashMap<String, Arc<str>> = HashMap::new();
             // TTLs restart from recovery time.
             let now = crate::broker::queue::now_ms();
-            let messages = stored
-                .into_iter()
-                .map(|m| {
-                    let exchange = names
-                        .entry(m.exchange.clone())
-                        .or_insert_with(|| m.exchange.as_str().into())
-                        .clone();
-                    let message = Arc::new(Message::new(
-                        exchange,
-                        &m.routing_key,
-                        &m.properties,
-                        m.body.into(),
+            let mut batch: Vec<QueuedMessage> = Vec::with_capacity(RESTORE_BATCH);
+            // Streamed: the queue pages out beyond its window while the log is read.
+            let log = store.open_queue_log(&qd.log, &mut |m| {
+                let exchange = names
+                    .entry(m.exchange.clone())
+                    .or_insert_with(|| m.exchange.as_str().into())
+                    .clone();
+                let message = Arc::new(Message::new(
+                    exchange,
+                    &m.routing_key,
+                    &m.properties,
+                    m.body.into(),
+                ));
+                let mut qm = QueuedMessage::new(m.seq, message, now, &q.policy);
+                qm.redelivered = m.delivered;
+                batch.push(qm);
+                recovered += 1;
+                if batch.len() == RESTORE_BATCH {
+                    q.restore(std::mem::replace(
+                        &mut batch,
+                        Vec::with_capacity(RESTORE_BATCH),
                     ));
-                    let mut qm = QueuedMessage::new(m.seq, message, now, &q.policy);
-                    qm.redelivered = m.delivered;
-                    qm
-                })
-                .collect();
-            q.restore(messages);
+                }
+            })?;
+            q.restore(batch);
+            q.attach_log(log);
+            logs.push(qd.log.clone());
             self.queues.write().insert(q.spec.name.clone(), q);
         }
         for b in defs.bindings.iter().filter(|b| *b.vhost == *self.name) {
