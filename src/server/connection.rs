@@ -120,6 +120,23 @@ pub async fn serve(
     tracing::info!(%peer, user = %conn.n.user, vhost = %conn.n.vhost.name, reason = %conn.close_reason, "connection closed");
 }
 
+/// The context a channel gets from its connection. A macro rather than a method: it borrows
+/// the connection's fields one by one, so a channel from `self.channels` can be borrowed too.
+macro_rules! channel_ctx {
+    ($conn:ident) => {
+        Ctx {
+            vhost: &$conn.n.vhost,
+            user: &$conn.n.user,
+            conn_id: $conn.id,
+            sink: &$conn.sink,
+            out: &mut $conn.out,
+            frame_max: $conn.n.frame_max,
+            redispatch: &mut $conn.redispatch,
+            consumer_timeout: $conn.consumer_timeout,
+        }
+    };
+}
+
 /// What a connection watches besides its socket and inbox.
 struct Signals {
     /// Broker shutdown.
@@ -332,16 +349,7 @@ impl Connection {
     fn enforce_ack_timeouts(&mut self) {
         let now = crate::broker::queue::now_ms();
         for channel in self.channels.values_mut() {
-            let mut ctx = Ctx {
-                vhost: &self.n.vhost,
-                user: &self.n.user,
-                conn_id: self.id,
-                sink: &self.sink,
-                out: &mut self.out,
-                frame_max: self.n.frame_max,
-                redispatch: &mut self.redispatch,
-                consumer_timeout: self.consumer_timeout,
-            };
+            let mut ctx = channel_ctx!(self);
             channel.enforce_ack_timeouts(&mut ctx, now, self.n.consumer_cancel_notify);
         }
         self.after_batch();
@@ -437,16 +445,7 @@ impl Connection {
             }
             return Ok(());
         }
-        let mut ctx = Ctx {
-            vhost: &self.n.vhost,
-            user: &self.n.user,
-            conn_id: self.id,
-            sink: &self.sink,
-            out: &mut self.out,
-            frame_max: self.n.frame_max,
-            redispatch: &mut self.redispatch,
-            consumer_timeout: self.consumer_timeout,
-        };
+        let mut ctx = channel_ctx!(self);
         let signal = match kind {
             FRAME_HEADER => channel.content_header(&mut ctx, payload),
             FRAME_BODY => channel.content_body(&mut ctx, payload),
@@ -544,16 +543,7 @@ impl Connection {
                     give_back(d);
                     return;
                 };
-                let mut ctx = Ctx {
-                    vhost: &self.n.vhost,
-                    user: &self.n.user,
-                    conn_id: self.id,
-                    sink: &self.sink,
-                    out: &mut self.out,
-                    frame_max: self.n.frame_max,
-                    redispatch: &mut self.redispatch,
-                    consumer_timeout: self.consumer_timeout,
-                };
+                let mut ctx = channel_ctx!(self);
                 if let Err(d) = channel.deliver(&mut ctx, d) {
                     give_back(d);
                 }
@@ -563,16 +553,7 @@ impl Connection {
                 consumer_tag,
             } => {
                 if let Some(c) = self.channels.get_mut(&channel) {
-                    let mut ctx = Ctx {
-                        vhost: &self.n.vhost,
-                        user: &self.n.user,
-                        conn_id: self.id,
-                        sink: &self.sink,
-                        out: &mut self.out,
-                        frame_max: self.n.frame_max,
-                        redispatch: &mut self.redispatch,
-                        consumer_timeout: self.consumer_timeout,
-                    };
+                    let mut ctx = channel_ctx!(self);
                     c.consumer_cancelled(&mut ctx, &consumer_tag, self.n.consumer_cancel_notify);
                 }
             }
