@@ -59,6 +59,23 @@ struct Args {
     /// Measure the tool itself against a local socket that discards everything.
     #[arg(long)]
     sink: bool,
+    /// Number of queues (`<queue>-0` … `<queue>-N-1`); producer and consumer i use queue i % N.
+    #[arg(long, default_value_t = 1)]
+    queues: usize,
+    /// Only open this many idle connections (one channel each) and hold them for --time.
+    #[arg(long, default_value_t = 0)]
+    idle: usize,
+}
+
+impl Args {
+    /// The queue worker `i` uses.
+    fn queue_for(&self, i: usize) -> String {
+        if self.queues <= 1 {
+            self.queue.clone()
+        } else {
+            format!("{}-{}", self.queue, i % self.queues)
+        }
+    }
 }
 
 #[derive(Default)]
@@ -213,7 +230,14 @@ fn put_publish(out: &mut BytesMut, queue: &str, body: &[u8], persistent: bool) {
     out.put_u8(FRAME_END);
 }
 
-async fn producer(args: Args, addr: String, stats: Arc<Stats>, stop: Arc<AtomicBool>) -> Io {
+async fn producer(
+    args: Args,
+    index: usize,
+    addr: String,
+    stats: Arc<Stats>,
+    stop: Arc<AtomicBool>,
+) -> Io {
+    let queue = args.queue_for(index);
     let mut c = Client::connect(&addr).await?;
     if args.confirm > 0 {
         c.send(
@@ -291,7 +315,7 @@ async fn producer(args: Args, addr: String, stats: Arc<Stats>, stop: Arc<AtomicB
         out.clear();
         for _ in 0..batch {
             body[..8].copy_from_slice(&now_nanos().to_be_bytes());
-            put_publish(&mut out, &args.queue, &body, args.persistent);
+            put_publish(&mut out, &queue, &body, args.persistent);
         }
         if args.confirm > 0 {
             outstanding.fetch_add(batch, Ordering::Relaxed);
@@ -304,7 +328,14 @@ async fn producer(args: Args, addr: String, stats: Arc<Stats>, stop: Arc<AtomicB
     Ok(())
 }
 
-async fn consumer(args: Args, addr: String, stats: Arc<Stats>, stop: Arc<AtomicBool>) -> Io {
+async fn consumer(
+    args: Args,
+    index: usize,
+    addr: String,
+    stats: Arc<Stats>,
+    stop: Arc<AtomicBool>,
+) -> Io {
+    let queue = args.queue_for(index);
     let mut c = Client::connect(&addr).await?;
     if args.qos > 0 {
         c.send(
@@ -320,7 +351,7 @@ async fn consumer(args: Args, addr: String, stats: Arc<Stats>, stop: Arc<AtomicB
     c.send(
         1,
         AMQPClass::Basic(basic::AMQPMethod::Consume(basic::Consume {
-            queue: args.queue.as_str().into(),
+            queue: queue.as_str().into(),
             consumer_tag: "".into(),
             no_local: false,
             no_ack: args.autoack,
@@ -445,6 +476,17 @@ async fn sink() -> std::io::Result<String> {
     Ok(addr)
 }
 
+/// Opens `--idle` connections with one channel each and holds them (RSS per connection).
+async fn hold_idle(args: &Args, addr: &str) -> Io {
+    let mut held = Vec::with_capacity(args.idle);
+    for _ in 0..args.idle {
+        held.push(Client::connect(addr).await?);
+    }
+    println!("holding {} idle connections", held.len());
+    tokio::time::sleep(Duration::from_secs(args.time)).await;
+    Ok(())
+}
+
 fn percentile(sorted: &[u32], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -464,13 +506,18 @@ async fn main() -> Io {
     if args.sink {
         args.consumers = 0;
     }
-    if !args.sink {
+    if args.idle > 0 {
+        return hold_idle(&args, &addr).await;
+    }
+    let queue_count = if args.sink { 0 } else { args.queues.max(1) };
+    for i in 0..queue_count {
+        let name = args.queue_for(i);
         let mut admin = Client::connect(&addr).await?;
         admin
             .send(
                 1,
                 AMQPClass::Queue(queue::AMQPMethod::Declare(queue::Declare {
-                    queue: args.queue.as_str().into(),
+                    queue: name.as_str().into(),
                     passive: false,
                     durable: args.persistent,
                     exclusive: false,
@@ -485,7 +532,7 @@ async fn main() -> Io {
             .send(
                 1,
                 AMQPClass::Queue(queue::AMQPMethod::Purge(queue::Purge {
-                    queue: args.queue.as_str().into(),
+                    queue: name.as_str().into(),
                     nowait: false,
                 })),
             )
@@ -495,17 +542,19 @@ async fn main() -> Io {
     let stats = Arc::new(Stats::default());
     let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
-    for _ in 0..args.consumers {
+    for i in 0..args.consumers {
         tasks.push(tokio::spawn(consumer(
             args.clone(),
+            i,
             addr.clone(),
             stats.clone(),
             stop.clone(),
         )));
     }
-    for _ in 0..args.producers {
+    for i in 0..args.producers {
         tasks.push(tokio::spawn(producer(
             args.clone(),
+            i,
             addr.clone(),
             stats.clone(),
             stop.clone(),
