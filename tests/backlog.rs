@@ -77,3 +77,49 @@ async fn a_backlog_beyond_the_window_is_paged_out_and_read_back_in_order() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_priority_queue_pages_out_and_keeps_priority_then_fifo_order() {
+    let w = WarrenProcess::start_fresh().await;
+    let (_c, ch) = w.channel().await;
+    ch.queue_declare(
+        "prio-backlog".into(),
+        QueueDeclareOptions::default(),
+        args(&[("x-max-priority", lapin::types::AMQPValue::LongInt(5))]),
+    )
+    .await
+    .unwrap();
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    const N: u32 = 50_000;
+    let mut last = None;
+    let mut body = vec![0u8; 256];
+    for i in 0..N {
+        let priority = if i % 2 == 0 { 5 } else { 1 };
+        body[..4].copy_from_slice(&i.to_be_bytes());
+        last = Some(
+            ch.basic_publish(
+                "".into(),
+                "prio-backlog".into(),
+                BasicPublishOptions::default(),
+                &body,
+                BasicProperties::default().with_priority(priority),
+            )
+            .await
+            .unwrap(),
+        );
+    }
+    last.unwrap().await.unwrap();
+    assert_eq!(count(&ch, "prio-backlog").await, N);
+    let paged = std::fs::read_dir(w.data_dir.join("spool"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert!(paged > 0, "nothing was paged out");
+    let mut c = consume(&ch, "prio-backlog", true).await;
+    let expected = (0..N).step_by(2).chain((1..N).step_by(2));
+    for want in expected {
+        let d = next(&mut c).await;
+        assert_eq!(u32::from_be_bytes(d.data[..4].try_into().unwrap()), want);
+    }
+}

@@ -388,3 +388,72 @@ async fn committed_persistent_messages_survive_a_crash() {
         .collect();
     assert_eq!(got, ["t0", "t1", "t2"]);
 }
+
+#[tokio::test]
+async fn a_damaged_older_segment_loses_only_its_damaged_part() {
+    let w = WarrenProcess::start_fresh().await;
+    {
+        let (_c, ch) = w.channel().await;
+        durable_queue(&ch, "damaged").await;
+        ch.confirm_select(ConfirmSelectOptions::default())
+            .await
+            .unwrap();
+        let mut body = vec![0u8; 64 * 1024];
+        let mut pending = Vec::new();
+        // ~19 MiB: more than one 16 MiB segment.
+        for i in 0..300u32 {
+            body[..4].copy_from_slice(&i.to_be_bytes());
+            pending.push(
+                ch.basic_publish(
+                    "".into(),
+                    "damaged".into(),
+                    BasicPublishOptions::default(),
+                    &body,
+                    persistent(),
+                )
+                .await
+                .unwrap(),
+            );
+        }
+        for p in pending {
+            p.await.unwrap();
+        }
+    }
+    let mut w = w;
+    w.terminate();
+    let mut segments: Vec<std::path::PathBuf> = std::fs::read_dir(w.data_dir.join("queues"))
+        .unwrap()
+        .flatten()
+        .flat_map(|d| std::fs::read_dir(d.path()).unwrap().flatten())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "seg"))
+        .collect();
+    segments.sort();
+    assert!(
+        segments.len() >= 2,
+        "expected two segments, got {segments:?}"
+    );
+    // Flip a byte in the middle of the first segment.
+    let mut data = std::fs::read(&segments[0]).unwrap();
+    let mid = data.len() / 2;
+    data[mid] ^= 0xFF;
+    std::fs::write(&segments[0], &data).unwrap();
+    let w = WarrenProcess::start(w.addr, std::mem::take(&mut w.data_dir)).await;
+    let (_c, ch) = w.channel().await;
+    let mut ids = Vec::new();
+    while let Some(m) = get(&ch, "damaged").await {
+        ids.push(u32::from_be_bytes(m.delivery.data[..4].try_into().unwrap()));
+    }
+    assert_eq!(
+        ids.first(),
+        Some(&0),
+        "records before the damage are served"
+    );
+    assert_eq!(
+        ids.last(),
+        Some(&299),
+        "the later segment is served in full"
+    );
+    assert!(ids.len() < 300, "the damaged part was skipped");
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "order kept");
+}

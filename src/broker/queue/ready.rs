@@ -1,6 +1,6 @@
 //! The ready messages of a queue, in order, by priority when the queue has x-max-priority
 //! (higher first, FIFO within a priority), with their total body size for x-max-length-bytes.
-//! Beyond the window (see `spool`), new messages of a queue without priorities are paged out
+//! Beyond the window (see `spool`), new messages are paged out, one spool per priority level,
 //! and read back in order as the window drains, so RAM stays flat under any backlog.
 
 use super::spool::{Spool, WINDOW_BYTES, WINDOW_MESSAGES};
@@ -8,67 +8,52 @@ use crate::broker::message::QueuedMessage;
 use std::collections::VecDeque;
 use std::path::PathBuf;
 
+/// One priority level: messages in RAM, then (all newer) messages paged out.
+#[derive(Debug)]
+struct Level {
+    ram: VecDeque<QueuedMessage>,
+    spool: Option<Spool>,
+}
+
+impl Level {
+    fn spooled(&self) -> usize {
+        self.spool.as_ref().map_or(0, |s| s.len())
+    }
+}
+
 #[derive(Debug)]
 pub(super) struct ReadyList {
-    /// One deque per priority level; index = priority. A queue without priorities has one.
-    levels: Vec<VecDeque<QueuedMessage>>,
+    /// One per priority level; index = priority. A queue without priorities has one.
+    levels: Vec<Level>,
     /// Messages counted, paged-out ones included.
     len: usize,
     /// Body bytes counted, paged-out ones included.
     bytes: u64,
-    /// Paged-out messages, all newer than those in RAM (None: this queue never pages).
-    spool: Option<Spool>,
+    /// Messages and body bytes in RAM (the window).
+    ram_len: usize,
+    ram_bytes: u64,
 }
 
 impl ReadyList {
     pub(super) fn new(max_priority: u8, spool_path: Option<PathBuf>) -> ReadyList {
+        let levels = (0..=max_priority as usize)
+            .map(|i| Level {
+                ram: VecDeque::new(),
+                spool: spool_path
+                    .as_ref()
+                    .map(|p| Spool::new(p.with_extension(format!("{i}.spool")))),
+            })
+            .collect();
         ReadyList {
-            levels: (0..=max_priority as usize)
-                .map(|_| VecDeque::new())
-                .collect(),
+            levels,
             len: 0,
             bytes: 0,
-            // Priority queues are not paged: a paged message could outrank the window.
-            spool: spool_path.filter(|_| max_priority == 0).map(Spool::new),
+            ram_len: 0,
+            ram_bytes: 0,
         }
     }
 
-    fn spooled(&self) -> usize {
-        self.spool.as_ref().map_or(0, |s| s.len())
-    }
-
-    /// Moves the oldest paged-out messages back into RAM when the window runs low.
-    fn refill(&mut self) {
-        let in_ram = self.len - self.spooled();
-        if self.spooled() == 0 || in_ram >= WINDOW_MESSAGES / 2 {
-            return;
-        }
-        let mut back = Vec::new();
-        if let Some(spool) = &mut self.spool {
-            if let Err(e) = spool.pop_batch(WINDOW_MESSAGES / 2, &mut back) {
-                tracing::error!(error = %e, "cannot read paged-out messages back; they are lost");
-                let (lost, lost_bytes) = (spool.len(), spool.bytes());
-                spool.reset();
-                self.len -= lost;
-                self.bytes -= lost_bytes;
-            }
-        }
-        for m in back {
-            // Counted already: only the place changes.
-            self.len -= 1;
-            self.bytes -= m.message.body.len() as u64;
-            self.push_ram(m);
-        }
-    }
-
-    fn push_ram(&mut self, m: QueuedMessage) {
-        let l = self.level(&m);
-        self.len += 1;
-        self.bytes += m.message.body.len() as u64;
-        self.levels[l].push_back(m);
-    }
-
-    fn level(&self, m: &QueuedMessage) -> usize {
+    fn level_of(&self, m: &QueuedMessage) -> usize {
         (m.priority as usize).min(self.levels.len() - 1)
     }
 
@@ -84,80 +69,133 @@ impl ReadyList {
         self.bytes
     }
 
-    /// Appends a message: to RAM within the window, else to the spool.
+    fn add_ram(&mut self, l: usize, m: QueuedMessage, at_back: bool) {
+        self.ram_len += 1;
+        self.ram_bytes += m.message.body.len() as u64;
+        if at_back {
+            self.levels[l].ram.push_back(m);
+        } else {
+            let ram = &mut self.levels[l].ram;
+            let at = ram.partition_point(|r| r.seq < m.seq);
+            ram.insert(at, m);
+        }
+    }
+
+    fn take_ram(&mut self, l: usize) -> Option<QueuedMessage> {
+        let m = self.levels[l].ram.pop_front()?;
+        self.ram_len -= 1;
+        self.ram_bytes -= m.message.body.len() as u64;
+        self.len -= 1;
+        self.bytes -= m.message.body.len() as u64;
+        Some(m)
+    }
+
+    /// Reads paged-out messages of level `l` back when its RAM part runs low.
+    fn refill(&mut self, l: usize) {
+        let level = &self.levels[l];
+        // A queue without priorities keeps half a window in RAM; with priorities each level
+        // refills when its RAM part is empty, so the total stays near one window.
+        let low = if self.levels.len() == 1 {
+            WINDOW_MESSAGES / 2
+        } else {
+            1
+        };
+        if level.spooled() == 0 || level.ram.len() >= low {
+            return;
+        }
+        let batch = (WINDOW_MESSAGES / 2 / self.levels.len()).max(64);
+        let mut back = Vec::new();
+        if let Some(spool) = &mut self.levels[l].spool {
+            if let Err(e) = spool.pop_batch(batch, &mut back) {
+                tracing::error!(error = %e, "cannot read paged-out messages back; they are lost");
+                let (lost, lost_bytes) = (spool.len(), spool.bytes());
+                spool.reset();
+                self.len -= lost;
+                self.bytes -= lost_bytes;
+            }
+        }
+        for m in back {
+            self.add_ram(l, m, true);
+        }
+    }
+
+    /// The highest level holding anything, with its RAM part refilled.
+    fn next_level(&mut self) -> Option<usize> {
+        let l = (0..self.levels.len())
+            .rev()
+            .find(|&i| !self.levels[i].ram.is_empty() || self.levels[i].spooled() > 0)?;
+        self.refill(l);
+        Some(l)
+    }
+
+    /// Appends a message: to RAM within the window, else to its level's spool.
     pub(super) fn push_back(&mut self, m: QueuedMessage) {
-        let in_ram = self.len - self.spooled();
-        let ram_bytes = self.bytes - self.spool.as_ref().map_or(0, |s| s.bytes());
-        let page = self.spooled() > 0 || in_ram >= WINDOW_MESSAGES || ram_bytes >= WINDOW_BYTES;
-        if let (true, Some(spool)) = (page, &mut self.spool) {
+        let l = self.level_of(&m);
+        let page = self.levels[l].spooled() > 0
+            || self.ram_len >= WINDOW_MESSAGES
+            || self.ram_bytes >= WINDOW_BYTES;
+        self.len += 1;
+        self.bytes += m.message.body.len() as u64;
+        if let (true, Some(spool)) = (page, &mut self.levels[l].spool) {
             match spool.push(&m) {
-                Ok(()) => {
-                    self.len += 1;
-                    self.bytes += m.message.body.len() as u64;
-                    return;
-                }
+                Ok(()) => return,
                 Err(e) => {
                     tracing::error!(error = %e, "cannot page a message out; keeping it in RAM")
                 }
             }
         }
-        self.push_ram(m);
+        self.add_ram(l, m, true);
     }
 
     /// Puts a message back at its original position (by sequence number).
     pub(super) fn insert_in_order(&mut self, m: QueuedMessage) {
-        let l = self.level(&m);
+        let l = self.level_of(&m);
         self.len += 1;
         self.bytes += m.message.body.len() as u64;
-        let level = &mut self.levels[l];
-        let at = level.partition_point(|r| r.seq < m.seq);
-        level.insert(at, m);
+        self.add_ram(l, m, false);
     }
 
     /// The message that would be delivered next.
     pub(super) fn front(&mut self) -> Option<&QueuedMessage> {
-        self.refill();
-        self.levels.iter().rev().find_map(|l| l.front())
+        let l = self.next_level()?;
+        self.levels[l].ram.front()
     }
 
     pub(super) fn pop_front(&mut self) -> Option<QueuedMessage> {
-        self.refill();
-        let m = self.levels.iter_mut().rev().find_map(|l| l.pop_front())?;
-        self.len -= 1;
-        self.bytes -= m.message.body.len() as u64;
-        Some(m)
+        let l = self.next_level()?;
+        self.take_ram(l)
     }
 
     /// The oldest message (lowest sequence) regardless of priority: what drop-head removes.
     pub(super) fn pop_oldest(&mut self) -> Option<QueuedMessage> {
-        self.refill();
-        let level = self
-            .levels
-            .iter()
-            .enumerate()
-            .filter_map(|(i, l)| l.front().map(|m| (i, m.seq)))
+        for l in 0..self.levels.len() {
+            self.refill(l);
+        }
+        let l = (0..self.levels.len())
+            .filter_map(|i| self.levels[i].ram.front().map(|m| (i, m.seq)))
             .min_by_key(|(_, seq)| *seq)?
             .0;
-        let m = self.levels[level].pop_front()?;
-        self.len -= 1;
-        self.bytes -= m.message.body.len() as u64;
-        Some(m)
+        self.take_ram(l)
     }
 
     /// Removes everything, paged-out messages included.
     pub(super) fn drain(&mut self) -> Vec<QueuedMessage> {
-        let mut all: Vec<QueuedMessage> =
-            self.levels.iter_mut().flat_map(|l| l.drain(..)).collect();
-        if let Some(spool) = &mut self.spool {
-            while spool.len() > 0 {
-                if let Err(e) = spool.pop_batch(usize::MAX, &mut all) {
-                    tracing::error!(error = %e, "cannot read paged-out messages back");
-                    spool.reset();
+        let mut all = Vec::new();
+        for level in &mut self.levels {
+            all.extend(level.ram.drain(..));
+            if let Some(spool) = &mut level.spool {
+                while spool.len() > 0 {
+                    if let Err(e) = spool.pop_batch(usize::MAX, &mut all) {
+                        tracing::error!(error = %e, "cannot read paged-out messages back");
+                        spool.reset();
+                    }
                 }
             }
         }
         self.len = 0;
         self.bytes = 0;
+        self.ram_len = 0;
+        self.ram_bytes = 0;
         all
     }
 }
