@@ -5,6 +5,7 @@
 //! mutation, never across `.await`. Lock order when both are needed: queues, then exchanges.
 //! `persist` writes and recovers durable definitions; `route` routes published messages.
 
+mod delayed;
 mod persist;
 mod route;
 
@@ -73,6 +74,8 @@ pub struct VHost {
     me: Weak<VHost>,
     /// Direct reply-to pseudo-queues by their name (`amq.rabbitmq.reply-to.<token>`).
     reply_queues: Mutex<HashMap<Arc<str>, Arc<Queue>>>,
+    /// The durable log of persistent delayed messages (created on first use).
+    delayed: std::sync::OnceLock<Arc<crate::store::QueueLog>>,
 }
 
 impl VHost {
@@ -92,6 +95,7 @@ impl VHost {
             persist_lock: Mutex::new(()),
             me,
             reply_queues: Mutex::new(HashMap::new()),
+            delayed: std::sync::OnceLock::new(),
         };
         for (n, kind) in [
             ("amq.direct", ExchangeKind::Direct),

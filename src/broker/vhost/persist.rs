@@ -44,6 +44,15 @@ impl VHost {
                 });
             }
         }
+        if let Some(log) = self.delayed.get() {
+            d.queues.push(QueueDef {
+                vhost: vhost.clone(),
+                name: super::delayed::DELAYED_LOG_NAME.to_string(),
+                auto_delete: false,
+                arguments: Vec::new(),
+                log: log.name().to_string(),
+            });
+        }
         let exchanges = self.exchanges.read();
         for x in exchanges.values().filter(|x| x.spec.durable) {
             if !x.spec.name.starts_with("amq.") {
@@ -104,7 +113,13 @@ impl VHost {
                 .insert(spec.name.clone(), Exchange::new(spec));
         }
         let mut recovered = 0usize;
+        let mut delayed = 0;
         for qd in defs.queues.iter().filter(|q| *q.vhost == *self.name) {
+            if qd.name == super::delayed::DELAYED_LOG_NAME {
+                delayed += self.recover_delayed(&qd.log)?;
+                logs.push(qd.log.clone());
+                continue;
+            }
             let spec = QueueSpec {
                 name: qd.name.as_str().into(),
                 durable: true,
@@ -172,6 +187,7 @@ impl VHost {
             queues = defs.queues.len(),
             bindings = defs.bindings.len(),
             messages = recovered,
+            delayed,
             "recovered durable state"
         );
         Ok(logs)

@@ -335,9 +335,8 @@ impl Channel {
         )
     }
 
-    /// x-delayed-message: keeps the message for `delay` ms, then routes it through the
-    /// exchange. The publish is confirmed now, as the plugin did; delayed messages are held in
-    /// memory only.
+    /// x-delayed-message: the vhost keeps the message for `delay` ms, then routes it through
+    /// the exchange (persistent messages of durable exchanges on disk meanwhile).
     fn hold(
         &mut self,
         ctx: &mut Ctx<'_>,
@@ -347,26 +346,14 @@ impl Channel {
         body: Bytes,
         delay: u64,
     ) -> AmqpResult<()> {
-        let vhost = ctx.vhost.clone();
-        let exchange: Arc<str> = exchange.into();
-        let message = Arc::new(Message::new(exchange.clone(), routing_key, props, body));
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
-                tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
-                let mut routed = Routed::default();
-                let headers = message.view().headers;
-                if vhost
-                    .route(&exchange, message.routing_key(), headers, &mut routed)
-                    .is_ok()
-                {
-                    for q in routed.queues.drain(..) {
-                        q.publish(message.clone());
-                    }
-                }
-            });
-        }
+        let message = Arc::new(Message::new(exchange.into(), routing_key, props, body));
+        let stored = ctx.vhost.hold_delayed(message, delay);
         if let Some(c) = &mut self.confirms {
             c.last_seq += 1;
+            if let Some((log, position)) = stored {
+                // Persistent delayed messages are confirmed once they are on disk.
+                c.durable.push_back((c.last_seq, log, position));
+            }
         }
         Ok(())
     }
