@@ -351,3 +351,26 @@ async fn content_frames_out_of_order_get_rabbitmq_texts() {
         "UNEXPECTED_FRAME - expected method frame, got non method frame instead"
     );
 }
+
+#[tokio::test]
+async fn deeply_nested_argument_tables_are_refused_not_a_crash() {
+    let b = start().await;
+    let mut raw = b.raw().await;
+    raw.open_channel(1).await;
+    // queue.declare whose arguments nest 17,000 tables deep (amq-protocol would recurse).
+    let mut table: Vec<u8> = vec![0, 0, 0, 0];
+    for _ in 0..17_000 {
+        let mut outer = Vec::with_capacity(table.len() + 7);
+        outer.extend_from_slice(&((table.len() + 3) as u32).to_be_bytes());
+        outer.extend_from_slice(&[1, b'k', b'F']);
+        outer.extend_from_slice(&table);
+        table = outer;
+    }
+    let mut payload = vec![0, 50, 0, 10, 0, 0, 5];
+    payload.extend_from_slice(b"deepq");
+    payload.push(0);
+    payload.extend_from_slice(&table);
+    raw.send_bytes(&frame(1, 1, &payload)).await;
+    raw.expect_connection_close(501).await;
+    broker_still_serves(&b).await;
+}

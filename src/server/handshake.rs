@@ -238,6 +238,8 @@ fn parse_amqplain(response: &[u8]) -> Option<(String, String)> {
     let mut framed = Vec::with_capacity(response.len() + 4);
     framed.extend_from_slice(&(response.len() as u32).to_be_bytes());
     framed.extend_from_slice(response);
+    // Bound the nesting before amq-protocol recurses into it (this is pre-authentication input).
+    crate::protocol::properties::skip_table(&mut crate::protocol::cursor::Cursor::new(&framed), 0)?;
     let (_, table) = parse_field_table(&framed[..]).ok()?;
     let text = |k: &str| match table.inner().get(k)? {
         AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
@@ -319,6 +321,16 @@ mod tests {
             t.extend_from_slice(v.as_bytes());
         }
         assert_eq!(parse_amqplain(&t), Some(("u".into(), "p".into())));
+        // A response nesting tables thousands deep is refused before amq-protocol recurses.
+        let mut deep: Vec<u8> = vec![0, 0, 0, 0];
+        for _ in 0..20_000 {
+            let mut outer = Vec::with_capacity(deep.len() + 7);
+            outer.extend_from_slice(&((deep.len() + 3) as u32).to_be_bytes());
+            outer.extend_from_slice(&[1, b'k', b'F']);
+            outer.extend_from_slice(&deep);
+            deep = outer;
+        }
+        assert_eq!(parse_amqplain(&deep[4..]), None);
         assert_eq!(parse_amqplain(&t[..5]), None);
     }
 }
