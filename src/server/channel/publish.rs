@@ -17,6 +17,10 @@ use crate::protocol::properties;
 use bytes::{Bytes, BytesMut};
 use std::sync::Arc;
 
+/// Most memory reserved up front for a multi-frame body; beyond it the buffer grows as data
+/// actually arrives.
+const BODY_RESERVE_LIMIT: usize = 4 * 1024 * 1024;
+
 /// Largest message body accepted (RabbitMQ's default max_message_size, 128 MiB).
 pub const MAX_MESSAGE_SIZE: u64 = 128 * 1024 * 1024;
 
@@ -174,7 +178,9 @@ impl Channel {
             return Ok(Signal::Continue);
         }
         if body.is_empty() {
-            body.reserve(size as usize);
+            // Reserve what the first frames need, not the size the header claims: a client
+            // announcing 128 MiB and sending nothing must not cost 128 MiB.
+            body.reserve((size as usize).min(BODY_RESERVE_LIMIT));
         }
         body.extend_from_slice(payload);
         if have == size {
