@@ -44,3 +44,41 @@ async fn blocks_publishers_only(b: TestBroker) {
     .await
     .expect("consumers keep working during an alarm");
 }
+
+#[tokio::test]
+async fn publishers_are_unblocked_when_the_disk_alarm_clears() {
+    // Take 2 GiB of real disk space, set the limit 1 GiB above what is then free, and give the
+    // space back: the alarm goes on, then off, with a wide margin against other tests' writes.
+    let ballast = std::env::temp_dir().join(format!("warren-ballast-{}", std::process::id()));
+    let made = std::process::Command::new("fallocate")
+        .args(["-l", "2G"])
+        .arg(&ballast)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(made, "fallocate is needed for this test (util-linux)");
+    // Removed even if an assertion fails.
+    struct Ballast(std::path::PathBuf);
+    impl Drop for Ballast {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+    let guard = Ballast(ballast.clone());
+    let free = fs4::available_space(std::env::temp_dir()).unwrap();
+    let b = start_with(|c| c.disk_free_limit = free + (1 << 30)).await;
+    let (publisher_conn, publisher) = b.channel().await;
+    declare(&publisher, "disk").await;
+    publish(&publisher, "", "disk", b"first").await;
+    assert!(
+        eventually(|| async { publisher_conn.status().blocked() }).await,
+        "blocked while the disk is short"
+    );
+    drop(guard);
+    assert!(
+        eventually(|| async { !publisher_conn.status().blocked() }).await,
+        "connection.unblocked once space is back"
+    );
+    publish(&publisher, "", "disk", b"second").await;
+    assert_eq!(count(&publisher, "disk").await, 2);
+}
