@@ -105,6 +105,12 @@ pub fn dead_letter(
                 t.insert(ShortString::from("exchange"), text(&m.exchange));
                 let mut keys = FieldArray::default();
                 keys.push(text(m.routing_key()));
+                // RabbitMQ lists the CC keys too (never BCC, which is gone by now).
+                if let Some(AMQPValue::FieldArray(cc)) = headers.inner().get("CC") {
+                    for k in cc.as_slice() {
+                        keys.push(k.clone());
+                    }
+                }
                 t.insert(
                     ShortString::from("routing-keys"),
                     AMQPValue::FieldArray(keys),
@@ -129,6 +135,16 @@ pub fn dead_letter(
             if !headers.contains_key(key) {
                 headers.insert(ShortString::from(key), text(value));
             }
+        }
+        // A quorum queue's delivery count does not travel with the dead-lettered copy.
+        if headers.contains_key("x-delivery-count") {
+            let kept: std::collections::BTreeMap<_, _> = headers
+                .inner()
+                .iter()
+                .filter(|(k, _)| k.as_str() != "x-delivery-count")
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            headers = kept.into();
         }
         *props = without_expiration(props).with_headers(headers);
     });

@@ -270,6 +270,8 @@ impl VHost {
     ) -> AmqpResult<(Arc<Queue>, u32, u32)> {
         if d.passive {
             let q = self.queue(d.name, conn_id)?;
+            // A passive declare counts as use for x-expires, as in RabbitMQ.
+            q.touch();
             return Ok((q.clone(), q.message_count(), q.consumer_count()));
         }
         if d.name.starts_with("amq.") {

@@ -273,6 +273,16 @@ impl Channel {
                 "attempt to reuse consumer tag '{tag}'"
             )));
         }
+        if let Some(p) = m.arguments.inner().get("x-priority") {
+            if crate::protocol::table::as_int(p).is_none() {
+                return Err(AmqpError::precondition_failed(format!(
+                    "invalid arg 'x-priority' for queue '{}' in vhost '{}': \"expected integer, got {}\"",
+                    q.name(),
+                    ctx.vhost.name,
+                    crate::protocol::table::type_name(p)
+                )));
+            }
+        }
         let credit = Arc::new(Credit::with_limit(if m.no_ack {
             NO_ACK_WINDOW
         } else {
@@ -357,7 +367,20 @@ impl Channel {
             msg.routing_key(),
             remaining,
         );
-        put_content(ctx.out, self.id, msg.properties(), &msg.body, ctx.frame_max);
+        if q.policy.quorum && qm.delivery_count == 0 {
+            // RabbitMQ 3.10 marks every basic.get from a quorum queue, the first one with 0.
+            let marked = crate::protocol::properties::rewrite(msg.properties(), |p| {
+                let mut h = p.headers().clone().unwrap_or_default();
+                h.insert(
+                    "x-delivery-count".into(),
+                    crate::protocol::AMQPValue::LongLongInt(0),
+                );
+                *p = p.clone().with_headers(h);
+            });
+            put_content(ctx.out, self.id, &marked, &msg.body, ctx.frame_max);
+        } else {
+            put_content(ctx.out, self.id, msg.properties(), &msg.body, ctx.frame_max);
+        }
         if m.no_ack {
             q.forget(std::iter::once(&qm));
         } else {
