@@ -117,13 +117,13 @@ async fn an_unused_queue_with_x_expires_is_deleted() {
     let gone = eventually(|| {
         let c = c.clone();
         async move {
+            // Polled with queue.bind: a passive declare would count as use and keep it alive.
             let ch = c.create_channel().await.unwrap();
-            ch.queue_declare(
+            ch.queue_bind(
                 "ephemeral".into(),
-                QueueDeclareOptions {
-                    passive: true,
-                    ..Default::default()
-                },
+                "amq.direct".into(),
+                "poll".into(),
+                QueueBindOptions::default(),
                 FieldTable::default(),
             )
             .await
@@ -132,4 +132,18 @@ async fn an_unused_queue_with_x_expires_is_deleted() {
     })
     .await;
     assert!(gone, "queue with x-expires=100 still exists");
+}
+
+#[tokio::test]
+async fn a_passive_declare_keeps_an_x_expires_queue_alive() {
+    let b = start().await;
+    let (_c, ch) = b.channel().await;
+    declare_with(&ch, "kept", args(&[("x-expires", AMQPValue::LongInt(300))])).await;
+    // Each passive declare is a use (RabbitMQ): a second of them keeps the queue.
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    while std::time::Instant::now() < until {
+        count(&ch, "kept").await;
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(count(&ch, "kept").await, 0, "still there");
 }
