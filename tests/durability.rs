@@ -188,7 +188,20 @@ async fn every_confirmed_message_survives_kill_9() {
     let mut confirmed: Vec<u32> = Vec::new();
     let mut next = 0u32;
     // Several rounds: publish with confirms, crash mid-stream, restart, check.
-    for round in 0..4u32 {
+    // The crash point varies per run (seed printed on failure) and per round.
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64)
+        | 1;
+    let mut rng = seed;
+    let mut random = move |below: usize| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        (rng % below.max(1) as u64) as usize
+    };
+    eprintln!("crash test seed {seed}");
+    for round in 0..6u32 {
         let (_c, ch) = w.channel().await;
         durable_queue(&ch, "crash").await;
         ch.confirm_select(ConfirmSelectOptions::default())
@@ -212,9 +225,9 @@ async fn every_confirmed_message_survives_kill_9() {
                 Err(_) => break,
             }
         }
-        // Wait for some confirms, then crash while the rest are in flight.
-        let half = pending.len() / 2;
-        let mut rest = pending.split_off(half);
+        // Wait for a random number of confirms, then crash while the rest are in flight.
+        let cut = random(pending.len() + 1);
+        let mut rest = pending.split_off(cut);
         for (id, p) in pending {
             if matches!(p.await, Ok(Confirmation::Ack(_))) {
                 confirmed.push(id);
