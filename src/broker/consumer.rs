@@ -87,17 +87,24 @@ pub struct ConsumerEntry {
     pub channel_credit: Arc<Credit>,
     /// x-priority from basic.consume: higher-priority consumers are served first.
     pub priority: i64,
+    /// Deliveries handed to the connection but not yet written to its socket, bounded by
+    /// NO_ACK_WINDOW whatever the prefetch: with prefetch 0 a slow consumer would otherwise
+    /// pull the whole backlog (paged-out messages included) into memory. For no-ack consumers
+    /// this is the same counter as `credit`.
+    pub window: Arc<Credit>,
 }
 
 impl ConsumerEntry {
     /// Whether this consumer may take one more message now.
     pub fn can_take(&self) -> bool {
-        self.credit.has_room() && (self.no_ack || self.channel_credit.has_room())
+        self.credit.has_room()
+            && (self.no_ack || (self.channel_credit.has_room() && self.window.has_room()))
     }
     pub fn take(&self) {
         self.credit.take();
         if !self.no_ack {
             self.channel_credit.take();
+            self.window.take();
         }
     }
 }

@@ -283,6 +283,7 @@ impl Channel {
                 )));
             }
         }
+        let window = Arc::new(Credit::with_limit(NO_ACK_WINDOW));
         let credit = Arc::new(Credit::with_limit(if m.no_ack {
             NO_ACK_WINDOW
         } else {
@@ -295,6 +296,11 @@ impl Channel {
             tx: ctx.sink.clone(),
             no_ack: m.no_ack,
             exclusive: m.exclusive,
+            window: if m.no_ack {
+                credit.clone()
+            } else {
+                window.clone()
+            },
             credit: credit.clone(),
             channel_credit: self.channel_credit.clone(),
             priority: m
@@ -313,6 +319,7 @@ impl Channel {
                 queue: q.clone(),
                 no_ack: m.no_ack,
                 credit,
+                window,
             },
         );
         if let Err(e) = q.add_consumer(entry) {

@@ -57,6 +57,8 @@ struct ChannelConsumer {
     queue: Arc<Queue>,
     no_ack: bool,
     credit: Arc<Credit>,
+    /// Deliveries not yet written (see `ConsumerEntry::window`); unused for no-ack consumers.
+    window: Arc<Credit>,
 }
 
 /// Publisher-confirm bookkeeping (spec extension: confirm.select).
@@ -168,6 +170,12 @@ impl Channel {
             consumer.credit.give_back(1);
             push_unique(ctx.redispatch, &d.queue);
         } else {
+            // Written: the delivery leaves the window; wake the queue only if it was full.
+            let was_full = !consumer.window.has_room();
+            consumer.window.give_back(1);
+            if was_full {
+                push_unique(ctx.redispatch, &d.queue);
+            }
             let timeout = d
                 .queue
                 .policy
