@@ -25,7 +25,6 @@ use crate::protocol::frame::{
 use crate::protocol::AMQPClass;
 use amq_protocol::protocol::{channel, connection};
 use bytes::{Buf, BytesMut};
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -98,7 +97,7 @@ pub async fn serve(
         id,
         peer,
         n: negotiated,
-        channels: HashMap::new(),
+        channels: crate::FastMap::default(),
         sink,
         out: BytesMut::with_capacity(READ_BUFFER),
         phase: Phase::Open,
@@ -151,7 +150,7 @@ struct Connection {
     id: u64,
     peer: SocketAddr,
     n: Negotiated,
-    channels: HashMap<u16, Channel>,
+    channels: crate::FastMap<u16, Channel>,
     /// Given to queues as each consumer's sink.
     sink: UnboundedSender<Outbound>,
     out: BytesMut,

@@ -1,16 +1,15 @@
 //! Direct exchange: a message goes to the queues bound with exactly its routing key.
 
 use super::{Binding, Dest, Routed};
-use std::collections::HashMap;
 
 #[derive(Debug, Default)]
 pub(super) struct DirectIndex {
-    by_key: HashMap<String, Vec<Dest>>,
+    by_key: crate::FastMap<String, Vec<Dest>>,
 }
 
 impl DirectIndex {
     pub(super) fn build(list: &[Binding]) -> DirectIndex {
-        let mut by_key: HashMap<String, Vec<Dest>> = HashMap::new();
+        let mut by_key: crate::FastMap<String, Vec<Dest>> = crate::FastMap::default();
         for b in list {
             let ds = by_key.entry(b.routing_key.clone()).or_default();
             if !ds.iter().any(|d| d.same(&b.dest)) {

@@ -63,8 +63,8 @@ const EQUIVALENCE_CHECKED_QUEUE_ARGS: &[&str] = &[
 #[derive(Debug)]
 pub struct VHost {
     pub name: Arc<str>,
-    exchanges: RwLock<HashMap<Arc<str>, Arc<Exchange>>>,
-    queues: RwLock<HashMap<Arc<str>, Arc<Queue>>>,
+    exchanges: RwLock<crate::FastMap<Arc<str>, Arc<Exchange>>>,
+    queues: RwLock<crate::FastMap<Arc<str>, Arc<Queue>>>,
     default_exchange_name: Arc<str>,
     /// Where durable things go (None: nothing is persisted).
     store: Option<Arc<Store>>,
@@ -88,8 +88,8 @@ impl VHost {
     fn build(name: &str, store: Option<Arc<Store>>, me: Weak<VHost>) -> VHost {
         let vh = VHost {
             name: name.into(),
-            exchanges: RwLock::new(HashMap::new()),
-            queues: RwLock::new(HashMap::new()),
+            exchanges: RwLock::new(crate::FastMap::default()),
+            queues: RwLock::new(crate::FastMap::default()),
             default_exchange_name: "".into(),
             store,
             persist_lock: Mutex::new(()),

@@ -21,7 +21,7 @@ use acks::Unacked;
 use amq_protocol::protocol::basic;
 use bytes::BytesMut;
 use publish::Assembly;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -94,7 +94,7 @@ pub struct Channel {
     assembly: Assembly,
     next_delivery_tag: u64,
     unacked: VecDeque<Unacked>,
-    consumers: HashMap<Arc<str>, ChannelConsumer>,
+    consumers: crate::FastMap<Arc<str>, ChannelConsumer>,
     /// basic.qos global=false: prefetch for consumers created from now on.
     consumer_prefetch: u32,
     /// basic.qos global=true: the channel-wide limit.
@@ -117,7 +117,7 @@ impl Channel {
             assembly: Assembly::Idle,
             next_delivery_tag: 1,
             unacked: VecDeque::new(),
-            consumers: HashMap::new(),
+            consumers: crate::FastMap::default(),
             consumer_prefetch: 0,
             channel_credit: Arc::new(Credit::with_limit(0)),
             confirms: None,
