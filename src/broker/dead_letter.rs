@@ -149,7 +149,7 @@ pub fn dead_letter(
         *props = without_expiration(props).with_headers(headers);
     });
     DeadLetter {
-        message: Arc::new(Message::new(dlx, routing_key, &properties, m.body.clone())),
+        message: Arc::new(Message::new(dlx, routing_key, &properties, m.body())),
         earlier_queues,
         any_rejected,
     }

@@ -1,20 +1,20 @@
 //! A published message: stored once, shared by every queue it is routed to as `Arc<Message>`.
 
 use crate::protocol::properties;
-use bytes::Bytes;
 use std::sync::Arc;
 
 /// One message as the publisher sent it. Properties are the raw bytes from the content header
 /// (forwarded verbatim on delivery); fields are read lazily through `properties::view`.
+/// Routing key, properties and body share one exact-size allocation, so a message costs two
+/// allocations in all (this block and the `Arc`) however many queues it is routed to.
 #[derive(Debug)]
 pub struct Message {
     /// The exchange it was published to (shared with the exchange's own name).
     pub exchange: Arc<str>,
-    /// Routing key followed by the raw properties, in one exact-size allocation.
-    head: Bytes,
+    /// Routing key, then raw properties, then body.
+    data: Box<[u8]>,
     routing_key_len: u8,
-    /// The body: copied for small messages, a zero-copy slice for large single-frame ones.
-    pub body: Bytes,
+    properties_len: u32,
     /// delivery-mode 2, read once from the properties.
     persistent: bool,
     /// The expiration property in ms, read once.
@@ -25,32 +25,39 @@ pub struct Message {
 
 impl Message {
     /// Builds a message; `routing_key` must be at most 255 bytes (it came from a shortstr).
-    pub fn new(exchange: Arc<str>, routing_key: &str, properties: &[u8], body: Bytes) -> Message {
+    pub fn new(exchange: Arc<str>, routing_key: &str, properties: &[u8], body: &[u8]) -> Message {
         let rk = &routing_key.as_bytes()[..routing_key.len().min(255)];
-        let mut head = Vec::with_capacity(rk.len() + properties.len());
-        head.extend_from_slice(rk);
-        head.extend_from_slice(properties);
+        let mut data = Vec::with_capacity(rk.len() + properties.len() + body.len());
+        data.extend_from_slice(rk);
+        data.extend_from_slice(properties);
+        data.extend_from_slice(body);
         // The fields the queues need, read in one walk over the raw properties.
         let view = properties::view(properties).unwrap_or_default();
         Message {
             exchange,
             routing_key_len: rk.len() as u8,
-            body,
+            properties_len: properties.len() as u32,
             persistent: view.delivery_mode == Some(properties::PERSISTENT),
             expiration: view.expiration.and_then(|e| e.parse().ok()),
             priority: view.priority.unwrap_or(0),
-            head: Bytes::from(head),
+            data: data.into_boxed_slice(),
         }
     }
 
     /// The routing key it was published with.
     pub fn routing_key(&self) -> &str {
-        std::str::from_utf8(&self.head[..self.routing_key_len as usize]).unwrap_or("")
+        std::str::from_utf8(&self.data[..self.routing_key_len as usize]).unwrap_or("")
     }
 
     /// The raw property bytes (flags + list).
     pub fn properties(&self) -> &[u8] {
-        &self.head[self.routing_key_len as usize..]
+        let start = self.routing_key_len as usize;
+        &self.data[start..start + self.properties_len as usize]
+    }
+
+    /// The body.
+    pub fn body(&self) -> &[u8] {
+        &self.data[self.routing_key_len as usize + self.properties_len as usize..]
     }
 
     /// The properties the broker looks at, read from the raw bytes.
@@ -70,7 +77,7 @@ impl Message {
 
     /// Bytes this message keeps alive (for limits and stats).
     pub fn size(&self) -> usize {
-        self.head.len() + self.body.len()
+        self.data.len()
     }
 }
 

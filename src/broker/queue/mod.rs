@@ -210,7 +210,7 @@ impl Queue {
         if st.deleted {
             return out;
         }
-        let bytes_with_it = (st.ready.bytes() + message.body.len() as u64).saturating_sub(1);
+        let bytes_with_it = (st.ready.bytes() + message.body().len() as u64).saturating_sub(1);
         if self.policy.overflow != Overflow::DropHead
             && self.policy.is_full(st.ready.len(), bytes_with_it)
         {
@@ -228,7 +228,7 @@ impl Queue {
             if message.is_persistent() {
                 let m = &message;
                 out.position =
-                    Some(log.append(seq, &m.exchange, m.routing_key(), m.properties(), &m.body));
+                    Some(log.append(seq, &m.exchange, m.routing_key(), m.properties(), m.body()));
             }
         }
         let m = QueuedMessage::new(seq, message, now, &self.policy);
@@ -528,7 +528,7 @@ fn count_delivery(mut m: QueuedMessage) -> QueuedMessage {
         original.exchange.clone(),
         original.routing_key(),
         &properties,
-        original.body.clone(),
+        original.body(),
     ));
     m
 }

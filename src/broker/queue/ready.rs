@@ -71,7 +71,7 @@ impl ReadyList {
 
     fn add_ram(&mut self, l: usize, m: QueuedMessage, at_back: bool) {
         self.ram_len += 1;
-        self.ram_bytes += m.message.body.len() as u64;
+        self.ram_bytes += m.message.body().len() as u64;
         if at_back {
             self.levels[l].ram.push_back(m);
         } else {
@@ -84,9 +84,9 @@ impl ReadyList {
     fn take_ram(&mut self, l: usize) -> Option<QueuedMessage> {
         let m = self.levels[l].ram.pop_front()?;
         self.ram_len -= 1;
-        self.ram_bytes -= m.message.body.len() as u64;
+        self.ram_bytes -= m.message.body().len() as u64;
         self.len -= 1;
-        self.bytes -= m.message.body.len() as u64;
+        self.bytes -= m.message.body().len() as u64;
         Some(m)
     }
 
@@ -135,7 +135,7 @@ impl ReadyList {
             || self.ram_len >= WINDOW_MESSAGES
             || self.ram_bytes >= WINDOW_BYTES;
         self.len += 1;
-        self.bytes += m.message.body.len() as u64;
+        self.bytes += m.message.body().len() as u64;
         if let (true, Some(spool)) = (page, &mut self.levels[l].spool) {
             match spool.push(&m) {
                 Ok(()) => return,
@@ -151,7 +151,7 @@ impl ReadyList {
     pub(super) fn insert_in_order(&mut self, m: QueuedMessage) {
         let l = self.level_of(&m);
         self.len += 1;
-        self.bytes += m.message.body.len() as u64;
+        self.bytes += m.message.body().len() as u64;
         self.add_ram(l, m, false);
     }
 

@@ -57,7 +57,7 @@ impl Spool {
             msg.exchange.as_bytes(),
             msg.routing_key().as_bytes(),
             msg.properties(),
-            &msg.body[..],
+            msg.body(),
         );
         let len = 8 + 8 + 1 + 1 + 4 + 1 + ex.len() + 1 + rk.len() + 4 + props.len() + body.len();
         let p = &mut self.pending;
@@ -136,7 +136,7 @@ impl Spool {
             }
             let m = decode(&buf[at + 4..at + 4 + len])
                 .ok_or_else(|| io::Error::other("damaged spool record"))?;
-            self.bytes -= m.message.body.len() as u64;
+            self.bytes -= m.message.body().len() as u64;
             out.push(m);
             at += 4 + len;
             taken += 1;
@@ -184,7 +184,7 @@ fn decode(p: &[u8]) -> Option<QueuedMessage> {
     let props_len = u32::from_be_bytes(p.get(at..at + 4)?.try_into().ok()?) as usize;
     at += 4;
     let props = p.get(at..at + props_len)?;
-    let body = bytes::Bytes::copy_from_slice(p.get(at + props_len..)?);
+    let body = p.get(at + props_len..)?;
     Some(QueuedMessage {
         seq,
         message: Arc::new(Message::new(exchange.into(), routing_key, props, body)),

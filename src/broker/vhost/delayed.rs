@@ -37,7 +37,7 @@ impl VHost {
                 let seq = sequence(due);
                 let m = &message;
                 let position =
-                    log.append(seq, &m.exchange, m.routing_key(), m.properties(), &m.body);
+                    log.append(seq, &m.exchange, m.routing_key(), m.properties(), m.body());
                 persisted = Some((log, seq, position));
             }
         }
@@ -115,7 +115,7 @@ impl VHost {
                 m.exchange.as_str().into(),
                 &m.routing_key,
                 &m.properties,
-                m.body.into(),
+                &m.body,
             ));
             self.schedule_delayed(message, m.seq >> 12, Some((log.clone(), m.seq)));
         }

@@ -148,7 +148,7 @@ impl VHost {
                     exchange,
                     &m.routing_key,
                     &m.properties,
-                    m.body.into(),
+                    &m.body,
                 ));
                 let mut qm = QueuedMessage::new(m.seq, message, now, &q.policy);
                 qm.redelivered = m.delivered;

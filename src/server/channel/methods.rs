@@ -384,9 +384,15 @@ impl Channel {
                 );
                 *p = p.clone().with_headers(h);
             });
-            put_content(ctx.out, self.id, &marked, &msg.body, ctx.frame_max);
+            put_content(ctx.out, self.id, &marked, msg.body(), ctx.frame_max);
         } else {
-            put_content(ctx.out, self.id, msg.properties(), &msg.body, ctx.frame_max);
+            put_content(
+                ctx.out,
+                self.id,
+                msg.properties(),
+                msg.body(),
+                ctx.frame_max,
+            );
         }
         if m.no_ack {
             q.forget(std::iter::once(&qm));

@@ -163,7 +163,7 @@ impl Channel {
             &m.exchange,
             m.routing_key(),
         );
-        put_content(ctx.out, self.id, m.properties(), &m.body, ctx.frame_max);
+        put_content(ctx.out, self.id, m.properties(), m.body(), ctx.frame_max);
         if consumer.no_ack {
             // Delivered for good; the no-ack window reopens once per batch (Ctx::redispatch).
             d.queue.forget(std::iter::once(&d.message));

@@ -137,7 +137,7 @@ impl Channel {
             .with_method(60, 40));
         }
         if header.body_size == 0 {
-            self.finish_publish(ctx, target, header.properties, Bytes::new())?;
+            self.finish_publish(ctx, target, header.properties, &[])?;
             return Ok(Signal::Continue);
         }
         self.assembly = Assembly::AwaitingBody {
@@ -174,7 +174,8 @@ impl Channel {
         }
         if have == size && body.is_empty() {
             // Single-frame body: one exact-size copy, no intermediate buffer.
-            self.finish_publish(ctx, target, &properties, Bytes::copy_from_slice(payload))?;
+            // Single-frame body: copied once, straight into the message.
+            self.finish_publish(ctx, target, &properties, payload)?;
             return Ok(Signal::Continue);
         }
         if body.is_empty() {
@@ -184,7 +185,7 @@ impl Channel {
         }
         body.extend_from_slice(payload);
         if have == size {
-            self.finish_publish(ctx, target, &properties, body.freeze())?;
+            self.finish_publish(ctx, target, &properties, &body)?;
         } else {
             self.assembly = Assembly::AwaitingBody {
                 target,
@@ -201,7 +202,7 @@ impl Channel {
         ctx: &mut Ctx<'_>,
         target: PublishTarget,
         properties: &[u8],
-        body: Bytes,
+        body: &[u8],
     ) -> AmqpResult<()> {
         let result = if self.tx.is_some() {
             self.defer_publish(ctx, &target, properties, body)
@@ -227,7 +228,7 @@ impl Channel {
         ctx: &mut Ctx<'_>,
         target: &PublishTarget,
         properties: &[u8],
-        body: Bytes,
+        body: &[u8],
     ) -> AmqpResult<()> {
         if !target.exchange().is_empty() {
             ctx.vhost
@@ -240,7 +241,7 @@ impl Channel {
                 routing_key: target.routing_key().to_string(),
                 mandatory: target.mandatory,
                 properties: properties.to_vec(),
-                body,
+                body: Bytes::copy_from_slice(body),
             });
         }
         Ok(())
@@ -254,7 +255,7 @@ impl Channel {
             &p.routing_key,
             p.mandatory,
             &p.properties,
-            p.body,
+            &p.body,
         )
     }
 
@@ -266,7 +267,7 @@ impl Channel {
         routing_key: &str,
         mandatory: bool,
         props: &[u8],
-        body: Bytes,
+        body: &[u8],
     ) -> AmqpResult<()> {
         let view = properties::view(props).unwrap_or_default();
         check_properties(&view, ctx.user)?;
@@ -349,7 +350,7 @@ impl Channel {
         exchange: &str,
         routing_key: &str,
         props: &[u8],
-        body: Bytes,
+        body: &[u8],
         delay: u64,
     ) -> AmqpResult<()> {
         let message = Arc::new(Message::new(exchange.into(), routing_key, props, body));
@@ -374,7 +375,7 @@ impl Channel {
         routing_key: &str,
         mandatory: bool,
         props: &[u8],
-        body: Bytes,
+        body: &[u8],
     ) -> AmqpResult<()> {
         if self.route_scratch.queues.is_empty() {
             if mandatory {
@@ -386,7 +387,7 @@ impl Channel {
                     exchange,
                     routing_key,
                 );
-                put_content(ctx.out, self.id, props, &body, ctx.frame_max);
+                put_content(ctx.out, self.id, props, body, ctx.frame_max);
             }
         } else {
             let message = Arc::new(Message::new(exchange_name, routing_key, props, body));
