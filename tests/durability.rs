@@ -314,6 +314,19 @@ async fn fully_acked_segments_give_their_disk_space_back() {
     );
 }
 
+/// Every queue segment file under a data folder, sorted.
+fn segment_files(data_dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut segments: Vec<std::path::PathBuf> = std::fs::read_dir(data_dir.join("queues"))
+        .unwrap()
+        .flatten()
+        .flat_map(|d| std::fs::read_dir(d.path()).unwrap().flatten())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "seg"))
+        .collect();
+    segments.sort();
+    segments
+}
+
 fn walk(dir: &std::path::Path) -> u64 {
     let mut total = 0;
     if let Ok(entries) = std::fs::read_dir(dir) {
@@ -345,12 +358,9 @@ async fn a_torn_tail_is_cut_off_and_the_rest_is_served() {
     let mut w = w;
     w.terminate();
     // Simulate a write torn by a crash: half a record at the end of the segment.
-    let seg = std::fs::read_dir(w.data_dir.join("queues"))
-        .unwrap()
-        .flatten()
-        .flat_map(|d| std::fs::read_dir(d.path()).unwrap().flatten())
-        .map(|e| e.path())
-        .find(|p| p.extension().is_some_and(|e| e == "seg"))
+    let seg = segment_files(&w.data_dir)
+        .into_iter()
+        .next()
         .expect("a segment file");
     let mut data = std::fs::read(&seg).unwrap();
     let len = data.len();
@@ -434,14 +444,7 @@ async fn a_damaged_older_segment_loses_only_its_damaged_part() {
     }
     let mut w = w;
     w.terminate();
-    let mut segments: Vec<std::path::PathBuf> = std::fs::read_dir(w.data_dir.join("queues"))
-        .unwrap()
-        .flatten()
-        .flat_map(|d| std::fs::read_dir(d.path()).unwrap().flatten())
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "seg"))
-        .collect();
-    segments.sort();
+    let segments = segment_files(&w.data_dir);
     assert!(
         segments.len() >= 2,
         "expected two segments, got {segments:?}"
