@@ -104,8 +104,9 @@ async fn server_sends_heartbeats_and_drops_a_silent_peer() {
 #[tokio::test]
 async fn client_heartbeats_keep_the_connection_alive() {
     let b = start().await;
-    let mut raw = RawClient::connect_with(b.addr, 1, 131072).await;
-    // Answer every server heartbeat with one of ours for a few intervals.
+    // A 2 s interval leaves 4 s of slack before the server gives up, even on a loaded machine.
+    let mut raw = RawClient::connect_with(b.addr, 2, 131072).await;
+    // Answer every server heartbeat with one of ours for several intervals (well past 2 × 2 s).
     for _ in 0..6 {
         assert_eq!(raw.read_frame().await, RawFrame::Heartbeat);
         raw.send_bytes(&frame(8, 0, &[])).await;
