@@ -29,7 +29,7 @@ async fn delayed_messages_are_routed_after_their_delay() {
     .await
     .unwrap();
     let mut h = FieldTable::default();
-    h.insert(ShortString::from("x-delay"), AMQPValue::LongInt(300));
+    h.insert(ShortString::from("x-delay"), AMQPValue::LongInt(1000));
     let sent = std::time::Instant::now();
     ch.basic_publish(
         "later".into(),

@@ -138,9 +138,15 @@ async fn an_unused_queue_with_x_expires_is_deleted() {
 async fn a_passive_declare_keeps_an_x_expires_queue_alive() {
     let b = start().await;
     let (_c, ch) = b.channel().await;
-    declare_with(&ch, "kept", args(&[("x-expires", AMQPValue::LongInt(300))])).await;
-    // Each passive declare is a use (RabbitMQ): a second of them keeps the queue.
-    let until = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    declare_with(
+        &ch,
+        "kept",
+        args(&[("x-expires", AMQPValue::LongInt(1000))]),
+    )
+    .await;
+    // Each passive declare is a use (RabbitMQ): 2.5 s of them (every 50 ms, so with a second of
+    // slack for a loaded machine) keep a queue that would otherwise expire after 1 s.
+    let until = std::time::Instant::now() + std::time::Duration::from_millis(2500);
     while std::time::Instant::now() < until {
         count(&ch, "kept").await;
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
