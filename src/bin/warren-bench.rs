@@ -7,7 +7,7 @@
 //! warren-bench --uri 127.0.0.1:5672 --producers 1 --consumers 1 --size 16 --time 10
 //! ```
 
-use amq_protocol::protocol::{basic, channel, confirm, connection, queue, AMQPClass};
+use amq_protocol::protocol::{basic, channel, confirm, connection, exchange, queue, AMQPClass};
 use bytes::{Buf, BufMut, BytesMut};
 use clap::Parser;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -65,9 +65,55 @@ struct Args {
     /// Only open this many idle connections (one channel each) and hold them for --time.
     #[arg(long, default_value_t = 0)]
     idle: usize,
+    /// Publish to this exchange (declared with --exchange-type) instead of the default exchange;
+    /// every queue is bound to it with --routing-key.
+    #[arg(long, default_value = "")]
+    exchange: String,
+    /// Type of --exchange: direct, fanout, topic or headers.
+    #[arg(long, default_value = "direct")]
+    exchange_type: String,
+    /// Routing key of publishes (and binding key of the queues) when --exchange is set.
+    #[arg(long, default_value = "bench")]
+    routing_key: String,
+    /// Stop after this many messages are published (in total) and all their deliveries are
+    /// received, or when --time runs out (0: run for --time). With --producers 0 the consumers
+    /// stop after receiving this many (draining an existing backlog).
+    #[arg(long, default_value_t = 0)]
+    count: u64,
+    /// Delete the queues (and --exchange) at the end.
+    #[arg(long)]
+    cleanup: bool,
 }
 
 impl Args {
+    /// Exchange and routing key of producer `i`'s publishes.
+    fn publish_target(&self, i: usize) -> (String, String) {
+        if self.exchange.is_empty() {
+            (String::new(), self.queue_for(i))
+        } else {
+            (self.exchange.clone(), self.routing_key.clone())
+        }
+    }
+
+    /// Deliveries each published message makes: one per queue that has a consumer when an
+    /// exchange binds them all, one otherwise.
+    fn copies_per_message(&self) -> u64 {
+        if self.exchange.is_empty() {
+            1
+        } else {
+            self.queues.max(1).min(self.consumers) as u64
+        }
+    }
+
+    /// Messages producer `i` publishes with --count (0: unlimited).
+    fn count_for(&self, i: usize) -> u64 {
+        if self.count == 0 {
+            return 0;
+        }
+        let n = self.producers.max(1) as u64;
+        self.count / n + u64::from((i as u64) < self.count % n)
+    }
+
     /// The queue worker `i` uses.
     fn queue_for(&self, i: usize) -> String {
         if self.queues <= 1 {
@@ -198,15 +244,26 @@ impl Client {
     }
 }
 
-/// Appends one publish (method, header, body) to `out`.
-fn put_publish(out: &mut BytesMut, queue: &str, body: &[u8], persistent: bool) {
+/// Where a producer publishes.
+struct Target<'a> {
+    exchange: &'a str,
+    routing_key: &'a str,
+    persistent: bool,
+    frame_max: u32,
+}
+
+/// Appends one publish (method, header, body frames split at frame_max) to `out`.
+fn put_publish(out: &mut BytesMut, to: &Target<'_>, body: &[u8]) {
+    let persistent = to.persistent;
     let start = out.len();
     out.put_u8(FRAME_METHOD);
     out.put_u16(1);
     out.put_u32(0);
-    out.put_slice(&[0, 60, 0, 40, 0, 0, 0]);
-    out.put_u8(queue.len() as u8);
-    out.put_slice(queue.as_bytes());
+    out.put_slice(&[0, 60, 0, 40, 0, 0]);
+    out.put_u8(to.exchange.len() as u8);
+    out.put_slice(to.exchange.as_bytes());
+    out.put_u8(to.routing_key.len() as u8);
+    out.put_slice(to.routing_key.as_bytes());
     out.put_u8(0);
     let size = (out.len() - start - 7) as u32;
     out[start + 3..start + 7].copy_from_slice(&size.to_be_bytes());
@@ -223,11 +280,14 @@ fn put_publish(out: &mut BytesMut, queue: &str, body: &[u8], persistent: bool) {
         out.put_slice(&[0, 0]);
     }
     out.put_u8(FRAME_END);
-    out.put_u8(FRAME_BODY);
-    out.put_u16(1);
-    out.put_u32(body.len() as u32);
-    out.put_slice(body);
-    out.put_u8(FRAME_END);
+    let chunk = (to.frame_max as usize).saturating_sub(8).max(4096);
+    for piece in body.chunks(chunk) {
+        out.put_u8(FRAME_BODY);
+        out.put_u16(1);
+        out.put_u32(piece.len() as u32);
+        out.put_slice(piece);
+        out.put_u8(FRAME_END);
+    }
 }
 
 async fn producer(
@@ -237,8 +297,19 @@ async fn producer(
     stats: Arc<Stats>,
     stop: Arc<AtomicBool>,
 ) -> Io {
-    let queue = args.queue_for(index);
+    let (exchange, routing_key) = args.publish_target(index);
+    let limit = args.count_for(index);
     let mut c = Client::connect(&addr).await?;
+    let target = Target {
+        exchange: &exchange,
+        routing_key: &routing_key,
+        persistent: args.persistent,
+        frame_max: if c.frame_max == 0 {
+            131072
+        } else {
+            c.frame_max
+        },
+    };
     if args.confirm > 0 {
         c.send(
             1,
@@ -285,6 +356,8 @@ async fn producer(
     });
     let mut body = vec![0u8; args.size.max(8)];
     let mut out = BytesMut::with_capacity(1 << 20);
+    // About 1 MiB per write, so large bodies are not sent in 16 MiB bursts.
+    let max_batch = ((1u64 << 20) / args.size.max(8) as u64).clamp(1, 256);
     let per_producer_rate = if args.rate > 0 {
         (args.rate / args.producers as u64).max(1)
     } else {
@@ -293,7 +366,13 @@ async fn producer(
     let started = Instant::now();
     let mut sent = 0u64;
     while !stop.load(Ordering::Relaxed) {
-        let mut batch = 256u64;
+        let mut batch = max_batch;
+        if limit > 0 {
+            if sent >= limit {
+                break;
+            }
+            batch = batch.min(limit - sent);
+        }
         if args.confirm > 0 {
             let room = args
                 .confirm
@@ -315,7 +394,7 @@ async fn producer(
         out.clear();
         for _ in 0..batch {
             body[..8].copy_from_slice(&now_nanos().to_be_bytes());
-            put_publish(&mut out, &queue, &body, args.persistent);
+            put_publish(&mut out, &target, &body);
         }
         if args.confirm > 0 {
             outstanding.fetch_add(batch, Ordering::Relaxed);
@@ -323,6 +402,19 @@ async fn producer(
         writer.write_all(&out).await?;
         sent += batch;
         stats.sent.fetch_add(batch, Ordering::Relaxed);
+    }
+    // With --count, wait for the last confirms before the connection goes.
+    while limit > 0 && args.confirm > 0 && !stop.load(Ordering::Relaxed) {
+        if outstanding.load(Ordering::Relaxed) == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    if limit > 0 {
+        // Keep the connection (and so the unconfirmed publishes) until the run ends.
+        while !stop.load(Ordering::Relaxed) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
     confirms.abort();
     Ok(())
@@ -487,6 +579,60 @@ async fn hold_idle(args: &Args, addr: &str) -> Io {
     Ok(())
 }
 
+/// Deletes the run's queues and exchange (--cleanup).
+async fn cleanup(args: &Args, addr: &str) -> Io {
+    let mut admin = Client::connect(addr).await?;
+    for i in 0..args.queues.max(1) {
+        let name = args.queue_for(i);
+        admin
+            .send(
+                1,
+                AMQPClass::Queue(queue::AMQPMethod::Delete(queue::Delete {
+                    queue: name.as_str().into(),
+                    if_unused: false,
+                    if_empty: false,
+                    nowait: false,
+                })),
+            )
+            .await?;
+        admin.expect_method().await?;
+    }
+    if !args.exchange.is_empty() {
+        admin
+            .send(
+                1,
+                AMQPClass::Exchange(exchange::AMQPMethod::Delete(exchange::Delete {
+                    exchange: args.exchange.as_str().into(),
+                    if_unused: false,
+                    nowait: false,
+                })),
+            )
+            .await?;
+        admin.expect_method().await?;
+    }
+    Ok(())
+}
+
+/// With --count: everything published, confirmed (with --confirm) and received.
+fn count_done(args: &Args, stats: &Stats) -> bool {
+    if args.count == 0 {
+        return false;
+    }
+    let sent = stats.sent.load(Ordering::Relaxed);
+    let received = stats.received.load(Ordering::Relaxed);
+    if args.producers == 0 {
+        return received >= args.count;
+    }
+    let expected = if args.consumers == 0 {
+        0
+    } else {
+        args.count * args.copies_per_message()
+    };
+    sent >= args.count
+        && received >= expected
+        && (args.confirm == 0 || stats.confirmed.load(Ordering::Relaxed) >= args.count)
+}
+
 fn percentile(sorted: &[u32], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -510,9 +656,79 @@ async fn main() -> Io {
         return hold_idle(&args, &addr).await;
     }
     let queue_count = if args.sink { 0 } else { args.queues.max(1) };
+    if !args.sink && !args.exchange.is_empty() {
+        let mut admin = Client::connect(&addr).await?;
+        admin
+            .send(
+                1,
+                AMQPClass::Exchange(exchange::AMQPMethod::Declare(exchange::Declare {
+                    exchange: args.exchange.as_str().into(),
+                    kind: args.exchange_type.as_str().into(),
+                    passive: false,
+                    durable: args.persistent,
+                    auto_delete: false,
+                    internal: false,
+                    nowait: false,
+                    arguments: Default::default(),
+                })),
+            )
+            .await?;
+        admin.expect_method().await?;
+    }
     for i in 0..queue_count {
         let name = args.queue_for(i);
         let mut admin = Client::connect(&addr).await?;
+        if !args.exchange.is_empty() {
+            admin
+                .send(
+                    1,
+                    AMQPClass::Queue(queue::AMQPMethod::Declare(queue::Declare {
+                        queue: name.as_str().into(),
+                        passive: false,
+                        durable: args.persistent,
+                        exclusive: false,
+                        auto_delete: false,
+                        nowait: false,
+                        arguments: Default::default(),
+                    })),
+                )
+                .await?;
+            admin.expect_method().await?;
+            // A headers binding without arguments matches every message (x-match all over
+            // no headers); the other types match the routing key.
+            admin
+                .send(
+                    1,
+                    AMQPClass::Queue(queue::AMQPMethod::Bind(queue::Bind {
+                        queue: name.as_str().into(),
+                        exchange: args.exchange.as_str().into(),
+                        routing_key: args.routing_key.as_str().into(),
+                        nowait: false,
+                        arguments: Default::default(),
+                    })),
+                )
+                .await?;
+            admin.expect_method().await?;
+        }
+        if args.producers == 0 {
+            // Draining an existing backlog: declare (passively creating nothing new) only.
+            admin
+                .send(
+                    1,
+                    AMQPClass::Queue(queue::AMQPMethod::Declare(queue::Declare {
+                        queue: name.as_str().into(),
+                        passive: true,
+                        durable: args.persistent,
+                        exclusive: false,
+                        auto_delete: false,
+                        nowait: false,
+                        arguments: Default::default(),
+                    })),
+                )
+                .await?;
+            admin.expect_method().await?;
+            continue;
+        }
         admin
             .send(
                 1,
@@ -562,26 +778,38 @@ async fn main() -> Io {
     }
     let started = Instant::now();
     let mut last = (0u64, 0u64);
-    for second in 1..=args.time {
-        tokio::time::sleep_until((started + Duration::from_secs(second)).into()).await;
-        let (s, r) = (
-            stats.sent.load(Ordering::Relaxed),
-            stats.received.load(Ordering::Relaxed),
-        );
-        eprintln!(
-            "time {second}s, sent {} msg/s, received {} msg/s",
-            s - last.0,
-            r - last.1
-        );
-        last = (s, r);
+    let mut second = 1;
+    let deadline = started + Duration::from_secs(args.time);
+    let finished = |stats: &Stats| count_done(&args, stats);
+    while Instant::now() < deadline && !finished(&stats) {
+        let tick = (started + Duration::from_secs(second)).min(deadline);
+        while Instant::now() < tick && !finished(&stats) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        if Instant::now() >= started + Duration::from_secs(second) {
+            let (s, r) = (
+                stats.sent.load(Ordering::Relaxed),
+                stats.received.load(Ordering::Relaxed),
+            );
+            eprintln!(
+                "time {second}s, sent {} msg/s, received {} msg/s",
+                s - last.0,
+                r - last.1
+            );
+            last = (s, r);
+            second += 1;
+        }
     }
+    let secs = started.elapsed().as_secs_f64();
     stop.store(true, Ordering::Relaxed);
     for t in tasks {
         if let Ok(Err(e)) = t.await {
             eprintln!("worker error: {e}");
         }
     }
-    let secs = started.elapsed().as_secs_f64();
+    if args.cleanup {
+        cleanup(&args, &addr).await?;
+    }
     let mut lat = std::mem::take(&mut *stats.latencies_us.lock().map_err(|_| "poisoned")?);
     lat.sort_unstable();
     println!(
