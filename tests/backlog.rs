@@ -123,3 +123,79 @@ async fn a_priority_queue_pages_out_and_keeps_priority_then_fifo_order() {
         assert_eq!(u32::from_be_bytes(d.data[..4].try_into().unwrap()), want);
     }
 }
+
+/// A no-ack consumer that stops reading holds at most a small window of large messages in the
+/// broker's memory: the rest stays in the queue (and pages out), and all of it arrives, in
+/// order, once the consumer reads again.
+#[tokio::test]
+async fn a_stalled_no_ack_consumer_of_large_messages_keeps_memory_bounded() {
+    use amq_protocol::protocol::{basic, AMQPClass};
+    let w = WarrenProcess::start_fresh().await;
+    let (_c, ch) = w.channel().await;
+    declare(&ch, "large").await;
+    let mut reader = RawClient::connect(w.addr).await;
+    reader.open_channel(1).await;
+    reader
+        .send_method(
+            1,
+            AMQPClass::Basic(basic::AMQPMethod::Consume(basic::Consume {
+                queue: "large".into(),
+                consumer_tag: "stalled".into(),
+                no_local: false,
+                no_ack: true,
+                exclusive: false,
+                nowait: false,
+                arguments: Default::default(),
+            })),
+        )
+        .await;
+    assert!(matches!(
+        reader.read_method().await,
+        Some((1, AMQPClass::Basic(basic::AMQPMethod::ConsumeOk(_))))
+    ));
+    // The consumer now reads nothing while 3,000 x 64 KiB (192 MiB) are published.
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    const N: u32 = 3000;
+    let mut body = vec![7u8; 64 * 1024];
+    let mut last = None;
+    for i in 0..N {
+        body[..4].copy_from_slice(&i.to_be_bytes());
+        last = Some(
+            ch.basic_publish(
+                "".into(),
+                "large".into(),
+                BasicPublishOptions::default(),
+                &body,
+                BasicProperties::default(),
+            )
+            .await
+            .unwrap(),
+        );
+    }
+    last.unwrap().await.unwrap();
+    let rss = rss_bytes(w.child.id());
+    assert!(
+        rss < 110 * 1024 * 1024,
+        "RSS {} MiB with 192 MiB published to a stalled consumer",
+        rss / (1024 * 1024)
+    );
+    let mut expected = 0u32;
+    let mut body_so_far = Vec::new();
+    while expected < N {
+        match reader.read_frame().await {
+            RawFrame::Body(1, part) => {
+                body_so_far.extend_from_slice(&part);
+                if body_so_far.len() == 64 * 1024 {
+                    let seq = u32::from_be_bytes(body_so_far[..4].try_into().unwrap());
+                    assert_eq!(seq, expected, "out of order");
+                    expected += 1;
+                    body_so_far.clear();
+                }
+            }
+            RawFrame::Closed => panic!("connection closed after {expected} messages"),
+            _ => {}
+        }
+    }
+}

@@ -12,6 +12,15 @@ use tokio::sync::mpsc::UnboundedSender;
 /// socket is slower than its publishers, while keeping batches large enough to amortise wakes.
 pub const NO_ACK_WINDOW: u32 = 2000;
 
+/// A delivery takes one window unit per started 8 KiB of message, so the window holds 2,000
+/// small messages but only a couple of hundred 64 KiB ones (about 16 MiB per consumer).
+const WINDOW_UNIT_BYTES: usize = 8 * 1024;
+
+/// Window units a message of `size` bytes takes (at least one).
+pub fn window_units(size: usize) -> u32 {
+    1 + (size / WINDOW_UNIT_BYTES).min(NO_ACK_WINDOW as usize) as u32
+}
+
 /// Events a queue sends to a connection.
 #[derive(Debug)]
 pub enum Outbound {
@@ -54,7 +63,10 @@ impl Credit {
         limit == 0 || self.in_flight.load(Ordering::Acquire) < limit
     }
     pub fn take(&self) {
-        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.take_n(1);
+    }
+    pub fn take_n(&self, n: u32) {
+        self.in_flight.fetch_add(n, Ordering::AcqRel);
     }
     /// Returns `n` credits; saturates so a bookkeeping slip can never wrap around.
     pub fn give_back(&self, n: u32) {
@@ -100,11 +112,15 @@ impl ConsumerEntry {
         self.credit.has_room()
             && (self.no_ack || (self.channel_credit.has_room() && self.window.has_room()))
     }
-    pub fn take(&self) {
-        self.credit.take();
-        if !self.no_ack {
+    /// Takes credit for one delivery of `units` window units (see `window_units`).
+    pub fn take(&self, units: u32) {
+        if self.no_ack {
+            // The no-ack credit is the window itself.
+            self.credit.take_n(units);
+        } else {
+            self.credit.take();
             self.channel_credit.take();
-            self.window.take();
+            self.window.take_n(units);
         }
     }
 }

@@ -219,6 +219,11 @@ impl Connection {
                     if let Some(ev) = ev {
                         self.handle_outbound(ev);
                         for _ in 0..INBOX_BATCH {
+                            // Large deliveries fill the output fast: stop at the high-water
+                            // mark so it stays small enough to be written from cache.
+                            if self.out.len() >= OUTPUT_HIGH_WATER {
+                                break;
+                            }
                             match inbox.try_recv() {
                                 Ok(ev) => self.handle_outbound(ev),
                                 Err(_) => break,

@@ -3,7 +3,7 @@
 //! earliest registered consumer receives.
 
 use super::{Queue, QueueState};
-use crate::broker::consumer::{Delivery, Outbound};
+use crate::broker::consumer::{window_units, Delivery, Outbound};
 use std::sync::Arc;
 
 impl QueueState {
@@ -18,7 +18,7 @@ impl QueueState {
             };
             self.forget_expiry(&message);
             let c = &self.consumers[idx];
-            c.take();
+            c.take(window_units(message.message.size()));
             let sent = c.tx.send(Outbound::Deliver(Delivery {
                 channel: c.channel,
                 consumer_tag: c.tag.clone(),

@@ -9,7 +9,7 @@ mod acks;
 mod methods;
 mod publish;
 
-use crate::broker::consumer::{Credit, Delivery, Outbound};
+use crate::broker::consumer::{window_units, Credit, Delivery, Outbound};
 use crate::broker::exchange::Routed;
 use crate::broker::queue::{AfterCancel, Queue};
 use crate::broker::vhost::VHost;
@@ -164,15 +164,16 @@ impl Channel {
             m.routing_key(),
         );
         put_content(ctx.out, self.id, m.properties(), m.body(), ctx.frame_max);
+        let units = window_units(m.size());
         if consumer.no_ack {
             // Delivered for good; the no-ack window reopens once per batch (Ctx::redispatch).
             d.queue.forget(std::iter::once(&d.message));
-            consumer.credit.give_back(1);
+            consumer.credit.give_back(units);
             push_unique(ctx.redispatch, &d.queue);
         } else {
             // Written: the delivery leaves the window; wake the queue only if it was full.
             let was_full = !consumer.window.has_room();
-            consumer.window.give_back(1);
+            consumer.window.give_back(units);
             if was_full {
                 push_unique(ctx.redispatch, &d.queue);
             }
