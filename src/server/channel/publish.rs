@@ -32,19 +32,20 @@ pub enum Assembly {
     AwaitingHeader(PublishTarget),
     AwaitingBody {
         target: PublishTarget,
-        properties: Vec<u8>,
         body: BytesMut,
         size: u64,
     },
 }
 
-/// The publish method's arguments, owned while the content arrives.
+/// The publish method's arguments and the raw properties of its content header, owned while
+/// the content arrives. The buffers are reused from one publish to the next.
 #[derive(Debug, Default)]
 pub struct PublishTarget {
     /// exchange name followed by routing key.
     names: String,
     exchange_len: usize,
     mandatory: bool,
+    properties: Vec<u8>,
 }
 
 impl PublishTarget {
@@ -136,13 +137,15 @@ impl Channel {
             ))
             .with_method(60, 40));
         }
+        let mut target = target;
+        target.properties.clear();
+        target.properties.extend_from_slice(header.properties);
         if header.body_size == 0 {
-            self.finish_publish(ctx, target, header.properties, &[])?;
+            self.finish_publish(ctx, target, &[])?;
             return Ok(Signal::Continue);
         }
         self.assembly = Assembly::AwaitingBody {
             target,
-            properties: header.properties.to_vec(),
             body: BytesMut::new(),
             size: header.body_size,
         };
@@ -151,13 +154,8 @@ impl Channel {
 
     /// A content body frame.
     pub fn content_body(&mut self, ctx: &mut Ctx<'_>, payload: &[u8]) -> AmqpResult<Signal> {
-        let (target, properties, mut body, size) = match std::mem::take(&mut self.assembly) {
-            Assembly::AwaitingBody {
-                target,
-                properties,
-                body,
-                size,
-            } => (target, properties, body, size),
+        let (target, mut body, size) = match std::mem::take(&mut self.assembly) {
+            Assembly::AwaitingBody { target, body, size } => (target, body, size),
             Assembly::Idle => return Err(not_a_method_frame()),
             header @ Assembly::AwaitingHeader(_) => {
                 self.assembly = header;
@@ -173,9 +171,8 @@ impl Channel {
             )));
         }
         if have == size && body.is_empty() {
-            // Single-frame body: one exact-size copy, no intermediate buffer.
             // Single-frame body: copied once, straight into the message.
-            self.finish_publish(ctx, target, &properties, payload)?;
+            self.finish_publish(ctx, target, payload)?;
             return Ok(Signal::Continue);
         }
         if body.is_empty() {
@@ -185,14 +182,9 @@ impl Channel {
         }
         body.extend_from_slice(payload);
         if have == size {
-            self.finish_publish(ctx, target, &properties, &body)?;
+            self.finish_publish(ctx, target, &body)?;
         } else {
-            self.assembly = Assembly::AwaitingBody {
-                target,
-                properties,
-                body,
-                size,
-            };
+            self.assembly = Assembly::AwaitingBody { target, body, size };
         }
         Ok(Signal::Continue)
     }
@@ -201,9 +193,9 @@ impl Channel {
         &mut self,
         ctx: &mut Ctx<'_>,
         target: PublishTarget,
-        properties: &[u8],
         body: &[u8],
     ) -> AmqpResult<()> {
+        let properties = &target.properties;
         let result = if self.tx.is_some() {
             self.defer_publish(ctx, &target, properties, body)
         } else {
