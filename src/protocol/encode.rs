@@ -123,6 +123,16 @@ pub fn put_confirm_nack(out: &mut BytesMut, channel: u16, delivery_tag: u64, mul
     finish(out, at);
 }
 
+/// A content header frame: class basic, weight 0, the body size and the raw properties.
+pub fn put_content_header(out: &mut BytesMut, channel: u16, properties: &[u8], body_size: usize) {
+    let at = begin(out, FRAME_HEADER, channel);
+    out.put_u16(CLASS_BASIC);
+    out.put_u16(0);
+    out.put_u64(body_size as u64);
+    out.put_slice(properties);
+    finish(out, at);
+}
+
 /// The content header and body frames of a message, bodies split at `frame_max - 8`.
 pub fn put_content(
     out: &mut BytesMut,
@@ -132,12 +142,7 @@ pub fn put_content(
     frame_max: u32,
 ) {
     out.reserve(properties.len() + body.len() + 40);
-    let at = begin(out, FRAME_HEADER, channel);
-    out.put_u16(CLASS_BASIC);
-    out.put_u16(0);
-    out.put_u64(body.len() as u64);
-    out.put_slice(properties);
-    finish(out, at);
+    put_content_header(out, channel, properties, body.len());
     let chunk = if frame_max == 0 {
         usize::MAX
     } else {

@@ -11,6 +11,7 @@
 
 use super::channel::{Channel, Ctx, Signal};
 use super::handshake::{handshake, HandshakeError, Negotiated};
+use super::output::Output;
 use crate::broker::consumer::Outbound;
 use crate::broker::queue::Queue;
 use crate::broker::Broker;
@@ -99,7 +100,7 @@ pub async fn serve(
         n: negotiated,
         channels: crate::FastMap::default(),
         sink,
-        out: BytesMut::with_capacity(READ_BUFFER),
+        out: Output::with_capacity(READ_BUFFER),
         phase: Phase::Open,
         redispatch: Vec::new(),
         recently_closed: Vec::new(),
@@ -153,7 +154,7 @@ struct Connection {
     channels: crate::FastMap<u16, Channel>,
     /// Given to queues as each consumer's sink.
     sink: UnboundedSender<Outbound>,
-    out: BytesMut,
+    out: Output,
     phase: Phase,
     redispatch: Vec<Arc<Queue>>,
     /// Channels the client closed; frames it sent before seeing our close-ok are ignored.
@@ -232,7 +233,7 @@ impl Connection {
                         self.after_batch();
                     }
                 },
-                w = writer.write(&self.out), if !self.out.is_empty() => match w {
+                w = self.out.write_to(writer), if !self.out.is_empty() => match w {
                     Ok(n) if n > 0 => {
                         self.out.advance(n);
                         wrote_since_tick = true;
@@ -272,7 +273,8 @@ impl Connection {
         }
         // Best effort: flush what is left (a close or close-ok) before dropping the socket.
         if !self.out.is_empty() {
-            let _ = tokio::time::timeout(Duration::from_secs(1), writer.write_all(&self.out)).await;
+            let _ =
+                tokio::time::timeout(Duration::from_secs(1), self.out.write_all_to(writer)).await;
         }
         // Like RabbitMQ, let the client close the socket first: closing while its frames are
         // still unread would send a reset, and the client could miss our close-ok.

@@ -3,6 +3,7 @@
 mod channel;
 pub mod connection;
 mod handshake;
+mod output;
 
 use crate::broker::Broker;
 use crate::config::Config;

@@ -9,12 +9,13 @@ mod acks;
 mod methods;
 mod publish;
 
+use super::output::Output;
 use crate::broker::consumer::{window_units, Credit, Delivery, Outbound};
 use crate::broker::exchange::Routed;
 use crate::broker::queue::{AfterCancel, Queue};
 use crate::broker::vhost::VHost;
 use crate::error::AmqpResult;
-use crate::protocol::encode::{put_content, put_deliver, put_method};
+use crate::protocol::encode::{put_deliver, put_method};
 use crate::protocol::AMQPClass;
 use crate::store::QueueLog;
 use acks::Unacked;
@@ -35,7 +36,7 @@ pub struct Ctx<'a> {
     pub user: &'a str,
     pub conn_id: u64,
     pub sink: &'a UnboundedSender<Outbound>,
-    pub out: &'a mut BytesMut,
+    pub out: &'a mut Output,
     pub frame_max: u32,
     /// Queues whose consumers got credit back and should be offered more messages.
     pub redispatch: &'a mut Vec<Arc<Queue>>,
@@ -163,7 +164,8 @@ impl Channel {
             &m.exchange,
             m.routing_key(),
         );
-        put_content(ctx.out, self.id, m.properties(), m.body(), ctx.frame_max);
+        ctx.out
+            .put_message_content(self.id, &d.message.message, ctx.frame_max);
         let units = window_units(m.size());
         if consumer.no_ack {
             // Delivered for good; the no-ack window reopens once per batch (Ctx::redispatch).
