@@ -13,6 +13,17 @@ fn rss_bytes(pid: u32) -> u64 {
         .map_or(0, |pages| pages * 4096)
 }
 
+/// The process's peak RSS so far (VmHWM).
+fn peak_rss_bytes(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .map_or(0, |kib| kib * 1024)
+}
+
 #[tokio::test]
 async fn a_backlog_beyond_the_window_is_paged_out_and_read_back_in_order() {
     let w = WarrenProcess::start_fresh().await;
@@ -198,4 +209,78 @@ async fn a_stalled_no_ack_consumer_of_large_messages_keeps_memory_bounded() {
             _ => {}
         }
     }
+}
+
+/// Publishes `n` 1 KiB messages (persistent or not) to `queue` and waits for the confirms.
+async fn fill(ch: &lapin::Channel, queue: &str, n: u32, persistent: bool) {
+    let props = if persistent {
+        BasicProperties::default().with_delivery_mode(2)
+    } else {
+        BasicProperties::default()
+    };
+    let body = vec![1u8; 1024];
+    let mut last = None;
+    for _ in 0..n {
+        last = Some(
+            ch.basic_publish(
+                "".into(),
+                queue.into(),
+                BasicPublishOptions::default(),
+                &body,
+                props.clone(),
+            )
+            .await
+            .unwrap(),
+        );
+    }
+    last.unwrap().await.unwrap();
+}
+
+/// Purging or deleting a paged-out backlog does not read it back into memory, and a purged
+/// durable queue stays empty after a restart.
+#[tokio::test]
+async fn purging_or_deleting_a_paged_out_backlog_keeps_memory_bounded() {
+    let w = WarrenProcess::start_fresh().await;
+    let (_c, ch) = w.channel().await;
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    ch.queue_declare(
+        "durable-backlog".into(),
+        QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        },
+        Default::default(),
+    )
+    .await
+    .unwrap();
+    declare(&ch, "transient-backlog").await;
+    const N: u32 = 80_000;
+    fill(&ch, "durable-backlog", N, true).await;
+    fill(&ch, "transient-backlog", N, false).await;
+    let before = peak_rss_bytes(w.child.id());
+    let purged = ch
+        .queue_purge("durable-backlog".into(), QueuePurgeOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(purged, N);
+    let deleted = ch
+        .queue_delete("transient-backlog".into(), QueueDeleteOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(deleted, N);
+    let after = peak_rss_bytes(w.child.id());
+    // 160 MB were queued, all but two 32 MiB windows of it on disk.
+    assert!(
+        after < before + 40 * 1024 * 1024,
+        "peak RSS grew from {} to {} MiB",
+        before / (1024 * 1024),
+        after / (1024 * 1024)
+    );
+    drop(ch);
+    drop(_c);
+    let w = w.restart().await;
+    let (_c, ch) = w.channel().await;
+    assert_eq!(count(&ch, "durable-backlog").await, 0);
 }

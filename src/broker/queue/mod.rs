@@ -369,11 +369,11 @@ impl Queue {
     /// Drops every ready message; returns how many.
     pub fn purge(&self) -> u32 {
         let mut st = self.state.lock();
-        let all = st.ready.drain();
+        // Persistent messages leave the log too, so a durable queue reads its spool back.
+        let durable = self.log.get().is_some();
+        let n = st.ready.clear(durable, |batch| self.forget(batch.iter()));
         st.expiring = 0;
-        drop(st);
-        self.forget(all.iter());
-        all.len() as u32
+        n as u32
     }
 
     /// Marks the queue deleted, cancels its consumers; returns the ready count it had.
@@ -383,8 +383,8 @@ impl Queue {
         if let Some(log) = self.log.get() {
             log.delete();
         }
-        let n = st.ready.len() as u32;
-        st.ready.drain();
+        // The log went above; paged-out messages go with their spool file, unread.
+        let n = st.ready.clear(false, |_| {}) as u32;
         for c in st.consumers.drain(..) {
             let _ = c.tx.send(Outbound::Cancelled {
                 channel: c.channel,

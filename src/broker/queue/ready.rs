@@ -4,6 +4,9 @@
 //! and read back in order as the window drains, so RAM stays flat under any backlog.
 
 use super::spool::{Spool, WINDOW_BYTES, WINDOW_MESSAGES};
+
+/// Paged-out messages read back per batch when a purge must see them.
+const CLEAR_BATCH: usize = 50_000;
 use crate::broker::message::QueuedMessage;
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -178,24 +181,35 @@ impl ReadyList {
         self.take_ram(l)
     }
 
-    /// Removes everything, paged-out messages included.
-    pub(super) fn drain(&mut self) -> Vec<QueuedMessage> {
-        let mut all = Vec::new();
+    /// Removes everything and returns how many messages there were. `each` is handed the
+    /// messages in batches; paged-out ones are read back (a bounded batch at a time) only with
+    /// `visit_spooled`, otherwise they go with their spool file unread, so purging or deleting
+    /// a huge backlog never pulls it into memory.
+    pub(super) fn clear(
+        &mut self,
+        visit_spooled: bool,
+        mut each: impl FnMut(Vec<QueuedMessage>),
+    ) -> usize {
+        let total = self.len;
         for level in &mut self.levels {
-            all.extend(level.ram.drain(..));
-            if let Some(spool) = &mut level.spool {
-                while spool.len() > 0 {
-                    if let Err(e) = spool.pop_batch(usize::MAX, &mut all) {
-                        tracing::error!(error = %e, "cannot read paged-out messages back");
-                        spool.reset();
-                    }
+            each(level.ram.drain(..).collect());
+            let Some(spool) = &mut level.spool else {
+                continue;
+            };
+            while visit_spooled && spool.len() > 0 {
+                let mut batch = Vec::new();
+                if let Err(e) = spool.pop_batch(CLEAR_BATCH, &mut batch) {
+                    tracing::error!(error = %e, "cannot read paged-out messages back");
+                    spool.reset();
                 }
+                each(batch);
             }
+            spool.reset();
         }
         self.len = 0;
         self.bytes = 0;
         self.ram_len = 0;
         self.ram_bytes = 0;
-        all
+        total
     }
 }
