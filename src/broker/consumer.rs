@@ -33,13 +33,36 @@ pub enum Outbound {
     },
 }
 
-/// One delivery; the connection assigns the delivery tag.
+/// Deliveries from one queue to one consumer, in order; the connection assigns the delivery
+/// tags. A dispatch pass sends one per run of messages for the same consumer, so the inbox,
+/// the credit counters and the reference counts are touched once per batch, not per message.
 #[derive(Debug)]
 pub struct Delivery {
     pub channel: u16,
     pub consumer_tag: Arc<str>,
     pub queue: Arc<Queue>,
-    pub message: QueuedMessage,
+    pub first: QueuedMessage,
+    /// The messages after `first` (an empty Vec does not allocate).
+    pub rest: Vec<QueuedMessage>,
+}
+
+impl Delivery {
+    /// Every message, in order.
+    pub fn into_messages(self) -> Vec<QueuedMessage> {
+        let mut all = Vec::with_capacity(1 + self.rest.len());
+        all.push(self.first);
+        all.extend(self.rest);
+        all
+    }
+}
+
+/// What a consumer may take now, read once per dispatch run.
+#[derive(Debug, Clone, Copy)]
+pub struct Room {
+    /// Deliveries the prefetch limits allow (u32::MAX: unlimited).
+    pub messages: u32,
+    /// Window units (see `window_units`) before the window is full.
+    pub units: u32,
 }
 
 /// Unacked (or, for no-ack consumers, unwritten) deliveries, shared by queue and channel.
@@ -59,8 +82,15 @@ impl Credit {
         }
     }
     pub fn has_room(&self) -> bool {
+        self.room() > 0
+    }
+    /// How much more may be taken before the limit (u32::MAX: unlimited).
+    pub fn room(&self) -> u32 {
         let limit = self.limit.load(Ordering::Relaxed);
-        limit == 0 || self.in_flight.load(Ordering::Acquire) < limit
+        if limit == 0 {
+            return u32::MAX;
+        }
+        limit.saturating_sub(self.in_flight.load(Ordering::Acquire))
     }
     pub fn take(&self) {
         self.take_n(1);
@@ -109,17 +139,32 @@ pub struct ConsumerEntry {
 impl ConsumerEntry {
     /// Whether this consumer may take one more message now.
     pub fn can_take(&self) -> bool {
-        self.credit.has_room()
-            && (self.no_ack || (self.channel_credit.has_room() && self.window.has_room()))
+        let room = self.room();
+        room.messages > 0 && room.units > 0
     }
-    /// Takes credit for one delivery of `units` window units (see `window_units`).
-    pub fn take(&self, units: u32) {
+    /// What this consumer may take now.
+    pub fn room(&self) -> Room {
         if self.no_ack {
             // The no-ack credit is the window itself.
+            Room {
+                messages: u32::MAX,
+                units: self.credit.room(),
+            }
+        } else {
+            Room {
+                messages: self.credit.room().min(self.channel_credit.room()),
+                units: self.window.room(),
+            }
+        }
+    }
+
+    /// Takes credit for `messages` deliveries of `units` window units in all.
+    pub fn take(&self, messages: u32, units: u32) {
+        if self.no_ack {
             self.credit.take_n(units);
         } else {
-            self.credit.take();
-            self.channel_credit.take();
+            self.credit.take_n(messages);
+            self.channel_credit.take_n(messages);
             self.window.take_n(units);
         }
     }

@@ -613,7 +613,8 @@ async fn next_round(durable: &mut Option<watch::Receiver<u64>>) -> u64 {
 
 /// A delivery whose consumer is gone goes back to its queue.
 fn give_back(d: crate::broker::consumer::Delivery) {
-    d.queue.requeue(vec![d.message]);
+    let queue = d.queue.clone();
+    queue.requeue(d.into_messages());
 }
 
 /// Hot-path methods are decoded by hand; the rest through amq-protocol.

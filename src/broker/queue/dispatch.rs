@@ -1,57 +1,133 @@
 //! Choosing the consumer for the next message: only consumers with credit; among them the
 //! highest x-priority, round-robin within a priority; with x-single-active-consumer only the
 //! earliest registered consumer receives.
+//!
+//! Messages picked in a row for the same consumer travel as one batch: its credit is read once
+//! when the run starts and taken once when it ends, and the batch is one inbox event. The
+//! counters are shared with the consumer's connection on another core, so touching them per
+//! message cost more than the rest of the dispatch.
 
 use super::{Queue, QueueState};
-use crate::broker::consumer::{window_units, Delivery, Outbound};
+use crate::broker::consumer::{window_units, Delivery, Outbound, Room};
+use crate::broker::message::QueuedMessage;
 use std::sync::Arc;
+
+/// Messages picked in a row for one consumer.
+struct Run {
+    consumer: usize,
+    room: Room,
+    messages: u32,
+    units: u32,
+    first: Option<QueuedMessage>,
+    rest: Vec<QueuedMessage>,
+}
+
+impl Run {
+    fn has_room(&self) -> bool {
+        self.messages < self.room.messages && self.units < self.room.units
+    }
+
+    fn push(&mut self, m: QueuedMessage) {
+        self.messages += 1;
+        self.units = self.units.saturating_add(window_units(m.message.size()));
+        if self.first.is_none() {
+            self.first = Some(m);
+        } else {
+            self.rest.push(m);
+        }
+    }
+}
 
 impl QueueState {
     /// Hands ready messages to consumers until messages or credit run out.
     pub(super) fn dispatch(&mut self, queue: &Arc<Queue>, _now: u64) {
+        let mut run: Option<Run> = None;
         while !self.ready.is_empty() && !self.consumers.is_empty() {
-            let Some(idx) = self.pick_consumer(queue.policy.single_active_consumer) else {
-                return;
+            let current = run.as_ref().map(|r| (r.consumer, r.has_room()));
+            let Some(idx) = self.pick_consumer(queue.policy.single_active_consumer, current) else {
+                break;
             };
+            if run.as_ref().is_none_or(|r| r.consumer != idx) {
+                if let Some(done) = run.take() {
+                    if !self.send_run(queue, done) {
+                        // That consumer's connection is gone: pick again among the others.
+                        continue;
+                    }
+                }
+                run = Some(Run {
+                    consumer: idx,
+                    room: self.consumers[idx].room(),
+                    messages: 0,
+                    units: 0,
+                    first: None,
+                    rest: Vec::new(),
+                });
+            }
             let Some(message) = self.ready.pop_front() else {
-                return;
+                break;
             };
             self.forget_expiry(&message);
-            let c = &self.consumers[idx];
-            c.take(window_units(message.message.size()));
-            let sent = c.tx.send(Outbound::Deliver(Delivery {
-                channel: c.channel,
-                consumer_tag: c.tag.clone(),
-                queue: queue.clone(),
-                message,
-            }));
-            if let Err(e) = sent {
-                // The connection is gone; its cleanup will remove the consumer. Keep the message.
-                if let Outbound::Deliver(d) = e.0 {
-                    self.note_expiry(&d.message);
-                    self.ready.insert_in_order(d.message);
-                }
-                self.consumers.remove(idx);
-                if self.next_consumer > idx {
-                    self.next_consumer -= 1;
-                }
-                continue;
+            if let Some(r) = run.as_mut() {
+                r.push(message);
             }
             self.next_consumer = idx + 1;
         }
+        if let Some(done) = run {
+            self.send_run(queue, done);
+        }
     }
 
-    fn pick_consumer(&self, single_active: bool) -> Option<usize> {
+    /// Takes the run's credit and sends it to its consumer; false (and the messages back in
+    /// the queue, the consumer removed) when the consumer's connection is gone.
+    fn send_run(&mut self, queue: &Arc<Queue>, run: Run) -> bool {
+        let Some(first) = run.first else {
+            return true;
+        };
+        let c = &self.consumers[run.consumer];
+        c.take(run.messages, run.units);
+        let sent = c.tx.send(Outbound::Deliver(Delivery {
+            channel: c.channel,
+            consumer_tag: c.tag.clone(),
+            queue: queue.clone(),
+            first,
+            rest: run.rest,
+        }));
+        let Err(e) = sent else {
+            return true;
+        };
+        // The connection is gone; its cleanup will remove the consumer. Keep the messages.
+        if let Outbound::Deliver(d) = e.0 {
+            for m in d.into_messages() {
+                self.note_expiry(&m);
+                self.ready.insert_in_order(m);
+            }
+        }
+        self.consumers.remove(run.consumer);
+        if self.next_consumer > run.consumer {
+            self.next_consumer -= 1;
+        }
+        false
+    }
+
+    /// The consumer for the next message. `current` is the consumer of the run being built
+    /// and whether it has room left (its credit counters do not show the run yet).
+    fn pick_consumer(&self, single_active: bool, current: Option<(usize, bool)>) -> Option<usize> {
+        let can_take = |i: usize| match current {
+            Some((c, room)) if c == i => room,
+            _ => self.consumers[i].can_take(),
+        };
         if single_active {
             // The first registered consumer is the active one; the others wait their turn.
-            return self.consumers.first().filter(|c| c.can_take()).map(|_| 0);
+            return (!self.consumers.is_empty() && can_take(0)).then_some(0);
         }
         let n = self.consumers.len();
         let start = self.next_consumer % n;
         let mut best: Option<usize> = None;
         for i in (0..n).map(|i| (start + i) % n) {
-            let c = &self.consumers[i];
-            if c.can_take() && best.is_none_or(|b| c.priority > self.consumers[b].priority) {
+            if best.is_some_and(|b| self.consumers[i].priority <= self.consumers[b].priority) {
+                continue;
+            }
+            if can_take(i) {
                 best = Some(i);
             }
         }

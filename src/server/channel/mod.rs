@@ -147,53 +147,69 @@ impl Channel {
         put_method(ctx.out, self.id, method);
     }
 
-    /// Hands a queue's delivery to the client, or gives it back when the consumer is gone.
+    /// Hands a queue's deliveries to the client, or gives them back when the consumer is gone.
     pub fn deliver(&mut self, ctx: &mut Ctx<'_>, d: Delivery) -> Result<(), Delivery> {
         let Some(consumer) = self.consumers.get(&d.consumer_tag) else {
             return Err(d);
         };
-        let tag = self.next_delivery_tag;
-        self.next_delivery_tag += 1;
-        let m = &d.message.message;
-        put_deliver(
-            ctx.out,
-            self.id,
-            &d.consumer_tag,
-            tag,
-            d.message.redelivered,
-            &m.exchange,
-            m.routing_key(),
+        let (no_ack, credit, window) = (
+            consumer.no_ack,
+            consumer.credit.clone(),
+            consumer.window.clone(),
         );
-        ctx.out
-            .put_message_content(self.id, &d.message.message, ctx.frame_max);
-        let units = window_units(m.size());
-        if consumer.no_ack {
+        let Delivery {
+            consumer_tag,
+            queue,
+            first,
+            rest,
+            ..
+        } = d;
+        let mut units = 0u32;
+        for m in std::iter::once(&first).chain(&rest) {
+            let tag = self.next_delivery_tag;
+            self.next_delivery_tag += 1;
+            let msg = &m.message;
+            put_deliver(
+                ctx.out,
+                self.id,
+                &consumer_tag,
+                tag,
+                m.redelivered,
+                &msg.exchange,
+                msg.routing_key(),
+            );
+            ctx.out.put_message_content(self.id, msg, ctx.frame_max);
+            units = units.saturating_add(window_units(msg.size()));
+        }
+        if no_ack {
             // Delivered for good; the no-ack window reopens once per batch (Ctx::redispatch).
-            d.queue.forget(std::iter::once(&d.message));
-            consumer.credit.give_back(units);
-            push_unique(ctx.redispatch, &d.queue);
+            queue.forget(std::iter::once(&first).chain(&rest));
+            credit.give_back(units);
+            push_unique(ctx.redispatch, &queue);
+            return Ok(());
+        }
+        // Written: the deliveries leave the window; wake the queue only if it was full.
+        let was_full = !window.has_room();
+        window.give_back(units);
+        if was_full {
+            push_unique(ctx.redispatch, &queue);
+        }
+        let timeout = queue
+            .policy
+            .consumer_timeout
+            .unwrap_or(ctx.consumer_timeout);
+        let deadline = if timeout == 0 {
+            0
         } else {
-            // Written: the delivery leaves the window; wake the queue only if it was full.
-            let was_full = !consumer.window.has_room();
-            consumer.window.give_back(units);
-            if was_full {
-                push_unique(ctx.redispatch, &d.queue);
-            }
-            let timeout = d
-                .queue
-                .policy
-                .consumer_timeout
-                .unwrap_or(ctx.consumer_timeout);
-            let deadline = if timeout == 0 {
-                0
-            } else {
-                crate::broker::queue::now_ms() + timeout
-            };
+            crate::broker::queue::now_ms() + timeout
+        };
+        let first_tag = self.next_delivery_tag - 1 - rest.len() as u64;
+        for (tag, message) in (first_tag..).zip(std::iter::once(first).chain(rest)) {
             self.unacked.push_back(Unacked {
                 tag,
-                queue: d.queue,
-                message: d.message,
-                credit: Some(consumer.credit.clone()),
+                queue: queue.clone(),
+                message,
+                credit: Some(credit.clone()),
                 deadline,
             });
         }
