@@ -473,3 +473,35 @@ async fn a_damaged_older_segment_loses_only_its_damaged_part() {
     assert!(ids.len() < 300, "the damaged part was skipped");
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "order kept");
 }
+
+/// A persistent message delivered to a consumer (not only through basic.get) and never acked
+/// comes back flagged redelivered after a restart; the others do not.
+#[tokio::test]
+async fn a_consumer_delivery_left_unacked_comes_back_redelivered_after_a_restart() {
+    let w = WarrenProcess::start_fresh().await;
+    {
+        let (_c, ch) = w.channel().await;
+        durable_queue(&ch, "cq").await;
+        ch.confirm_select(ConfirmSelectOptions::default())
+            .await
+            .unwrap();
+        for i in 0..4 {
+            publish_confirmed(&ch, "", "cq", format!("c{i}").as_bytes(), persistent()).await;
+        }
+        ch.basic_qos(1, BasicQosOptions::default()).await.unwrap();
+        let mut consumer = consume(&ch, "cq", false).await;
+        let first = next(&mut consumer).await;
+        assert_eq!(first.data, b"c0");
+        assert_eq!(count(&ch, "cq").await, 3);
+    }
+    let w = w.restart().await;
+    let (_c, ch) = w.channel().await;
+    let got = bodies(&ch, "cq").await;
+    let names: Vec<&str> = got.iter().map(|(b, _)| b.as_str()).collect();
+    assert_eq!(names, ["c0", "c1", "c2", "c3"]);
+    assert!(got[0].1, "the consumer's unacked delivery is redelivered");
+    assert!(
+        got[1..].iter().all(|(_, r)| !r),
+        "never-delivered messages are not flagged redelivered"
+    );
+}

@@ -108,8 +108,13 @@ impl QueueLog {
 
     /// Records that a message was handed to a consumer (for the redelivered flag after a
     /// restart).
-    pub fn delivered(self: &Arc<Self>, seq: u64) {
-        put_ack(&mut self.pending.lock().acks, seq | record::DELIVERED_BIT);
+    pub fn delivered(self: &Arc<Self>, seqs: impl IntoIterator<Item = u64>) {
+        {
+            let mut p = self.pending.lock();
+            for seq in seqs {
+                put_ack(&mut p.acks, seq | record::DELIVERED_BIT);
+            }
+        }
         self.schedule();
     }
 

@@ -190,10 +190,15 @@ impl Queue {
 
     /// A persistent message went to a consumer: remembered so that, after a restart, it comes
     /// back flagged redelivered (and only it).
-    pub fn mark_delivered(&self, m: &QueuedMessage) {
-        if let (Some(log), false) = (self.log.get(), m.redelivered) {
-            if m.message.is_persistent() {
-                log.delivered(m.seq);
+    pub fn mark_delivered<'a>(&self, messages: impl IntoIterator<Item = &'a QueuedMessage>) {
+        if let Some(log) = self.log.get() {
+            let mut first_time = messages
+                .into_iter()
+                .filter(|m| !m.redelivered && m.message.is_persistent())
+                .map(|m| m.seq)
+                .peekable();
+            if first_time.peek().is_some() {
+                log.delivered(first_time);
             }
         }
     }

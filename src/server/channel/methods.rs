@@ -397,7 +397,7 @@ impl Channel {
         if m.no_ack {
             q.forget(std::iter::once(&qm));
         } else {
-            q.mark_delivered(&qm);
+            q.mark_delivered(std::iter::once(&qm));
             self.unacked.push_back(super::acks::Unacked {
                 tag,
                 queue: q,

@@ -188,6 +188,9 @@ impl Channel {
             push_unique(ctx.redispatch, &queue);
             return Ok(());
         }
+        // After a restart, these come back flagged redelivered (RabbitMQ tracks delivery in
+        // its queue index the same way).
+        queue.mark_delivered(std::iter::once(&first).chain(&rest));
         // Written: the deliveries leave the window; wake the queue only if it was full.
         let was_full = !window.has_room();
         window.give_back(units);
