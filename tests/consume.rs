@@ -190,39 +190,38 @@ async fn losing_the_connection_requeues_unacked_messages() {
 
 #[tokio::test]
 async fn double_ack_is_406_unknown_delivery_tag_and_only_the_channel_closes() {
+    // Raw frames: lapin reports the asynchronous channel.close to the next call either as the
+    // AMQP error or as a closed-channel state, depending on timing.
+    use amq_protocol::protocol::{basic, AMQPClass};
     let b = start().await;
-    let (c, ch) = b.channel().await;
+    let (_c, ch) = b.channel().await;
     declare(&ch, "dup").await;
     publish(&ch, "", "dup", b"x").await;
-    let m = ch
-        .basic_get("dup".into(), BasicGetOptions { no_ack: false })
-        .await
-        .unwrap()
-        .expect("message");
-    ch.basic_ack(m.delivery.delivery_tag, BasicAckOptions::default())
-        .await
-        .unwrap();
-    ch.basic_ack(m.delivery.delivery_tag, BasicAckOptions::default())
-        .await
-        .unwrap();
-    // The error arrives asynchronously: the next synchronous call sees the closed channel.
-    let err = ch
-        .queue_declare(
-            "dup".into(),
-            QueueDeclareOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .expect_err("channel must be closed");
-    assert_eq!(
-        reply_of(&err),
-        (
-            406,
-            "PRECONDITION_FAILED - unknown delivery tag 1".to_string()
-        )
-    );
-    let ch2 = c.create_channel().await.expect("the connection survives");
-    assert_eq!(count(&ch2, "dup").await, 0);
+    let mut raw = b.raw().await;
+    raw.open_channel(1).await;
+    raw.send_method(
+        1,
+        AMQPClass::Basic(basic::AMQPMethod::Get(basic::Get {
+            queue: "dup".into(),
+            no_ack: false,
+        })),
+    )
+    .await;
+    assert!(matches!(
+        raw.read_method().await,
+        Some((1, AMQPClass::Basic(basic::AMQPMethod::GetOk(_))))
+    ));
+    let ack = AMQPClass::Basic(basic::AMQPMethod::Ack(basic::Ack {
+        delivery_tag: 1,
+        multiple: false,
+    }));
+    raw.send_method(1, ack.clone()).await;
+    raw.send_method(1, ack).await;
+    let text = raw.expect_channel_close(1, 406).await;
+    assert_eq!(text, "PRECONDITION_FAILED - unknown delivery tag 1");
+    // Only the channel closed: the connection opens another one, and the message is gone.
+    raw.open_channel(2).await;
+    assert_eq!(count(&ch, "dup").await, 0);
 }
 
 #[tokio::test]
