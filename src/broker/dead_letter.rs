@@ -55,7 +55,7 @@ pub fn dead_letter(
     m: &Message,
     queue: &str,
     reason: Reason,
-    dlx: Arc<str>,
+    dlx: &str,
     routing_key: &str,
     now_secs: u64,
 ) -> DeadLetter {
@@ -102,7 +102,7 @@ pub fn dead_letter(
                 t.insert(ShortString::from("reason"), text(reason.as_str()));
                 t.insert(ShortString::from("queue"), text(queue));
                 t.insert(ShortString::from("time"), AMQPValue::Timestamp(now_secs));
-                t.insert(ShortString::from("exchange"), text(&m.exchange));
+                t.insert(ShortString::from("exchange"), text(m.exchange()));
                 let mut keys = FieldArray::default();
                 keys.push(text(m.routing_key()));
                 // RabbitMQ lists the CC keys too (never BCC, which is gone by now).
@@ -130,7 +130,7 @@ pub fn dead_letter(
         for (key, value) in [
             ("x-first-death-reason", reason.as_str()),
             ("x-first-death-queue", queue),
-            ("x-first-death-exchange", &m.exchange),
+            ("x-first-death-exchange", m.exchange()),
         ] {
             if !headers.contains_key(key) {
                 headers.insert(ShortString::from(key), text(value));

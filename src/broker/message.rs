@@ -5,14 +5,16 @@ use std::sync::Arc;
 
 /// One message as the publisher sent it. Properties are the raw bytes from the content header
 /// (forwarded verbatim on delivery); fields are read lazily through `properties::view`.
-/// Routing key, properties and body share one exact-size allocation, so a message costs two
-/// allocations in all (this block and the `Arc`) however many queues it is routed to.
+/// Exchange name, routing key, properties and body share one exact-size allocation, so a
+/// message costs two allocations in all (this block and the `Arc`) however many queues it is
+/// routed to. The exchange name is copied rather than shared: a shared `Arc<str>` would have
+/// its reference count bumped by the publisher's thread and dropped by the consumer's for
+/// every message, a cache line bouncing between cores.
 #[derive(Debug)]
 pub struct Message {
-    /// The exchange it was published to (shared with the exchange's own name).
-    pub exchange: Arc<str>,
-    /// Routing key, then raw properties, then body.
+    /// Exchange name, then routing key, then raw properties, then body.
     data: Box<[u8]>,
+    exchange_len: u8,
     routing_key_len: u8,
     properties_len: u32,
     /// delivery-mode 2, read once from the properties.
@@ -24,17 +26,20 @@ pub struct Message {
 }
 
 impl Message {
-    /// Builds a message; `routing_key` must be at most 255 bytes (it came from a shortstr).
-    pub fn new(exchange: Arc<str>, routing_key: &str, properties: &[u8], body: &[u8]) -> Message {
+    /// Builds a message; `exchange` and `routing_key` are at most 255 bytes (they came from
+    /// shortstrs; longer ones are cut).
+    pub fn new(exchange: &str, routing_key: &str, properties: &[u8], body: &[u8]) -> Message {
+        let ex = &exchange.as_bytes()[..exchange.len().min(255)];
         let rk = &routing_key.as_bytes()[..routing_key.len().min(255)];
-        let mut data = Vec::with_capacity(rk.len() + properties.len() + body.len());
+        let mut data = Vec::with_capacity(ex.len() + rk.len() + properties.len() + body.len());
+        data.extend_from_slice(ex);
         data.extend_from_slice(rk);
         data.extend_from_slice(properties);
         data.extend_from_slice(body);
         // The fields the queues need, read in one walk over the raw properties.
         let view = properties::view(properties).unwrap_or_default();
         Message {
-            exchange,
+            exchange_len: ex.len() as u8,
             routing_key_len: rk.len() as u8,
             properties_len: properties.len() as u32,
             persistent: view.delivery_mode == Some(properties::PERSISTENT),
@@ -44,20 +49,29 @@ impl Message {
         }
     }
 
+    /// The exchange it was published to.
+    pub fn exchange(&self) -> &str {
+        std::str::from_utf8(&self.data[..self.exchange_len as usize]).unwrap_or("")
+    }
+
     /// The routing key it was published with.
     pub fn routing_key(&self) -> &str {
-        std::str::from_utf8(&self.data[..self.routing_key_len as usize]).unwrap_or("")
+        let start = self.exchange_len as usize;
+        std::str::from_utf8(&self.data[start..start + self.routing_key_len as usize]).unwrap_or("")
     }
 
     /// The raw property bytes (flags + list).
     pub fn properties(&self) -> &[u8] {
-        let start = self.routing_key_len as usize;
+        let start = self.exchange_len as usize + self.routing_key_len as usize;
         &self.data[start..start + self.properties_len as usize]
     }
 
     /// The body.
     pub fn body(&self) -> &[u8] {
-        &self.data[self.routing_key_len as usize + self.properties_len as usize..]
+        let start = self.exchange_len as usize
+            + self.routing_key_len as usize
+            + self.properties_len as usize;
+        &self.data[start..]
     }
 
     /// The properties the broker looks at, read from the raw bytes.

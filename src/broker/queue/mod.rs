@@ -233,7 +233,7 @@ impl Queue {
             if message.is_persistent() {
                 let m = &message;
                 out.position =
-                    Some(log.append(seq, &m.exchange, m.routing_key(), m.properties(), m.body()));
+                    Some(log.append(seq, m.exchange(), m.routing_key(), m.properties(), m.body()));
             }
         }
         let m = QueuedMessage::new(seq, message, now, &self.policy);
@@ -435,10 +435,10 @@ impl Queue {
                 .dead_letter_routing_key
                 .as_deref()
                 .unwrap_or_else(|| m.message.routing_key());
-            let Ok(exchange) = vhost.route(dlx, key, None, &mut routed) else {
+            if vhost.route(dlx, key, None, &mut routed).is_err() {
                 continue; // A missing dead-letter exchange drops the message, as in RabbitMQ.
-            };
-            let dl = dead_letter(&m.message, self.name(), reason, exchange, key, now_secs);
+            }
+            let dl = dead_letter(&m.message, self.name(), reason, dlx, key, now_secs);
             if dl.message.view().headers.is_some() {
                 // Headers exchanges route on the rewritten headers.
                 let _ = vhost.route(dlx, key, dl.message.view().headers, &mut routed);
@@ -530,7 +530,7 @@ fn count_delivery(mut m: QueuedMessage) -> QueuedMessage {
         *p = p.clone().with_headers(headers);
     });
     m.message = Arc::new(Message::new(
-        original.exchange.clone(),
+        original.exchange(),
         original.routing_key(),
         &properties,
         original.body(),

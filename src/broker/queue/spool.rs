@@ -54,7 +54,7 @@ impl Spool {
     pub(super) fn push(&mut self, m: &QueuedMessage) -> io::Result<()> {
         let msg = &m.message;
         let (ex, rk, props, body) = (
-            msg.exchange.as_bytes(),
+            msg.exchange().as_bytes(),
             msg.routing_key().as_bytes(),
             msg.properties(),
             msg.body(),
@@ -187,7 +187,7 @@ fn decode(p: &[u8]) -> Option<QueuedMessage> {
     let body = p.get(at + props_len..)?;
     Some(QueuedMessage {
         seq,
-        message: Arc::new(Message::new(exchange.into(), routing_key, props, body)),
+        message: Arc::new(Message::new(exchange, routing_key, props, body)),
         redelivered,
         priority,
         expires_at,

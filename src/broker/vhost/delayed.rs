@@ -29,7 +29,7 @@ impl VHost {
     pub fn hold_delayed(&self, message: Arc<Message>, delay: u64) -> Option<(Arc<QueueLog>, u64)> {
         let due = now_ms().saturating_add(delay);
         let durable_exchange = self
-            .exchange(&message.exchange)
+            .exchange(message.exchange())
             .is_ok_and(|x| x.spec.durable);
         let mut persisted = None;
         if message.is_persistent() && durable_exchange {
@@ -37,7 +37,7 @@ impl VHost {
                 let seq = sequence(due);
                 let m = &message;
                 let position =
-                    log.append(seq, &m.exchange, m.routing_key(), m.properties(), m.body());
+                    log.append(seq, m.exchange(), m.routing_key(), m.properties(), m.body());
                 persisted = Some((log, seq, position));
             }
         }
@@ -66,7 +66,7 @@ impl VHost {
             let headers = message.view().headers;
             if vhost
                 .route(
-                    &message.exchange,
+                    message.exchange(),
                     message.routing_key(),
                     headers,
                     &mut routed,
@@ -112,7 +112,7 @@ impl VHost {
         let count = waiting.len();
         for m in waiting {
             let message = Arc::new(Message::new(
-                m.exchange.as_str().into(),
+                &m.exchange,
                 &m.routing_key,
                 &m.properties,
                 &m.body,

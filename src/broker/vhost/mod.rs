@@ -65,7 +65,6 @@ pub struct VHost {
     pub name: Arc<str>,
     exchanges: RwLock<crate::FastMap<Arc<str>, Arc<Exchange>>>,
     queues: RwLock<crate::FastMap<Arc<str>, Arc<Queue>>>,
-    default_exchange_name: Arc<str>,
     /// Where durable things go (None: nothing is persisted).
     store: Option<Arc<Store>>,
     /// Serialises definition snapshots so the file always ends with the latest state.
@@ -90,7 +89,6 @@ impl VHost {
             name: name.into(),
             exchanges: RwLock::new(crate::FastMap::default()),
             queues: RwLock::new(crate::FastMap::default()),
-            default_exchange_name: "".into(),
             store,
             persist_lock: Mutex::new(()),
             me,

@@ -8,7 +8,6 @@ use crate::broker::queue::{Queue, QueueSpec};
 use crate::error::{AmqpError, AmqpResult};
 use crate::protocol::table::{decode_table, encode_table};
 use crate::store::{BindingDef, Definitions, ExchangeDef, QueueDef};
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Recovered messages are handed to their queue in batches of this many.
@@ -134,18 +133,13 @@ impl VHost {
                 None,
                 self.spool_path(),
             );
-            let mut names: HashMap<String, Arc<str>> = HashMap::new();
             // TTLs restart from recovery time.
             let now = crate::broker::queue::now_ms();
             let mut batch: Vec<QueuedMessage> = Vec::with_capacity(RESTORE_BATCH);
             // Streamed: the queue pages out beyond its window while the log is read.
             let log = store.open_queue_log(&qd.log, &mut |m| {
-                let exchange = names
-                    .entry(m.exchange.clone())
-                    .or_insert_with(|| m.exchange.as_str().into())
-                    .clone();
                 let message = Arc::new(Message::new(
-                    exchange,
+                    &m.exchange,
                     &m.routing_key,
                     &m.properties,
                     &m.body,

@@ -17,7 +17,7 @@ impl VHost {
         routing_key: &str,
         headers: Option<&[u8]>,
         out: &mut Routed,
-    ) -> AmqpResult<Arc<str>> {
+    ) -> AmqpResult<()> {
         out.queues.clear();
         out.exchanges.clear();
         if exchange.is_empty() {
@@ -28,7 +28,7 @@ impl VHost {
                     out.queues.push(q.clone());
                 }
             }
-            return Ok(self.default_exchange_name.clone());
+            return Ok(());
         }
         let x = self.exchange(exchange)?;
         if x.spec.internal {
@@ -48,7 +48,7 @@ impl VHost {
             out.queues.sort_unstable_by_key(|q| Arc::as_ptr(q) as usize);
             out.queues.dedup_by(|a, b| Arc::ptr_eq(a, b));
         }
-        Ok(x.spec.name.clone())
+        Ok(())
     }
 
     /// Unroutable messages go to the exchange's alternate-exchange (and its alternates in

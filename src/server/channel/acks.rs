@@ -10,11 +10,16 @@ use crate::broker::queue::Queue;
 use crate::error::{AmqpError, AmqpResult};
 use std::sync::Arc;
 
+/// A channel's own reference to a queue, one per consumer: every unacked delivery holds a
+/// clone of it, and those clones stay on the channel's core instead of bouncing the queue's
+/// own reference count (which publishers on other cores bump for every message).
+pub type QueueRef = Arc<Arc<Queue>>;
+
 /// A delivery waiting for its ack.
 #[derive(Debug)]
 pub struct Unacked {
     pub tag: u64,
-    pub queue: Arc<Queue>,
+    pub queue: QueueRef,
     pub message: QueuedMessage,
     /// The consumer's credit (None for basic.get, which takes no credit).
     pub credit: Option<Arc<Credit>>,
@@ -30,9 +35,9 @@ pub fn requeue_all(pending: Vec<Unacked>) {
         if let Some(c) = &u.credit {
             c.give_back(1);
         }
-        match by_queue.iter_mut().find(|(q, _)| Arc::ptr_eq(q, &u.queue)) {
+        match by_queue.iter_mut().find(|(q, _)| Arc::ptr_eq(q, &*u.queue)) {
             Some((_, list)) => list.push(u.message),
-            None => by_queue.push((u.queue, vec![u.message])),
+            None => by_queue.push((Arc::clone(&*u.queue), vec![u.message])),
         }
     }
     for (q, list) in by_queue {
@@ -54,9 +59,9 @@ pub enum Outcome {
 fn reject_all(settled: Vec<Unacked>) {
     let mut by_queue: Vec<(Arc<Queue>, Vec<QueuedMessage>)> = Vec::new();
     for u in settled {
-        match by_queue.iter_mut().find(|(q, _)| Arc::ptr_eq(q, &u.queue)) {
+        match by_queue.iter_mut().find(|(q, _)| Arc::ptr_eq(q, &*u.queue)) {
             Some((_, list)) => list.push(u.message),
-            None => by_queue.push((u.queue, vec![u.message])),
+            None => by_queue.push((Arc::clone(&*u.queue), vec![u.message])),
         }
     }
     for (q, list) in by_queue {
@@ -73,7 +78,7 @@ fn forget_all(settled: &[Unacked]) {
     if settled
         .iter()
         .filter(durable)
-        .all(|u| Arc::ptr_eq(&u.queue, &first.queue))
+        .all(|u| Arc::ptr_eq(&*u.queue, &*first.queue))
     {
         first
             .queue
@@ -146,13 +151,27 @@ impl Channel {
             requeue_all(settled);
             return;
         }
+        // Credit goes back once per run of deliveries from the same consumer: the counter is
+        // shared with the queue's dispatch on another core.
         let mut channel_credit_freed = 0u32;
+        let mut run: Option<(&Arc<Credit>, u32)> = None;
         for u in &settled {
-            if let Some(c) = &u.credit {
-                c.give_back(1);
-                channel_credit_freed += 1;
-                push_unique(ctx.redispatch, &u.queue);
+            let Some(c) = &u.credit else {
+                continue;
+            };
+            channel_credit_freed += 1;
+            match &mut run {
+                Some((current, n)) if Arc::ptr_eq(current, c) => *n += 1,
+                _ => {
+                    if let Some((done, n)) = run.replace((c, 1)) {
+                        done.give_back(n);
+                    }
+                    push_unique(ctx.redispatch, &u.queue);
+                }
             }
+        }
+        if let Some((done, n)) = run {
+            done.give_back(n);
         }
         if channel_credit_freed > 0 {
             self.channel_credit.give_back(channel_credit_freed);

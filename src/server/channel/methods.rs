@@ -316,7 +316,7 @@ impl Channel {
         self.consumers.insert(
             tag.clone(),
             ChannelConsumer {
-                queue: q.clone(),
+                queue: Arc::new(q.clone()),
                 no_ack: m.no_ack,
                 credit,
                 window,
@@ -370,7 +370,7 @@ impl Channel {
             self.id,
             tag,
             qm.redelivered,
-            &msg.exchange,
+            msg.exchange(),
             msg.routing_key(),
             remaining,
         );
@@ -400,7 +400,7 @@ impl Channel {
             q.mark_delivered(std::iter::once(&qm));
             self.unacked.push_back(super::acks::Unacked {
                 tag,
-                queue: q,
+                queue: Arc::new(q),
                 message: qm,
                 credit: None,
                 deadline: 0,

@@ -18,7 +18,7 @@ use crate::error::AmqpResult;
 use crate::protocol::encode::{put_deliver, put_method};
 use crate::protocol::AMQPClass;
 use crate::store::QueueLog;
-use acks::Unacked;
+use acks::{QueueRef, Unacked};
 use amq_protocol::protocol::basic;
 use bytes::BytesMut;
 use publish::Assembly;
@@ -55,7 +55,7 @@ pub enum Signal {
 /// A consumer as its channel sees it.
 #[derive(Debug)]
 struct ChannelConsumer {
-    queue: Arc<Queue>,
+    queue: QueueRef,
     no_ack: bool,
     credit: Arc<Credit>,
     /// Deliveries not yet written (see `ConsumerEntry::window`); unused for no-ack consumers.
@@ -152,10 +152,11 @@ impl Channel {
         let Some(consumer) = self.consumers.get(&d.consumer_tag) else {
             return Err(d);
         };
-        let (no_ack, credit, window) = (
+        let (no_ack, credit, window, queue_ref) = (
             consumer.no_ack,
             consumer.credit.clone(),
             consumer.window.clone(),
+            consumer.queue.clone(),
         );
         let Delivery {
             consumer_tag,
@@ -175,7 +176,7 @@ impl Channel {
                 &consumer_tag,
                 tag,
                 m.redelivered,
-                &msg.exchange,
+                msg.exchange(),
                 msg.routing_key(),
             );
             ctx.out.put_message_content(self.id, msg, ctx.frame_max);
@@ -210,7 +211,7 @@ impl Channel {
         for (tag, message) in (first_tag..).zip(std::iter::once(first).chain(rest)) {
             self.unacked.push_back(Unacked {
                 tag,
-                queue: queue.clone(),
+                queue: queue_ref.clone(),
                 message,
                 credit: Some(credit.clone()),
                 deadline,

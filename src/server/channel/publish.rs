@@ -282,8 +282,7 @@ impl Channel {
                 return self.hold(ctx, exchange, routing_key, props, body, delay);
             }
         }
-        let exchange_name = ctx
-            .vhost
+        ctx.vhost
             .route(exchange, routing_key, headers, &mut self.route_scratch)
             .map_err(|e| e.with_method(60, 40))?;
         if let Some(extra) = headers.and_then(sender_selected_keys) {
@@ -312,26 +311,10 @@ impl Channel {
                         *p = p.clone().with_headers(h);
                     }
                 });
-                return self.deliver_routed(
-                    ctx,
-                    exchange_name,
-                    exchange,
-                    routing_key,
-                    mandatory,
-                    &stripped,
-                    body,
-                );
+                return self.deliver_routed(ctx, exchange, routing_key, mandatory, &stripped, body);
             }
         }
-        self.deliver_routed(
-            ctx,
-            exchange_name,
-            exchange,
-            routing_key,
-            mandatory,
-            props,
-            body,
-        )
+        self.deliver_routed(ctx, exchange, routing_key, mandatory, props, body)
     }
 
     /// x-delayed-message: the vhost keeps the message for `delay` ms, then routes it through
@@ -345,7 +328,7 @@ impl Channel {
         body: &[u8],
         delay: u64,
     ) -> AmqpResult<()> {
-        let message = Arc::new(Message::new(exchange.into(), routing_key, props, body));
+        let message = Arc::new(Message::new(exchange, routing_key, props, body));
         let stored = ctx.vhost.hold_delayed(message, delay);
         if let Some(c) = &mut self.confirms {
             c.last_seq += 1;
@@ -362,7 +345,6 @@ impl Channel {
     fn deliver_routed(
         &mut self,
         ctx: &mut Ctx<'_>,
-        exchange_name: Arc<str>,
         exchange: &str,
         routing_key: &str,
         mandatory: bool,
@@ -382,7 +364,7 @@ impl Channel {
                 put_content(ctx.out, self.id, props, body, ctx.frame_max);
             }
         } else {
-            let message = Arc::new(Message::new(exchange_name, routing_key, props, body));
+            let message = Arc::new(Message::new(exchange, routing_key, props, body));
             let seq = self.confirms.as_ref().map_or(0, |c| c.last_seq + 1);
             let mut rejected = false;
             for q in self.route_scratch.queues.drain(..) {
