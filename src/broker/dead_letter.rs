@@ -9,7 +9,6 @@ use crate::protocol::properties::{rewrite, without_expiration};
 use crate::protocol::table::as_bytes;
 use crate::protocol::{AMQPValue, FieldTable, ShortString};
 use amq_protocol::types::FieldArray;
-use std::sync::Arc;
 
 /// Why a message was dead-lettered (the `reason` field of x-death).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,7 +34,7 @@ impl Reason {
 /// A dead-lettered copy and what cycle detection needs to know about its history.
 #[derive(Debug)]
 pub struct DeadLetter {
-    pub message: Arc<Message>,
+    pub message: Message,
     /// Queues in the death history before this death.
     pub earlier_queues: Vec<String>,
     /// Whether any death in the history (this one included) was a rejection.
@@ -149,7 +148,7 @@ pub fn dead_letter(
         *props = without_expiration(props).with_headers(headers);
     });
     DeadLetter {
-        message: Arc::new(Message::new(dlx, routing_key, &properties, m.body())),
+        message: Message::new(dlx, routing_key, &properties, m.body()),
         earlier_queues,
         any_rejected,
     }

@@ -1,28 +1,25 @@
-//! A published message: stored once, shared by every queue it is routed to as `Arc<Message>`.
+//! A published message: stored once, in one allocation, and shared by every queue it is
+//! routed to (cloning a `Message` clones a reference).
 
 use crate::protocol::properties;
 use std::sync::Arc;
 
+/// Bytes before the exchange name: lengths and the property fields queues need.
+const HEADER: usize = 16;
+const PERSISTENT: u8 = 1;
+const HAS_EXPIRATION: u8 = 2;
+
 /// One message as the publisher sent it. Properties are the raw bytes from the content header
 /// (forwarded verbatim on delivery); fields are read lazily through `properties::view`.
-/// Exchange name, routing key, properties and body share one exact-size allocation, so a
-/// message costs two allocations in all (this block and the `Arc`) however many queues it is
-/// routed to. The exchange name is copied rather than shared: a shared `Arc<str>` would have
-/// its reference count bumped by the publisher's thread and dropped by the consumer's for
-/// every message, a cache line bouncing between cores.
-#[derive(Debug)]
+///
+/// Everything lives in one reference-counted block: a 16-byte header (name lengths, property
+/// length, persistence, priority, expiration), then the exchange name, routing key, raw
+/// properties and body. A message is one allocation however many queues it is routed to.
+/// The exchange name is copied rather than shared: a shared `Arc<str>` would have its count
+/// bumped by the publisher's thread and dropped by the consumer's for every message.
+#[derive(Debug, Clone)]
 pub struct Message {
-    /// Exchange name, then routing key, then raw properties, then body.
-    data: Box<[u8]>,
-    exchange_len: u8,
-    routing_key_len: u8,
-    properties_len: u32,
-    /// delivery-mode 2, read once from the properties.
-    persistent: bool,
-    /// The expiration property in ms, read once.
-    expiration: Option<u64>,
-    /// The priority property, read once.
-    priority: u8,
+    data: Arc<[u8]>,
 }
 
 impl Message {
@@ -31,46 +28,68 @@ impl Message {
     pub fn new(exchange: &str, routing_key: &str, properties: &[u8], body: &[u8]) -> Message {
         let ex = &exchange.as_bytes()[..exchange.len().min(255)];
         let rk = &routing_key.as_bytes()[..routing_key.len().min(255)];
-        let mut data = Vec::with_capacity(ex.len() + rk.len() + properties.len() + body.len());
-        data.extend_from_slice(ex);
-        data.extend_from_slice(rk);
-        data.extend_from_slice(properties);
-        data.extend_from_slice(body);
         // The fields the queues need, read in one walk over the raw properties.
         let view = properties::view(properties).unwrap_or_default();
-        Message {
-            exchange_len: ex.len() as u8,
-            routing_key_len: rk.len() as u8,
-            properties_len: properties.len() as u32,
-            persistent: view.delivery_mode == Some(properties::PERSISTENT),
-            expiration: view.expiration.and_then(|e| e.parse().ok()),
-            priority: view.priority.unwrap_or(0),
-            data: data.into_boxed_slice(),
+        let expiration = view.expiration.and_then(|e| e.parse::<u64>().ok());
+        let mut flags = 0;
+        if view.delivery_mode == Some(properties::PERSISTENT) {
+            flags |= PERSISTENT;
         }
+        if expiration.is_some() {
+            flags |= HAS_EXPIRATION;
+        }
+        let total = HEADER + ex.len() + rk.len() + properties.len() + body.len();
+        // One exact-size allocation. It is zeroed first: filling it uninitialised would need
+        // unsafe code, which this crate forbids; the memset costs far less than an allocation.
+        let mut data: Arc<[u8]> = std::iter::repeat_n(0u8, total).collect();
+        if let Some(buf) = Arc::get_mut(&mut data) {
+            buf[0] = ex.len() as u8;
+            buf[1] = rk.len() as u8;
+            buf[2] = flags;
+            buf[3] = view.priority.unwrap_or(0);
+            buf[4..8].copy_from_slice(&(properties.len() as u32).to_le_bytes());
+            buf[8..16].copy_from_slice(&expiration.unwrap_or(0).to_le_bytes());
+            let mut at = HEADER;
+            for part in [ex, rk, properties, body] {
+                buf[at..at + part.len()].copy_from_slice(part);
+                at += part.len();
+            }
+        }
+        Message { data }
+    }
+
+    fn exchange_len(&self) -> usize {
+        self.data[0] as usize
+    }
+
+    fn routing_key_len(&self) -> usize {
+        self.data[1] as usize
+    }
+
+    fn properties_len(&self) -> usize {
+        u32::from_le_bytes([self.data[4], self.data[5], self.data[6], self.data[7]]) as usize
     }
 
     /// The exchange it was published to.
     pub fn exchange(&self) -> &str {
-        std::str::from_utf8(&self.data[..self.exchange_len as usize]).unwrap_or("")
+        std::str::from_utf8(&self.data[HEADER..HEADER + self.exchange_len()]).unwrap_or("")
     }
 
     /// The routing key it was published with.
     pub fn routing_key(&self) -> &str {
-        let start = self.exchange_len as usize;
-        std::str::from_utf8(&self.data[start..start + self.routing_key_len as usize]).unwrap_or("")
+        let start = HEADER + self.exchange_len();
+        std::str::from_utf8(&self.data[start..start + self.routing_key_len()]).unwrap_or("")
     }
 
     /// The raw property bytes (flags + list).
     pub fn properties(&self) -> &[u8] {
-        let start = self.exchange_len as usize + self.routing_key_len as usize;
-        &self.data[start..start + self.properties_len as usize]
+        let start = HEADER + self.exchange_len() + self.routing_key_len();
+        &self.data[start..start + self.properties_len()]
     }
 
     /// The body.
     pub fn body(&self) -> &[u8] {
-        let start = self.exchange_len as usize
-            + self.routing_key_len as usize
-            + self.properties_len as usize;
+        let start = HEADER + self.exchange_len() + self.routing_key_len() + self.properties_len();
         &self.data[start..]
     }
 
@@ -81,12 +100,21 @@ impl Message {
 
     /// delivery-mode 2.
     pub fn is_persistent(&self) -> bool {
-        self.persistent
+        self.data[2] & PERSISTENT != 0
     }
 
     /// The expiration property in milliseconds, if any.
     pub fn expiration(&self) -> Option<u64> {
-        self.expiration
+        (self.data[2] & HAS_EXPIRATION != 0).then(|| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&self.data[8..16]);
+            u64::from_le_bytes(b)
+        })
+    }
+
+    /// The priority property (0 when absent).
+    fn priority(&self) -> u8 {
+        self.data[3]
     }
 
     /// Bytes this message keeps alive (for limits and stats).
@@ -100,7 +128,7 @@ impl Message {
 pub struct QueuedMessage {
     /// Position in the queue; requeued messages go back in this order.
     pub seq: u64,
-    pub message: Arc<Message>,
+    pub message: Message,
     pub redelivered: bool,
     /// Priority (0 unless the queue has x-max-priority).
     pub priority: u8,
@@ -115,17 +143,17 @@ impl QueuedMessage {
     /// the message's expiration applies; priority is capped at x-max-priority.
     pub fn new(
         seq: u64,
-        message: Arc<Message>,
+        message: Message,
         now_ms: u64,
         policy: &crate::broker::queue::QueuePolicy,
     ) -> QueuedMessage {
-        let per_message = message.expiration;
+        let per_message = message.expiration();
         let ttl = match (policy.message_ttl, per_message) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
         let priority = if policy.max_priority > 0 {
-            message.priority.min(policy.max_priority)
+            message.priority().min(policy.max_priority)
         } else {
             0
         };

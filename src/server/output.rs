@@ -9,7 +9,6 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use std::collections::VecDeque;
 use std::io::IoSlice;
 use std::ops::{Deref, DerefMut};
-use std::sync::Arc;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 /// Bodies (or body frames) at least this large are written from the message itself; smaller
@@ -30,7 +29,7 @@ pub struct Output {
 enum Piece {
     Encoded(Bytes),
     Body {
-        message: Arc<Message>,
+        message: Message,
         start: usize,
         end: usize,
     },
@@ -85,7 +84,7 @@ impl Output {
     }
 
     /// Appends `message.body()[start..end]` by reference, after everything encoded so far.
-    fn push_body(&mut self, message: &Arc<Message>, start: usize, end: usize) {
+    fn push_body(&mut self, message: &Message, start: usize, end: usize) {
         if !self.buf.is_empty() {
             let encoded = self.buf.split().freeze();
             self.queued_len += encoded.len();
@@ -101,7 +100,7 @@ impl Output {
 
     /// The content header and body frames of a delivered message, bodies split at
     /// `frame_max - 8` (spec 4.2.6.2); large body frames are queued by reference.
-    pub fn put_message_content(&mut self, channel: u16, message: &Arc<Message>, frame_max: u32) {
+    pub fn put_message_content(&mut self, channel: u16, message: &Message, frame_max: u32) {
         let body = message.body();
         if body.len() < LARGE_BODY {
             crate::protocol::encode::put_content(

@@ -204,7 +204,7 @@ impl Queue {
     }
 
     /// Offers a message: TTL, length limits and persistence apply, then dispatch.
-    pub fn publish(self: &Arc<Self>, message: Arc<Message>) -> Enqueued {
+    pub fn publish(self: &Arc<Self>, message: Message) -> Enqueued {
         let mut dead = Vec::new();
         let mut out = Enqueued::default();
         let mut st = self.state.lock();
@@ -529,12 +529,12 @@ fn count_delivery(mut m: QueuedMessage) -> QueuedMessage {
         );
         *p = p.clone().with_headers(headers);
     });
-    m.message = Arc::new(Message::new(
+    m.message = Message::new(
         original.exchange(),
         original.routing_key(),
         &properties,
         original.body(),
-    ));
+    );
     m
 }
 

@@ -7,7 +7,6 @@ use crate::broker::message::{Message, QueuedMessage};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
-use std::sync::Arc;
 
 /// Messages kept in RAM per queue before new ones go to the spool.
 pub(super) const WINDOW_MESSAGES: usize = 20_000;
@@ -187,7 +186,7 @@ fn decode(p: &[u8]) -> Option<QueuedMessage> {
     let body = p.get(at + props_len..)?;
     Some(QueuedMessage {
         seq,
-        message: Arc::new(Message::new(exchange, routing_key, props, body)),
+        message: Message::new(exchange, routing_key, props, body),
         redelivered,
         priority,
         expires_at,

@@ -26,7 +26,7 @@ fn sequence(due_ms: u64) -> u64 {
 impl VHost {
     /// Holds `message` for `delay` ms, then routes it through its exchange. Returns the log
     /// position that must be durable before the publish is confirmed, when it was persisted.
-    pub fn hold_delayed(&self, message: Arc<Message>, delay: u64) -> Option<(Arc<QueueLog>, u64)> {
+    pub fn hold_delayed(&self, message: Message, delay: u64) -> Option<(Arc<QueueLog>, u64)> {
         let due = now_ms().saturating_add(delay);
         let durable_exchange = self
             .exchange(message.exchange())
@@ -51,7 +51,7 @@ impl VHost {
     /// Starts the timer that routes a delayed message when it is due.
     pub(super) fn schedule_delayed(
         &self,
-        message: Arc<Message>,
+        message: Message,
         due_ms: u64,
         stored: Option<(Arc<QueueLog>, u64)>,
     ) {
@@ -111,12 +111,7 @@ impl VHost {
         let log = self.delayed.get_or_init(|| log).clone();
         let count = waiting.len();
         for m in waiting {
-            let message = Arc::new(Message::new(
-                &m.exchange,
-                &m.routing_key,
-                &m.properties,
-                &m.body,
-            ));
+            let message = Message::new(&m.exchange, &m.routing_key, &m.properties, &m.body);
             self.schedule_delayed(message, m.seq >> 12, Some((log.clone(), m.seq)));
         }
         Ok(count)

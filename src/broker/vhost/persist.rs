@@ -138,12 +138,7 @@ impl VHost {
             let mut batch: Vec<QueuedMessage> = Vec::with_capacity(RESTORE_BATCH);
             // Streamed: the queue pages out beyond its window while the log is read.
             let log = store.open_queue_log(&qd.log, &mut |m| {
-                let message = Arc::new(Message::new(
-                    &m.exchange,
-                    &m.routing_key,
-                    &m.properties,
-                    &m.body,
-                ));
+                let message = Message::new(&m.exchange, &m.routing_key, &m.properties, &m.body);
                 let mut qm = QueuedMessage::new(m.seq, message, now, &q.policy);
                 qm.redelivered = m.delivered;
                 batch.push(qm);

@@ -328,7 +328,7 @@ impl Channel {
         body: &[u8],
         delay: u64,
     ) -> AmqpResult<()> {
-        let message = Arc::new(Message::new(exchange, routing_key, props, body));
+        let message = Message::new(exchange, routing_key, props, body);
         let stored = ctx.vhost.hold_delayed(message, delay);
         if let Some(c) = &mut self.confirms {
             c.last_seq += 1;
@@ -364,7 +364,7 @@ impl Channel {
                 put_content(ctx.out, self.id, props, body, ctx.frame_max);
             }
         } else {
-            let message = Arc::new(Message::new(exchange, routing_key, props, body));
+            let message = Message::new(exchange, routing_key, props, body);
             let seq = self.confirms.as_ref().map_or(0, |c| c.last_seq + 1);
             let mut rejected = false;
             for q in self.route_scratch.queues.drain(..) {
