@@ -13,9 +13,9 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 /// Bodies (or body frames) at least this large are written from the message itself; smaller
 /// ones are cheaper to copy than to track.
-pub const LARGE_BODY: usize = 16 * 1024;
+pub const LARGE_BODY: usize = 4 * 1024;
 /// Most pieces handed to one vectored write.
-const MAX_SLICES: usize = 64;
+const MAX_SLICES: usize = 256;
 
 /// Bytes waiting for the socket, in order: the queued pieces, then the buffer.
 #[derive(Debug, Default)]
