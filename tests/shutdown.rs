@@ -2,34 +2,17 @@
 mod common;
 
 use common::*;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use std::process::Command;
 
 #[tokio::test]
 async fn sigterm_closes_connections_with_320_and_exits_cleanly() {
-    let port = free_port();
     let dir = std::env::temp_dir().join(format!("warren-sigterm-{}", std::process::id()));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_warren"))
-        .args(["--port", &port.to_string(), "--data-dir"])
-        .arg(&dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start warren");
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let deadline = Instant::now() + WAIT;
-    while tokio::net::TcpStream::connect(addr).await.is_err() {
-        assert!(Instant::now() < deadline, "warren did not start listening");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let (mut child, addr) = (0..5)
+        .find_map(|_| {
+            let addr = free_addr();
+            spawn_ready(addr, &dir).map(|child| (child, addr))
+        })
+        .expect("warren did not start on any of 5 free ports");
     let mut raw = RawClient::connect(addr).await;
     raw.open_channel(1).await;
     let status = Command::new("kill")

@@ -375,6 +375,61 @@ pub fn header_frame(channel: u16, class: u16, body_size: u64) -> Vec<u8> {
     frame(2, channel, &p)
 }
 
+/// A port no one listens on right now.
+pub fn free_addr() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+    listener.local_addr().expect("local address")
+}
+
+/// Spawns the `warren` binary and waits (at most `WAIT`) for the "Warren is ready" line of its
+/// log (standard output), which it writes once it listens. None when it exits first (its port
+/// was taken). Waiting for the line instead of probing the port cannot mistake another process
+/// for warren.
+pub fn spawn_ready(addr: SocketAddr, data_dir: &std::path::Path) -> Option<std::process::Child> {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_warren"))
+        .args([
+            "--port",
+            &addr.port().to_string(),
+            "--log-level",
+            "info",
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start warren");
+    let Some(log) = child.stdout.take() else {
+        let _ = child.kill();
+        let _ = child.wait();
+        return None;
+    };
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    // The thread keeps reading the log to its end, so warren never blocks on a full pipe.
+    std::thread::spawn(move || {
+        let mut announced = false;
+        for line in std::io::BufReader::new(log).lines().map_while(Result::ok) {
+            if !announced && line.contains("Warren is ready") {
+                announced = true;
+                let _ = ready_tx.send(true);
+            }
+        }
+        let _ = ready_tx.send(false);
+    });
+    match ready_rx.recv_timeout(WAIT) {
+        Ok(true) => Some(child),
+        Ok(false) => {
+            let _ = child.wait();
+            None
+        }
+        Err(_) => {
+            let _ = child.kill();
+            panic!("warren did not become ready within {WAIT:?}");
+        }
+    }
+}
+
 /// A `warren` process (for restart and crash tests), on a fixed port and data folder.
 pub struct WarrenProcess {
     pub child: std::process::Child,
@@ -383,7 +438,8 @@ pub struct WarrenProcess {
 }
 
 impl WarrenProcess {
-    /// Starts the binary on a free port with a new data folder.
+    /// Starts the binary on a free port with a new data folder. A port chosen here can be
+    /// taken by a test running in parallel before warren binds it; then another is tried.
     pub async fn start_fresh() -> WarrenProcess {
         let data_dir = std::env::temp_dir().join(format!(
             "warren-proc-{}-{}",
@@ -391,37 +447,22 @@ impl WarrenProcess {
             COUNTER.fetch_add(1, Ordering::Relaxed)
         ));
         let _ = std::fs::remove_dir_all(&data_dir);
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        Self::start(format!("127.0.0.1:{port}").parse().unwrap(), data_dir).await
+        for _ in 0..5 {
+            let addr = free_addr();
+            if let Some(child) = spawn_ready(addr, &data_dir) {
+                return WarrenProcess {
+                    child,
+                    addr,
+                    data_dir,
+                };
+            }
+        }
+        panic!("warren did not start on any of 5 free ports");
     }
 
-    /// Starts the binary and waits until it accepts connections.
+    /// Starts the binary on `addr` and waits until it is ready.
     pub async fn start(addr: SocketAddr, data_dir: std::path::PathBuf) -> WarrenProcess {
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_warren"))
-            .args([
-                "--port",
-                &addr.port().to_string(),
-                "--log-level",
-                "warn",
-                "--data-dir",
-            ])
-            .arg(&data_dir)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start warren");
-        let deadline = std::time::Instant::now() + WAIT;
-        while TcpStream::connect(addr).await.is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "warren did not start listening"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        let child = spawn_ready(addr, &data_dir).expect("warren exited at startup");
         WarrenProcess {
             child,
             addr,
