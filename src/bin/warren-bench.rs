@@ -197,6 +197,13 @@ impl Client {
         Ok(c)
     }
 
+    /// Sends a method on channel 1 and waits for its reply.
+    async fn call(&mut self, m: AMQPClass) -> Io {
+        self.send(1, m).await?;
+        self.expect_method().await?;
+        Ok(())
+    }
+
     async fn send(&mut self, ch: u16, m: AMQPClass) -> Io {
         let mut out = BytesMut::new();
         put_method(&mut out, ch, m);
@@ -678,82 +685,42 @@ async fn main() -> Io {
     for i in 0..queue_count {
         let name = args.queue_for(i);
         let mut admin = Client::connect(&addr).await?;
-        if !args.exchange.is_empty() {
-            admin
-                .send(
-                    1,
-                    AMQPClass::Queue(queue::AMQPMethod::Declare(queue::Declare {
-                        queue: name.as_str().into(),
-                        passive: false,
-                        durable: args.persistent,
-                        exclusive: false,
-                        auto_delete: false,
-                        nowait: false,
-                        arguments: Default::default(),
-                    })),
-                )
-                .await?;
-            admin.expect_method().await?;
-            // A headers binding without arguments matches every message (x-match all over
-            // no headers); the other types match the routing key.
-            admin
-                .send(
-                    1,
-                    AMQPClass::Queue(queue::AMQPMethod::Bind(queue::Bind {
-                        queue: name.as_str().into(),
-                        exchange: args.exchange.as_str().into(),
-                        routing_key: args.routing_key.as_str().into(),
-                        nowait: false,
-                        arguments: Default::default(),
-                    })),
-                )
-                .await?;
-            admin.expect_method().await?;
-        }
-        if args.producers == 0 {
-            // Draining an existing backlog: declare (passively creating nothing new) only.
-            admin
-                .send(
-                    1,
-                    AMQPClass::Queue(queue::AMQPMethod::Declare(queue::Declare {
-                        queue: name.as_str().into(),
-                        passive: true,
-                        durable: args.persistent,
-                        exclusive: false,
-                        auto_delete: false,
-                        nowait: false,
-                        arguments: Default::default(),
-                    })),
-                )
-                .await?;
-            admin.expect_method().await?;
-            continue;
-        }
+        // Draining an existing backlog (--producers 0) only checks that the queue is there.
+        let passive = args.producers == 0;
         admin
-            .send(
-                1,
-                AMQPClass::Queue(queue::AMQPMethod::Declare(queue::Declare {
+            .call(AMQPClass::Queue(queue::AMQPMethod::Declare(
+                queue::Declare {
                     queue: name.as_str().into(),
-                    passive: false,
+                    passive,
                     durable: args.persistent,
                     exclusive: false,
                     auto_delete: false,
                     nowait: false,
                     arguments: Default::default(),
-                })),
-            )
+                },
+            )))
             .await?;
-        admin.expect_method().await?;
-        admin
-            .send(
-                1,
-                AMQPClass::Queue(queue::AMQPMethod::Purge(queue::Purge {
+        if !args.exchange.is_empty() {
+            // A headers binding without arguments matches every message (x-match all over
+            // no headers); the other types match the routing key.
+            admin
+                .call(AMQPClass::Queue(queue::AMQPMethod::Bind(queue::Bind {
+                    queue: name.as_str().into(),
+                    exchange: args.exchange.as_str().into(),
+                    routing_key: args.routing_key.as_str().into(),
+                    nowait: false,
+                    arguments: Default::default(),
+                })))
+                .await?;
+        }
+        if !passive {
+            admin
+                .call(AMQPClass::Queue(queue::AMQPMethod::Purge(queue::Purge {
                     queue: name.as_str().into(),
                     nowait: false,
-                })),
-            )
-            .await?;
-        admin.expect_method().await?;
+                })))
+                .await?;
+        }
     }
     let stats = Arc::new(Stats::default());
     let stop = Arc::new(AtomicBool::new(false));
