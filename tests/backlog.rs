@@ -33,23 +33,7 @@ async fn a_backlog_beyond_the_window_is_paged_out_and_read_back_in_order() {
         .await
         .unwrap();
     const N: u32 = 150_000;
-    let mut body = vec![0u8; 1024];
-    let mut last = None;
-    for i in 0..N {
-        body[..4].copy_from_slice(&i.to_be_bytes());
-        last = Some(
-            ch.basic_publish(
-                "".into(),
-                "backlog".into(),
-                BasicPublishOptions::default(),
-                &body,
-                BasicProperties::default(),
-            )
-            .await
-            .unwrap(),
-        );
-    }
-    last.unwrap().await.unwrap();
+    fill(&ch, "backlog", N, 1024, false).await;
     assert_eq!(count(&ch, "backlog").await, N);
     // ~150 MB of bodies are queued; the window keeps at most 32 MiB of them in RAM.
     let rss = rss_bytes(w.child.id());
@@ -169,23 +153,7 @@ async fn a_stalled_no_ack_consumer_of_large_messages_keeps_memory_bounded() {
         .await
         .unwrap();
     const N: u32 = 3000;
-    let mut body = vec![7u8; 64 * 1024];
-    let mut last = None;
-    for i in 0..N {
-        body[..4].copy_from_slice(&i.to_be_bytes());
-        last = Some(
-            ch.basic_publish(
-                "".into(),
-                "large".into(),
-                BasicPublishOptions::default(),
-                &body,
-                BasicProperties::default(),
-            )
-            .await
-            .unwrap(),
-        );
-    }
-    last.unwrap().await.unwrap();
+    fill(&ch, "large", N, 64 * 1024, false).await;
     let rss = rss_bytes(w.child.id());
     assert!(
         rss < 110 * 1024 * 1024,
@@ -211,16 +179,18 @@ async fn a_stalled_no_ack_consumer_of_large_messages_keeps_memory_bounded() {
     }
 }
 
-/// Publishes `n` 1 KiB messages (persistent or not) to `queue` and waits for the confirms.
-async fn fill(ch: &lapin::Channel, queue: &str, n: u32, persistent: bool) {
+/// Publishes `n` messages of `size` bytes (persistent or not) to `queue`, each starting with
+/// its number (u32, big-endian), and waits for the confirms (the channel is in confirm mode).
+async fn fill(ch: &lapin::Channel, queue: &str, n: u32, size: usize, persistent: bool) {
     let props = if persistent {
         BasicProperties::default().with_delivery_mode(2)
     } else {
         BasicProperties::default()
     };
-    let body = vec![1u8; 1024];
+    let mut body = vec![1u8; size.max(4)];
     let mut last = None;
-    for _ in 0..n {
+    for i in 0..n {
+        body[..4].copy_from_slice(&i.to_be_bytes());
         last = Some(
             ch.basic_publish(
                 "".into(),
@@ -257,8 +227,8 @@ async fn purging_or_deleting_a_paged_out_backlog_keeps_memory_bounded() {
     .unwrap();
     declare(&ch, "transient-backlog").await;
     const N: u32 = 80_000;
-    fill(&ch, "durable-backlog", N, true).await;
-    fill(&ch, "transient-backlog", N, false).await;
+    fill(&ch, "durable-backlog", N, 1024, true).await;
+    fill(&ch, "transient-backlog", N, 1024, false).await;
     let before = peak_rss_bytes(w.child.id());
     let purged = ch
         .queue_purge("durable-backlog".into(), QueuePurgeOptions::default())
