@@ -70,6 +70,18 @@ impl Message {
         u32::from_le_bytes([self.data[4], self.data[5], self.data[6], self.data[7]]) as usize
     }
 
+    /// The exchange name's bytes (checked UTF-8 when the message was published), for
+    /// encoders: no re-validation per delivery.
+    pub fn exchange_bytes(&self) -> &[u8] {
+        &self.data[HEADER..HEADER + self.exchange_len()]
+    }
+
+    /// The routing key's bytes (see `exchange_bytes`).
+    pub fn routing_key_bytes(&self) -> &[u8] {
+        let start = HEADER + self.exchange_len();
+        &self.data[start..start + self.routing_key_len()]
+    }
+
     /// The exchange it was published to.
     pub fn exchange(&self) -> &str {
         std::str::from_utf8(&self.data[HEADER..HEADER + self.exchange_len()]).unwrap_or("")

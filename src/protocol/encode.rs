@@ -36,8 +36,9 @@ fn finish(out: &mut BytesMut, size_at: usize) {
 
 /// Writes a shortstr. Callers pass names that were themselves shortstrs (≤ 255 bytes);
 /// anything longer is cut rather than producing a corrupt frame.
-fn put_short_str(out: &mut BytesMut, s: &str) {
-    let b = &s.as_bytes()[..s.len().min(255)];
+fn put_short_str(out: &mut BytesMut, s: &(impl AsRef<[u8]> + ?Sized)) {
+    let s = s.as_ref();
+    let b = &s[..s.len().min(255)];
     out.put_u8(b.len() as u8);
     out.put_slice(b);
 }
@@ -49,8 +50,8 @@ pub fn put_deliver(
     consumer_tag: &str,
     delivery_tag: u64,
     redelivered: bool,
-    exchange: &str,
-    routing_key: &str,
+    exchange: &(impl AsRef<[u8]> + ?Sized),
+    routing_key: &(impl AsRef<[u8]> + ?Sized),
 ) {
     let at = begin(out, FRAME_METHOD, channel);
     out.put_u16(CLASS_BASIC);

@@ -176,8 +176,8 @@ impl Channel {
                 &consumer_tag,
                 tag,
                 m.redelivered,
-                msg.exchange(),
-                msg.routing_key(),
+                msg.exchange_bytes(),
+                msg.routing_key_bytes(),
             );
             ctx.out.put_message_content(self.id, msg, ctx.frame_max);
             units = units.saturating_add(window_units(msg.size()));
