@@ -108,6 +108,7 @@ pub async fn serve(
         blocked: false,
         consumer_timeout: config.consumer_timeout,
         close_reason: String::from("client closed the connection"),
+        released: false,
     };
     let mut signals = Signals {
         stop,
@@ -116,7 +117,6 @@ pub async fn serve(
     };
     conn.run(&mut reader, &mut writer, inbuf, inbox, &mut signals)
         .await;
-    conn.cleanup();
     tracing::info!(%peer, user = %conn.n.user, vhost = %conn.n.vhost.name, reason = %conn.close_reason, "connection closed");
 }
 
@@ -167,6 +167,8 @@ struct Connection {
     consumer_timeout: u64,
 
     close_reason: String,
+    /// Everything the connection held has been given back (see `release_all`).
+    released: bool,
 }
 
 impl Connection {
@@ -190,6 +192,11 @@ impl Connection {
         let mut wrote_since_tick = false;
         let mut eof = false;
         while self.phase != Phase::Done {
+            if self.phase == Phase::Closing && !self.released {
+                // Nothing more will be delivered on this connection: give everything back now,
+                // not after the close handshake.
+                self.release_all(&mut inbox);
+            }
             let Signals {
                 stop,
                 durable,
@@ -271,6 +278,7 @@ impl Connection {
                 },
             }
         }
+        self.release_all(&mut inbox);
         // Best effort: flush what is left (a close or close-ok) before dropping the socket.
         if !self.out.is_empty() {
             let _ =
@@ -290,7 +298,6 @@ impl Connection {
             .await;
         }
         let _ = writer.shutdown().await;
-        drop(inbox);
     }
 
     /// Handles every complete frame in `inbuf`.
@@ -566,11 +573,24 @@ impl Connection {
         }
     }
 
-    /// Returns everything this connection held: unacked and in-flight messages go back to
-    /// their queues; exclusive queues are deleted.
-    fn cleanup(&mut self) {
+    /// Returns everything this connection held, whatever stage its deliveries were at:
+    /// written or encoded but unacked ones go back marked redelivered (the channels' unacked
+    /// lists), and those still waiting in the inbox go back unmarked, as RabbitMQ requeues
+    /// every delivery that was not acked. Consumers are removed first, so no queue sends
+    /// anything more; then the inbox is closed and drained. Exclusive queues are deleted.
+    fn release_all(&mut self, inbox: &mut UnboundedReceiver<Outbound>) {
+        if self.released {
+            return;
+        }
+        self.released = true;
         for (_, mut c) in self.channels.drain() {
             c.release(&self.n.vhost, self.id);
+        }
+        inbox.close();
+        while let Ok(ev) = inbox.try_recv() {
+            if let Outbound::Deliver(d) = ev {
+                give_back(d);
+            }
         }
         self.n.vhost.connection_closed(self.id);
     }
@@ -611,10 +631,11 @@ async fn next_round(durable: &mut Option<watch::Receiver<u64>>) -> u64 {
     }
 }
 
-/// A delivery whose consumer is gone goes back to its queue.
+/// A delivery whose consumer is gone before it was written goes back to its queue, as if it
+/// had never left.
 fn give_back(d: crate::broker::consumer::Delivery) {
     let queue = d.queue.clone();
-    queue.requeue(d.into_messages());
+    queue.return_unsent(d.into_messages());
 }
 
 /// Hot-path methods are decoded by hand; the rest through amq-protocol.

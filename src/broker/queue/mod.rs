@@ -294,6 +294,26 @@ impl Queue {
         self.dead_letter(expired, Reason::Expired);
     }
 
+    /// Puts back deliveries that never reached the client (still in its connection's inbox
+    /// when the consumer or the connection went away): at their original positions, with
+    /// their redelivered flag and delivery count unchanged, since nobody saw them.
+    pub fn return_unsent(self: &Arc<Self>, mut messages: Vec<QueuedMessage>) {
+        let now = now_ms();
+        let mut st = self.state.lock();
+        if st.deleted || messages.is_empty() {
+            return;
+        }
+        messages.sort_unstable_by_key(|m| m.seq);
+        for m in messages.into_iter().rev() {
+            st.note_expiry(&m);
+            st.ready.insert_in_order(m);
+        }
+        let expired = st.expire_head(now);
+        st.dispatch(self, now);
+        drop(st);
+        self.dead_letter(expired, Reason::Expired);
+    }
+
     /// Credit came back (ack, qos change, written no-ack delivery): deliver more if possible.
     pub fn dispatch(self: &Arc<Self>) {
         let mut st = self.state.lock();
