@@ -505,3 +505,66 @@ async fn a_consumer_delivery_left_unacked_comes_back_redelivered_after_a_restart
         "never-delivered messages are not flagged redelivered"
     );
 }
+
+/// A queue.delete that was not answered delete-ok may come back after a crash, but whole:
+/// here the definitions cannot be written (a directory sits where their temporary file goes),
+/// so the delete fails with 541 and the queue's log must be left intact. Before, the log was
+/// removed anyway and the queue came back empty after the crash.
+#[tokio::test]
+async fn a_delete_that_could_not_be_recorded_leaves_the_queue_whole() {
+    let w = WarrenProcess::start_fresh().await;
+    let (c, ch) = w.channel().await;
+    durable_queue(&ch, "doomed").await;
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .expect("confirm.select");
+    for i in 0..200 {
+        publish_confirmed(&ch, "", "doomed", format!("m{i}").as_bytes(), persistent()).await;
+    }
+    let blocker = w.data_dir.join("definitions.tmp");
+    std::fs::create_dir(&blocker).expect("block the definitions file");
+    let deleted = ch
+        .queue_delete("doomed".into(), QueueDeleteOptions::default())
+        .await;
+    let e = deleted.expect_err("the delete could not be recorded, so it must fail");
+    assert_eq!(code_of(&e), Some(541), "{e}");
+    drop(c);
+    std::fs::remove_dir(&blocker).expect("unblock");
+    let w = w.crash_and_restart().await;
+    let (_c, ch) = w.channel().await;
+    let back = bodies(&ch, "doomed").await;
+    assert_eq!(back.len(), 200, "the queue must come back whole");
+}
+
+/// A delete answered delete-ok stays deleted after an immediate kill -9.
+#[tokio::test]
+async fn an_answered_delete_stays_deleted_after_kill_9() {
+    let w = WarrenProcess::start_fresh().await;
+    let (_c, ch) = w.channel().await;
+    durable_queue(&ch, "gone").await;
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .expect("confirm.select");
+    for i in 0..200 {
+        publish_confirmed(&ch, "", "gone", format!("m{i}").as_bytes(), persistent()).await;
+    }
+    let n = ch
+        .queue_delete("gone".into(), QueueDeleteOptions::default())
+        .await
+        .expect("delete-ok");
+    assert_eq!(n, 200);
+    let w = w.crash_and_restart().await;
+    let (_c, ch) = w.channel().await;
+    let e = ch
+        .queue_declare(
+            "gone".into(),
+            QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .expect_err("the queue must stay deleted");
+    assert_eq!(code_of(&e), Some(404));
+}

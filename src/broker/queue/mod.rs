@@ -401,14 +401,12 @@ impl Queue {
         n as u32
     }
 
-    /// Marks the queue deleted, cancels its consumers; returns the ready count it had.
+    /// Marks the queue deleted, cancels its consumers; returns the ready count it had. The
+    /// log's files stay until the vhost has written definitions without the queue.
     pub fn delete(&self) -> u32 {
         let mut st = self.state.lock();
         st.deleted = true;
-        if let Some(log) = self.log.get() {
-            log.delete();
-        }
-        // The log went above; paged-out messages go with their spool file, unread.
+        // Paged-out messages go with their spool file, unread.
         let n = st.ready.clear(false, |_| {}) as u32;
         for c in st.consumers.drain(..) {
             let _ = c.tx.send(Outbound::Cancelled {
@@ -523,7 +521,9 @@ impl Queue {
         drop(st);
         if unused && now >= idle_since + expires {
             if let Some(vhost) = self.vhost.upgrade() {
-                vhost.remove_queue(self);
+                if let Err(e) = vhost.remove_queue(self) {
+                    tracing::error!(queue = %self.spec.name, error = %e.text, "x-expires could not delete the queue");
+                }
             }
             return None;
         }

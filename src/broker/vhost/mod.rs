@@ -513,7 +513,7 @@ impl VHost {
                 self.name
             )));
         }
-        Ok(self.remove_queue(&q))
+        self.remove_queue(&q)
     }
 
     /// Direct reply-to (RabbitMQ extension): a consumer on `amq.rabbitmq.reply-to` gets a
@@ -534,10 +534,16 @@ impl VHost {
     }
 
     /// Removes a queue and its bindings; returns its ready-message count.
-    pub fn remove_queue(&self, q: &Arc<Queue>) -> u32 {
+    ///
+    /// A durable queue's definitions without it reach the disk before its log files are
+    /// removed, so a delete answered delete-ok stays deleted and one interrupted by a crash
+    /// comes back whole, never in part (files a crash leaves behind are orphans, removed at
+    /// start-up). If the definitions cannot be written the log is kept and the caller gets
+    /// 541 INTERNAL_ERROR: after a restart the queue would be back.
+    pub fn remove_queue(&self, q: &Arc<Queue>) -> AmqpResult<u32> {
         if q.name().starts_with(REPLY_TO) {
             self.reply_queues.lock().remove(q.name());
-            return q.delete();
+            return Ok(q.delete());
         }
         {
             let mut queues = self.queues.write();
@@ -552,8 +558,11 @@ impl VHost {
             }
         }
         let n = q.delete();
-        let _ = self.persist_if(q.log().is_some());
-        n
+        if let Some(log) = q.log() {
+            self.persist_if(true)?;
+            log.delete();
+        }
+        Ok(n)
     }
 
     /// Deletes the exclusive queues of a connection that closed.
@@ -566,7 +575,8 @@ impl VHost {
             .cloned()
             .collect();
         for q in owned {
-            self.remove_queue(&q);
+            // Exclusive queues are never durable on disk: nothing to report.
+            let _ = self.remove_queue(&q);
         }
     }
 }

@@ -49,7 +49,7 @@ impl Channel {
             // The consumer goes first, so the requeued messages are not handed straight back.
             self.consumers.remove(&tag);
             if queue.remove_consumer(ctx.conn_id, self.id, &tag) == AfterCancel::AutoDelete {
-                ctx.vhost.remove_queue(&queue);
+                let _ = ctx.vhost.remove_queue(&queue); // a failure is logged where it happens
             }
             requeue_all(theirs);
             if notify {

@@ -339,7 +339,7 @@ impl Channel {
         let tag = m.consumer_tag.as_str();
         if let Some(c) = self.consumers.remove(tag) {
             if c.queue.remove_consumer(ctx.conn_id, self.id, tag) == AfterCancel::AutoDelete {
-                ctx.vhost.remove_queue(&c.queue);
+                let _ = ctx.vhost.remove_queue(&c.queue); // a failure is logged where it happens
             }
             if self.reply_queue.as_deref() == Some(c.queue.name()) {
                 self.reply_queue = None;

@@ -304,7 +304,7 @@ impl Channel {
     pub fn release(&mut self, vhost: &VHost, conn_id: u64) {
         for (tag, c) in self.consumers.drain() {
             if c.queue.remove_consumer(conn_id, self.id, &tag) == AfterCancel::AutoDelete {
-                vhost.remove_queue(&c.queue);
+                let _ = vhost.remove_queue(&c.queue); // a failure is logged where it happens
             }
         }
         let mut pending: Vec<Unacked> = self.unacked.drain(..).collect();
