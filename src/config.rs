@@ -29,8 +29,12 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// tracing filter: error, warn, info, debug, trace (or a full EnvFilter directive).
     pub log_level: String,
-    /// Most simultaneous client connections; further ones are refused at accept.
+    /// Most open client connections (counted from connection.open, as RabbitMQ counts its
+    /// limits); a further connection.open is refused with 530 NOT_ALLOWED.
     pub max_connections: usize,
+    /// Most connections in the handshake at once; further sockets wait for a slot (within
+    /// `handshake_timeout`), so silent sockets cannot take the slots of real clients.
+    pub max_handshakes: usize,
     /// Seconds a client may take to finish the handshake before it is dropped.
     pub handshake_timeout: u64,
     /// What a publisher confirm of a persistent message promises: "fsync" (on disk, survives
@@ -61,6 +65,7 @@ impl Default for Config {
             data_dir: PathBuf::from("warren-data"),
             log_level: "info".into(),
             max_connections: 65_536,
+            max_handshakes: 1024,
             handshake_timeout: 10,
             sync: "fsync".into(),
             memory_high_watermark: 0.4,
@@ -130,6 +135,7 @@ impl Config {
             "data_dir" => self.data_dir = PathBuf::from(value),
             "log_level" => self.log_level = value.to_string(),
             "max_connections" => self.max_connections = num(key, value)?,
+            "max_handshakes" => self.max_handshakes = num(key, value)?,
             "handshake_timeout" => self.handshake_timeout = num(key, value)?,
             "sync" => self.sync = value.to_string(),
             "memory_high_watermark" => self.memory_high_watermark = num(key, value)?,
@@ -162,6 +168,9 @@ impl Config {
         }
         if self.max_connections == 0 {
             return bad("max_connections", "must be at least 1");
+        }
+        if self.max_handshakes == 0 {
+            return bad("max_handshakes", "must be at least 1");
         }
         if self.handshake_timeout == 0 {
             return bad("handshake_timeout", "must be at least 1 second");

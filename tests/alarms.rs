@@ -49,22 +49,10 @@ async fn blocks_publishers_only(b: TestBroker) {
 async fn publishers_are_unblocked_when_the_disk_alarm_clears() {
     // Take 2 GiB of real disk space, set the limit 1 GiB above what is then free, and give the
     // space back: the alarm goes on, then off, with a wide margin against other tests' writes.
-    let ballast = std::env::temp_dir().join(format!("warren-ballast-{}", std::process::id()));
-    let made = std::process::Command::new("fallocate")
-        .args(["-l", "2G"])
-        .arg(&ballast)
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    assert!(made, "fallocate is needed for this test (util-linux)");
-    // Removed even if an assertion fails.
-    struct Ballast(std::path::PathBuf);
-    impl Drop for Ballast {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_file(&self.0);
-        }
-    }
-    let guard = Ballast(ballast.clone());
+    let ballast = Ballast::new(
+        &std::env::temp_dir().join(format!("warren-ballast-{}", std::process::id())),
+        2 << 30,
+    );
     let free = fs4::available_space(std::env::temp_dir()).unwrap();
     let b = start_with(|c| c.disk_free_limit = free + (1 << 30)).await;
     let (publisher_conn, publisher) = b.channel().await;
@@ -74,7 +62,7 @@ async fn publishers_are_unblocked_when_the_disk_alarm_clears() {
         eventually(|| async { publisher_conn.status().blocked() }).await,
         "blocked while the disk is short"
     );
-    drop(guard);
+    ballast.remove();
     assert!(
         eventually(|| async { !publisher_conn.status().blocked() }).await,
         "connection.unblocked once space is back"

@@ -23,8 +23,8 @@ pub struct Broker {
     vhosts: HashMap<String, Arc<VHost>>,
     next_connection_id: AtomicU64,
     store: Option<Arc<Store>>,
-    /// `true` while the memory alarm is on.
-    memory_alarm: Option<tokio::sync::watch::Receiver<bool>>,
+    /// Which resource alarms are on.
+    alarms: Option<tokio::sync::watch::Receiver<alarm::Alarms>>,
 }
 
 impl Broker {
@@ -40,7 +40,7 @@ impl Broker {
             vhosts,
             next_connection_id: AtomicU64::new(1),
             store,
-            memory_alarm: None,
+            alarms: None,
         })
     }
 
@@ -61,16 +61,17 @@ impl Broker {
     pub fn with_alarms(self: Arc<Self>, limits: alarm::Limits) -> Arc<Broker> {
         match Arc::try_unwrap(self) {
             Ok(mut b) => {
-                b.memory_alarm = Some(alarm::start(limits));
+                let disk = b.store.as_ref().map(|s| s.disk().clone());
+                b.alarms = Some(alarm::start(limits, disk));
                 Arc::new(b)
             }
             Err(shared) => shared,
         }
     }
 
-    /// Watch the memory alarm.
-    pub fn memory_alarm(&self) -> Option<tokio::sync::watch::Receiver<bool>> {
-        self.memory_alarm.clone()
+    /// Watch the resource alarms.
+    pub fn alarms(&self) -> Option<tokio::sync::watch::Receiver<alarm::Alarms>> {
+        self.alarms.clone()
     }
 
     /// Watch the last durable flush round, when there is a store.

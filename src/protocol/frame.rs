@@ -70,6 +70,21 @@ pub fn split_frame(buf: &[u8], frame_max: u32) -> AmqpResult<Option<RawFrame<'_>
     }))
 }
 
+/// The wire length of the frame at the start of `buf` when its only fault is its end octet:
+/// the stream can still be framed after it (so the client's close-ok can be read). None for
+/// any other fault, after which nothing more can be framed.
+pub fn frame_end_fault_len(buf: &[u8], frame_max: u32) -> Option<usize> {
+    let header = buf.get(..7)?;
+    let size = u32::from_be_bytes([header[3], header[4], header[5], header[6]]) as usize;
+    let known = matches!(
+        header[0],
+        FRAME_METHOD | FRAME_HEADER | FRAME_BODY | FRAME_HEARTBEAT
+    );
+    let fits = frame_max == 0 || size + FRAME_OVERHEAD <= frame_max as usize;
+    let end = *buf.get(7 + size)?;
+    (known && fits && end != FRAME_END).then_some(size + FRAME_OVERHEAD)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,6 +12,8 @@
 use super::channel::{Channel, Ctx, Signal};
 use super::handshake::{handshake, HandshakeError, Negotiated};
 use super::output::Output;
+use super::Slots;
+use crate::broker::alarm::Alarms;
 use crate::broker::consumer::Outbound;
 use crate::broker::queue::Queue;
 use crate::broker::Broker;
@@ -21,7 +23,7 @@ use crate::protocol::cold::{erlang_binary, is_known_method, parse_method};
 use crate::protocol::encode::{put_heartbeat, put_method};
 use crate::protocol::fast::{method_ids, parse_fast_method, FastMethod};
 use crate::protocol::frame::{
-    split_frame, FRAME_BODY, FRAME_HEADER, FRAME_HEARTBEAT, FRAME_METHOD,
+    frame_end_fault_len, split_frame, FRAME_BODY, FRAME_HEADER, FRAME_HEARTBEAT, FRAME_METHOD,
 };
 use crate::protocol::AMQPClass;
 use amq_protocol::protocol::{channel, connection};
@@ -62,18 +64,28 @@ pub async fn serve(
     peer: SocketAddr,
     config: Arc<Config>,
     broker: Arc<Broker>,
+    slots: Slots,
     stop: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
     let (mut reader, mut writer) = stream.into_split();
     let mut inbuf = BytesMut::with_capacity(READ_BUFFER);
     let timeout = Duration::from_secs(config.handshake_timeout);
-    let negotiated = match tokio::time::timeout(
-        timeout,
-        handshake(&mut reader, &mut writer, &mut inbuf, &config, &broker),
-    )
-    .await
-    {
+    // The timeout runs from accept, including any wait for a handshake slot (RabbitMQ's
+    // handshake_timeout also runs from accept).
+    let handshaken = tokio::time::timeout(timeout, async {
+        let _in_handshake = slots.handshakes.acquire().await;
+        handshake(
+            &mut reader,
+            &mut writer,
+            &mut inbuf,
+            &config,
+            &broker,
+            &slots.open,
+        )
+        .await
+    });
+    let negotiated = match handshaken.await {
         Ok(Ok(n)) => n,
         Ok(Err(HandshakeError::Refused(e))) => {
             tracing::warn!(%peer, code = e.code, text = %e.text, "connection refused during handshake");
@@ -109,11 +121,12 @@ pub async fn serve(
         consumer_timeout: config.consumer_timeout,
         close_reason: String::from("client closed the connection"),
         released: false,
+        linger: false,
     };
     let mut signals = Signals {
         stop,
         durable: broker.durable_rounds(),
-        alarm: broker.memory_alarm(),
+        alarm: broker.alarms(),
     };
     conn.run(&mut reader, &mut writer, inbuf, inbox, &mut signals)
         .await;
@@ -143,8 +156,8 @@ struct Signals {
     stop: watch::Receiver<bool>,
     /// Completed disk flush rounds (publisher confirms of persistent messages).
     durable: Option<watch::Receiver<u64>>,
-    /// The memory alarm.
-    alarm: Option<watch::Receiver<bool>>,
+    /// The resource alarms.
+    alarm: Option<watch::Receiver<Alarms>>,
 }
 
 struct Connection {
@@ -159,9 +172,9 @@ struct Connection {
     redispatch: Vec<Arc<Queue>>,
     /// Channels the client closed; frames it sent before seeing our close-ok are ignored.
     recently_closed: Vec<u16>,
-    /// This connection has published (the memory alarm blocks publishers only).
+    /// This connection has published (the resource alarms block publishers only).
     published: bool,
-    /// Reads are paused by the memory alarm.
+    /// Reads are paused by a resource alarm.
     blocked: bool,
     /// Default consumer acknowledgement timeout, ms (0: none).
     consumer_timeout: u64,
@@ -169,6 +182,9 @@ struct Connection {
     close_reason: String,
     /// Everything the connection held has been given back (see `release_all`).
     released: bool,
+    /// Wait (briefly) for the client to close the socket first: it sent connection.close, or
+    /// we could not read its close-ok.
+    linger: bool,
 }
 
 impl Connection {
@@ -202,8 +218,11 @@ impl Connection {
                 durable,
                 alarm,
             } = &mut *signals;
-            self.apply_alarm(alarm.as_ref().is_some_and(|a| *a.borrow()));
-            let can_read = !eof && !self.blocked && self.out.len() < OUTPUT_READ_STOP;
+            self.apply_alarm(alarm.as_ref().map(|a| *a.borrow()).unwrap_or_default());
+            // A blocked connection is still read once it is closing: its close-ok must not
+            // wait for the alarm to clear (shutdown would stall).
+            let paused = self.blocked && self.phase == Phase::Open;
+            let can_read = !eof && !paused && self.out.len() < OUTPUT_READ_STOP;
             let can_take = self.out.len() < OUTPUT_HIGH_WATER && self.phase == Phase::Open;
             let awaits_disk = durable.is_some() && self.channels.values().any(|c| c.awaits_disk());
             let ack_deadline = self
@@ -284,9 +303,12 @@ impl Connection {
             let _ =
                 tokio::time::timeout(Duration::from_secs(1), self.out.write_all_to(writer)).await;
         }
-        // Like RabbitMQ, let the client close the socket first: closing while its frames are
-        // still unread would send a reset, and the client could miss our close-ok.
-        if !eof {
+        // After the client's connection.close, let it close the socket first, like RabbitMQ:
+        // closing while its frames are still unread would send a reset, and the client could
+        // miss our close-ok. After our own close and its close-ok the socket goes at once
+        // (spec 4.2.2: the peer that sent close closes the socket), so clients that wait for
+        // EOF are not kept waiting.
+        if !eof && self.linger {
             let mut scratch = [0u8; 4096];
             let _ = tokio::time::timeout(CLOSE_LINGER, async {
                 while let Ok(n) = reader.read(&mut scratch).await {
@@ -308,9 +330,18 @@ impl Connection {
                 Ok(Some(f)) => f,
                 Ok(None) => break,
                 Err(e) => {
+                    let skip = frame_end_fault_len(&inbuf[consumed..], self.n.frame_max);
                     self.fail(0, e);
+                    if let Some(len) = skip {
+                        // Only the end octet was wrong: frames after it can still be read,
+                        // the client's close-ok among them.
+                        consumed += len;
+                        continue;
+                    }
                     // The stream can no longer be framed: nothing after this can be read.
+                    // Give the client time to read our close before the socket goes.
                     self.phase = Phase::Done;
+                    self.linger = true;
                     break;
                 }
             };
@@ -330,15 +361,16 @@ impl Connection {
         self.after_batch();
     }
 
-    /// Blocks a publishing connection while the memory alarm is on (RabbitMQ: reads stop and
-    /// clients that asked for it get connection.blocked), and unblocks it when it clears.
-    fn apply_alarm(&mut self, alarm_on: bool) {
+    /// Blocks a publishing connection while a resource alarm is on (RabbitMQ: reads stop and
+    /// clients that asked for it get connection.blocked, once, with the alarms on at that
+    /// moment), and unblocks it when the last alarm clears.
+    fn apply_alarm(&mut self, alarms: Alarms) {
         use amq_protocol::protocol::connection::{Blocked, Unblocked};
-        if alarm_on && self.published && !self.blocked && self.phase == Phase::Open {
+        if alarms.any() && self.published && !self.blocked && self.phase == Phase::Open {
             self.blocked = true;
             if self.n.connection_blocked {
                 let blocked = Blocked {
-                    reason: "low on memory".into(),
+                    reason: alarms.reason().into(),
                 };
                 put_method(
                     &mut self.out,
@@ -346,7 +378,7 @@ impl Connection {
                     AMQPClass::Connection(connection::AMQPMethod::Blocked(blocked)),
                 );
             }
-        } else if !alarm_on && self.blocked {
+        } else if !alarms.any() && self.blocked {
             self.blocked = false;
             if self.n.connection_blocked {
                 put_method(
@@ -421,6 +453,7 @@ impl Connection {
                 self.close_reason = format!("client closed: {} {}", m.reply_code, m.reply_text);
                 put_method(&mut self.out, 0, close_ok());
                 self.phase = Phase::Done;
+                self.linger = true;
                 Ok(())
             }
             AMQPClass::Connection(connection::AMQPMethod::CloseOk(_)) => {
@@ -607,8 +640,8 @@ async fn sleep_until_ms(deadline: Option<u64>) {
     }
 }
 
-/// Waits for the memory alarm to change (forever when there is none).
-async fn alarm_changed(alarm: &mut Option<watch::Receiver<bool>>) {
+/// Waits for the resource alarms to change (forever when there are none).
+async fn alarm_changed(alarm: &mut Option<watch::Receiver<Alarms>>) {
     if let Some(rx) = alarm {
         if rx.changed().await.is_ok() {
             return;

@@ -17,6 +17,7 @@ use bytes::{Buf, BytesMut};
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// The smallest frame_max a client may negotiate (RabbitMQ 3.x: 4096).
 const MIN_FRAME_MAX: u32 = 4096;
@@ -33,6 +34,8 @@ pub struct Negotiated {
     pub consumer_cancel_notify: bool,
     /// The client understands connection.blocked / unblocked.
     pub connection_blocked: bool,
+    /// This connection's place under max_connections, held while it is open.
+    _slot: OwnedSemaphorePermit,
 }
 
 /// Why a handshake ended without a connection.
@@ -57,6 +60,7 @@ pub async fn handshake(
     inbuf: &mut BytesMut,
     config: &Config,
     broker: &Broker,
+    open_slots: &Arc<Semaphore>,
 ) -> Result<Negotiated, HandshakeError> {
     while inbuf.len() < 8 {
         if reader.read_buf(inbuf).await? == 0 {
@@ -140,6 +144,17 @@ pub async fn handshake(
         AMQPClass::Connection(connection::AMQPMethod::Open(m)) => m,
         _ => return Err(refused_unexpected()),
     };
+    // Connections count toward max_connections from here on (RabbitMQ 3.12+ checks its node
+    // limit at connection.open too, with this text).
+    let Ok(slot) = open_slots.clone().try_acquire_owned() else {
+        return Err(HandshakeError::Refused(
+            AmqpError::not_allowed(format!(
+                "connection refused: node connection limit ({}) is reached",
+                config.max_connections
+            ))
+            .with_method(10, 40),
+        ));
+    };
     let Some(vhost) = broker.vhost(open.virtual_host.as_str()) else {
         return Err(HandshakeError::Refused(
             AmqpError::not_allowed(format!("vhost {} not found", open.virtual_host))
@@ -161,6 +176,7 @@ pub async fn handshake(
         heartbeat,
         consumer_cancel_notify,
         connection_blocked,
+        _slot: slot,
     })
 }
 

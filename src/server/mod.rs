@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{mpsc, watch, Semaphore};
 
 /// How long shutdown waits for clients to answer connection.close before exiting anyway.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -20,6 +20,15 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// Binds the configured address.
 pub async fn bind(config: &Config) -> std::io::Result<TcpListener> {
     TcpListener::bind((config.listen.as_str(), config.port)).await
+}
+
+/// The connection limits, shared by the accept loop and the connections.
+#[derive(Debug, Clone)]
+pub struct Slots {
+    /// One per open connection (max_connections), taken at connection.open.
+    pub open: Arc<Semaphore>,
+    /// One per connection in the handshake (max_handshakes).
+    pub handshakes: Arc<Semaphore>,
 }
 
 /// Accepts connections, each served by its own task, until `shutdown` completes; then closes
@@ -31,15 +40,19 @@ pub async fn run(
     broker: Arc<Broker>,
     shutdown: impl Future<Output = ()>,
 ) {
-    let limit = Arc::new(Semaphore::new(config.max_connections));
+    let slots = Slots {
+        open: Arc::new(Semaphore::new(config.max_connections)),
+        handshakes: Arc::new(Semaphore::new(config.max_handshakes)),
+    };
     let (stop_tx, stop_rx) = watch::channel(false);
+    // Every connection task holds a sender; recv() says None once all of them have ended.
+    let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
     tokio::select! {
-        _ = accept_loop(listener, config.clone(), broker, limit.clone(), stop_rx) => {}
+        _ = accept_loop(listener, config, broker, slots, stop_rx, alive_tx) => {}
         _ = shutdown => {}
     }
     let _ = stop_tx.send(true);
-    let all = u32::try_from(config.max_connections).unwrap_or(u32::MAX);
-    if tokio::time::timeout(SHUTDOWN_GRACE, limit.acquire_many(all))
+    if tokio::time::timeout(SHUTDOWN_GRACE, alive_rx.recv())
         .await
         .is_err()
     {
@@ -54,8 +67,9 @@ async fn accept_loop(
     listener: TcpListener,
     config: Arc<Config>,
     broker: Arc<Broker>,
-    limit: Arc<Semaphore>,
+    slots: Slots,
     stop: watch::Receiver<bool>,
+    alive: mpsc::Sender<()>,
 ) {
     loop {
         let (stream, peer) = match listener.accept().await {
@@ -67,14 +81,12 @@ async fn accept_loop(
                 continue;
             }
         };
-        let Ok(permit) = limit.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, max = config.max_connections, "connection refused: max_connections reached");
-            continue;
-        };
-        let (config, broker, stop) = (config.clone(), broker.clone(), stop.clone());
+        let (config, broker, slots, stop) =
+            (config.clone(), broker.clone(), slots.clone(), stop.clone());
+        let alive = alive.clone();
         tokio::spawn(async move {
-            connection::serve(stream, peer, config, broker, stop).await;
-            drop(permit);
+            connection::serve(stream, peer, config, broker, slots, stop).await;
+            drop(alive);
         });
     }
 }

@@ -4,6 +4,7 @@
 //! Each log tracks how far its appends are durable (`QueueLog::is_durable`); `done` (a watch
 //! channel) counts completed rounds so that waiting connections know when to look again.
 
+use super::disk::DiskGuard;
 use super::queue_log::QueueLog;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
@@ -42,7 +43,7 @@ impl FlushState {
 }
 
 /// Starts the flusher thread.
-pub fn start(policy: SyncPolicy) -> std::io::Result<Arc<FlushState>> {
+pub fn start(policy: SyncPolicy, disk: Arc<DiskGuard>) -> std::io::Result<Arc<FlushState>> {
     let (dirty, inbox) = channel();
     let (done, _) = watch::channel(0);
     let state = Arc::new(FlushState {
@@ -53,34 +54,60 @@ pub fn start(policy: SyncPolicy) -> std::io::Result<Arc<FlushState>> {
     let for_thread = state.clone();
     std::thread::Builder::new()
         .name("warren-flusher".into())
-        .spawn(move || run(for_thread, inbox, policy))?;
+        .spawn(move || run(for_thread, inbox, policy, disk))?;
     Ok(state)
 }
 
-fn run(state: Arc<FlushState>, inbox: Receiver<Arc<QueueLog>>, policy: SyncPolicy) {
+/// Rounds repeat until every log is written. Logs that fail (a full disk) are retried after
+/// this pause, together with whatever became dirty meanwhile: other queues' acks may be what
+/// frees the space, so they must not wait behind the failing writes.
+const RETRY_AFTER: Duration = Duration::from_millis(200);
+
+fn run(
+    state: Arc<FlushState>,
+    inbox: Receiver<Arc<QueueLog>>,
+    policy: SyncPolicy,
+    disk: Arc<DiskGuard>,
+) {
     let mut batch: Vec<Arc<QueueLog>> = Vec::new();
-    while let Ok(first) = inbox.recv() {
-        let round = state.started.fetch_add(1, Ordering::SeqCst) + 1;
-        batch.push(first);
+    loop {
+        if batch.is_empty() {
+            match inbox.recv() {
+                Ok(first) => batch.push(first),
+                Err(_) => return,
+            }
+        }
         while let Ok(more) = inbox.try_recv() {
             batch.push(more);
         }
         batch.sort_unstable_by_key(|l| Arc::as_ptr(l) as usize);
         batch.dedup_by(|a, b| Arc::ptr_eq(a, b));
-        loop {
-            let failed = batch
-                .iter()
-                .filter(|log| log.flush(policy).is_err())
-                .count();
-            if failed == 0 {
-                break;
+        let round = state.started.fetch_add(1, Ordering::SeqCst) + 1;
+        // Raise the disk alarm before writing what would take the disk below its limit.
+        disk.check(batch.iter().map(|l| l.pending_bytes()).sum());
+        let mut first_error = None;
+        // Never confirm what is not on disk: a log that fails keeps its data and is retried.
+        batch.retain(|log| match log.flush(policy) {
+            Ok(()) => false,
+            Err(e) => {
+                first_error.get_or_insert(e);
+                true
             }
-            // Never confirm what is not on disk: retry until the disk accepts it.
-            tracing::error!(failed, "could not write queue data to disk; retrying");
-            std::thread::sleep(Duration::from_millis(500));
-        }
-        tracing::trace!(round, logs = batch.len(), "flush round done");
-        batch.clear();
+        });
+        tracing::trace!(round, "flush round done");
         state.done.send_replace(round);
+        match first_error {
+            None => {
+                if disk.write_succeeded() {
+                    tracing::info!("queue data is written to disk again");
+                }
+            }
+            Some(e) => {
+                if disk.write_failed() {
+                    tracing::error!(error = %e, logs = batch.len(), "cannot write queue data to disk: publishers are blocked and confirms wait until it can be written");
+                }
+                std::thread::sleep(RETRY_AFTER);
+            }
+        }
     }
 }

@@ -5,11 +5,13 @@
 //! is a unique name per queue incarnation, recorded in the queue's definition.
 
 pub mod definitions;
+pub mod disk;
 pub mod flusher;
 pub mod queue_log;
 pub mod record;
 
 pub use definitions::{BindingDef, Definitions, ExchangeDef, QueueDef};
+pub use disk::DiskGuard;
 pub use flusher::{FlushState, SyncPolicy};
 pub use queue_log::QueueLog;
 pub use record::StoredMessage;
@@ -24,6 +26,7 @@ use tokio::sync::watch;
 pub struct Store {
     root: PathBuf,
     flush: Arc<FlushState>,
+    disk: Arc<DiskGuard>,
 }
 
 impl Store {
@@ -35,10 +38,17 @@ impl Store {
             Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
             _ => {}
         }
+        let disk = Arc::new(DiskGuard::new(root.clone()));
         Ok(Arc::new(Store {
             root,
-            flush: flusher::start(policy)?,
+            flush: flusher::start(policy, disk.clone())?,
+            disk,
         }))
+    }
+
+    /// The data directory's free space, as the writers see it (the disk alarm reads it).
+    pub fn disk(&self) -> &Arc<DiskGuard> {
+        &self.disk
     }
 
     /// Creates the log of a newly declared durable queue in a fresh directory, so a queue

@@ -90,6 +90,12 @@ impl QueueLog {
         position
     }
 
+    /// Bytes waiting to be written at the next flush.
+    pub fn pending_bytes(&self) -> u64 {
+        let p = self.pending.lock();
+        (p.records.len() + p.acks.len()) as u64
+    }
+
     /// Whether the message appended at `position` is on disk (or its queue is gone).
     pub fn is_durable(&self, position: u64) -> bool {
         self.synced.load(Ordering::Acquire) >= position
@@ -154,29 +160,39 @@ impl QueueLog {
                 p.appended,
             )
         };
-        let result = self
-            .write_records(&mut files, &records, policy)
-            .and_then(|_| self.write_acks(&mut files, &acks, policy));
-        if result.is_ok() {
+        // Acks are written even when the records cannot be: on a full disk they are what
+        // lets fully acked segments go and give their space back.
+        let mut unwritten: &[u8] = &records;
+        let records_written = self.write_records(&mut files, &mut unwritten, policy);
+        let acks_written = self.write_acks(&mut files, &acks, policy);
+        if records_written.is_ok() {
             self.synced.fetch_max(target, Ordering::AcqRel);
-        } else {
+        }
+        if records_written.is_err() || acks_written.is_err() {
             // Put the bytes back in front of anything appended meanwhile, for the retry.
             let mut p = self.pending.lock();
-            let mut r = records;
-            r.extend_from_slice(&p.records);
-            p.records = r;
-            let mut a = acks;
-            a.extend_from_slice(&p.acks);
-            p.acks = a;
+            if records_written.is_err() {
+                // Only what did not reach the segment: written chunks must not be repeated.
+                let mut r = unwritten.to_vec();
+                r.extend_from_slice(&p.records);
+                p.records = r;
+            }
+            if acks_written.is_err() {
+                let mut a = acks;
+                a.extend_from_slice(&p.acks);
+                p.acks = a;
+            }
             self.queued.store(true, Ordering::SeqCst);
         }
-        result
+        records_written.and(acks_written)
     }
 
+    /// Writes whole records to the segments; `records` is advanced past each chunk that
+    /// reached the disk, so on an error it holds exactly what is still to be written.
     fn write_records(
         &self,
         files: &mut Files,
-        mut records: &[u8],
+        records: &mut &[u8],
         policy: SyncPolicy,
     ) -> io::Result<()> {
         while !records.is_empty() {
@@ -209,9 +225,20 @@ impl QueueLog {
                 .current
                 .as_mut()
                 .ok_or_else(|| io::Error::other("no open segment"))?;
-            file.write_all(chunk)?;
-            if policy == SyncPolicy::Fsync {
-                file.sync_data()?;
+            let written = file.write_all(chunk).and_then(|_| match policy {
+                SyncPolicy::Fsync => file.sync_data(),
+                SyncPolicy::Write => Ok(()),
+            });
+            if let Err(e) = written {
+                // A partial write (ENOSPC) must not stay in the segment: the retry appends
+                // the whole records again, and recovery would stop at the torn one. Cut the
+                // file back to its last whole record, or start a new segment if even that
+                // fails (recovery skips a damaged tail in an older segment).
+                let good = files.segments.back().map_or(0, |s| s.size);
+                if file.set_len(good).is_err() {
+                    files.current = None;
+                }
+                return Err(e);
             }
             if let Some(seg) = files.segments.back_mut() {
                 if seg.live == 0 && seg.size == 0 {
@@ -221,7 +248,7 @@ impl QueueLog {
                 seg.live += count_records(chunk);
                 seg.size += chunk.len() as u64;
             }
-            records = rest;
+            *records = rest;
         }
         Ok(())
     }
@@ -268,9 +295,17 @@ impl QueueLog {
             );
         }
         if let Some(f) = files.acks.as_mut() {
-            f.write_all(acks)?;
-            if policy == SyncPolicy::Fsync {
-                f.sync_data()?;
+            let written = f.write_all(acks).and_then(|_| match policy {
+                SyncPolicy::Fsync => f.sync_data(),
+                SyncPolicy::Write => Ok(()),
+            });
+            if let Err(e) = written {
+                // As for segments: no torn ack record may stay before the retried ones.
+                let good = files.ack_records * record::ACK_RECORD as u64;
+                if f.set_len(good).is_err() {
+                    files.acks = None;
+                }
+                return Err(e);
             }
         }
         files.ack_records += (acks.len() / record::ACK_RECORD) as u64;

@@ -9,6 +9,13 @@ use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
+
+mod fault;
+mod process;
+#[allow(unused_imports)]
+pub use fault::*;
+#[allow(unused_imports)]
+pub use process::*;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -32,7 +39,7 @@ impl Drop for TestBroker {
     }
 }
 
-static COUNTER: AtomicU32 = AtomicU32::new(0);
+pub(crate) static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// Starts a broker with default settings.
 pub async fn start() -> TestBroker {
@@ -189,6 +196,30 @@ impl RawClient {
     }
 
     pub async fn connect_with(addr: SocketAddr, heartbeat: u16, frame_max: u32) -> RawClient {
+        Self::connect_full(addr, heartbeat, frame_max, FieldTable::default()).await
+    }
+
+    /// Past the handshake, announcing the capabilities RabbitMQ's clients announce
+    /// (connection.blocked, consumer_cancel_notify, authentication_failure_close, ...).
+    pub async fn connect_capable(addr: SocketAddr, capabilities: &[&str]) -> RawClient {
+        let mut caps = FieldTable::default();
+        for c in capabilities {
+            caps.insert((*c).into(), lapin::types::AMQPValue::Boolean(true));
+        }
+        let mut props = FieldTable::default();
+        props.insert(
+            "capabilities".into(),
+            lapin::types::AMQPValue::FieldTable(caps),
+        );
+        Self::connect_full(addr, 0, 131072, props).await
+    }
+
+    pub async fn connect_full(
+        addr: SocketAddr,
+        heartbeat: u16,
+        frame_max: u32,
+        client_properties: FieldTable,
+    ) -> RawClient {
         let mut c = RawClient::socket(addr).await;
         c.send_bytes(b"AMQP\x00\x00\x09\x01").await;
         assert!(matches!(
@@ -199,7 +230,7 @@ impl RawClient {
         c.send_method(
             0,
             AMQPClass::Connection(connection::AMQPMethod::StartOk(connection::StartOk {
-                client_properties: FieldTable::default(),
+                client_properties,
                 mechanism: "PLAIN".into(),
                 response: b"\0guest\0guest".to_vec().into(),
                 locale: "en_US".into(),
@@ -373,153 +404,6 @@ pub fn header_frame(channel: u16, class: u16, body_size: u64) -> Vec<u8> {
     p.extend_from_slice(&body_size.to_be_bytes());
     p.extend_from_slice(&[0, 0]);
     frame(2, channel, &p)
-}
-
-/// A port no one listens on right now.
-pub fn free_addr() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0");
-    listener.local_addr().expect("local address")
-}
-
-/// Spawns the `warren` binary and waits (at most `WAIT`) for the "Warren is ready" line of its
-/// log (standard output), which it writes once it listens. None when it exits first (its port
-/// was taken). Waiting for the line instead of probing the port cannot mistake another process
-/// for warren.
-pub fn spawn_ready(addr: SocketAddr, data_dir: &std::path::Path) -> Option<std::process::Child> {
-    use std::io::BufRead;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_warren"))
-        .args([
-            "--port",
-            &addr.port().to_string(),
-            "--log-level",
-            "info",
-            "--data-dir",
-        ])
-        .arg(data_dir)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start warren");
-    let Some(log) = child.stdout.take() else {
-        let _ = child.kill();
-        let _ = child.wait();
-        return None;
-    };
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    // The thread keeps reading the log to its end, so warren never blocks on a full pipe.
-    std::thread::spawn(move || {
-        let mut announced = false;
-        for line in std::io::BufReader::new(log).lines().map_while(Result::ok) {
-            if !announced && line.contains("Warren is ready") {
-                announced = true;
-                let _ = ready_tx.send(true);
-            }
-        }
-        let _ = ready_tx.send(false);
-    });
-    match ready_rx.recv_timeout(WAIT) {
-        Ok(true) => Some(child),
-        Ok(false) => {
-            let _ = child.wait();
-            None
-        }
-        Err(_) => {
-            let _ = child.kill();
-            panic!("warren did not become ready within {WAIT:?}");
-        }
-    }
-}
-
-/// A `warren` process (for restart and crash tests), on a fixed port and data folder.
-pub struct WarrenProcess {
-    pub child: std::process::Child,
-    pub addr: SocketAddr,
-    pub data_dir: std::path::PathBuf,
-}
-
-impl WarrenProcess {
-    /// Starts the binary on a free port with a new data folder. A port chosen here can be
-    /// taken by a test running in parallel before warren binds it; then another is tried.
-    pub async fn start_fresh() -> WarrenProcess {
-        let data_dir = std::env::temp_dir().join(format!(
-            "warren-proc-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&data_dir);
-        for _ in 0..5 {
-            let addr = free_addr();
-            if let Some(child) = spawn_ready(addr, &data_dir) {
-                return WarrenProcess {
-                    child,
-                    addr,
-                    data_dir,
-                };
-            }
-        }
-        panic!("warren did not start on any of 5 free ports");
-    }
-
-    /// Starts the binary on `addr` and waits until it is ready.
-    pub async fn start(addr: SocketAddr, data_dir: std::path::PathBuf) -> WarrenProcess {
-        let child = spawn_ready(addr, &data_dir).expect("warren exited at startup");
-        WarrenProcess {
-            child,
-            addr,
-            data_dir,
-        }
-    }
-
-    pub fn uri(&self) -> String {
-        format!("amqp://guest:guest@{}/%2f", self.addr)
-    }
-
-    pub async fn channel(&self) -> (Connection, Channel) {
-        let c = Connection::connect(&self.uri(), ConnectionProperties::default())
-            .await
-            .expect("connect");
-        let ch = c.create_channel().await.expect("channel");
-        (c, ch)
-    }
-
-    /// kill -9: no chance to flush anything.
-    pub fn kill9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// SIGTERM and wait for a clean exit.
-    pub fn terminate(&mut self) {
-        let _ = std::process::Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-    }
-
-    /// Starts again on the same port and data folder.
-    pub async fn restart(mut self) -> WarrenProcess {
-        self.terminate();
-        let (addr, dir) = (self.addr, std::mem::take(&mut self.data_dir));
-        std::mem::forget(self);
-        Self::start(addr, dir).await
-    }
-
-    /// Kills (-9) and starts again.
-    pub async fn crash_and_restart(mut self) -> WarrenProcess {
-        self.kill9();
-        let (addr, dir) = (self.addr, std::mem::take(&mut self.data_dir));
-        std::mem::forget(self);
-        Self::start(addr, dir).await
-    }
-}
-
-impl Drop for WarrenProcess {
-    fn drop(&mut self) {
-        self.kill9();
-        if !self.data_dir.as_os_str().is_empty() {
-            let _ = std::fs::remove_dir_all(&self.data_dir);
-        }
-    }
 }
 
 /// A field table from (key, value) pairs.

@@ -140,12 +140,8 @@ impl ReadyList {
         self.len += 1;
         self.bytes += m.message.body().len() as u64;
         if let (true, Some(spool)) = (page, &mut self.levels[l].spool) {
-            match spool.push(&m) {
-                Ok(()) => return,
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot page a message out; keeping it in RAM")
-                }
-            }
+            spool.push(&m);
+            return;
         }
         self.add_ram(l, m, true);
     }

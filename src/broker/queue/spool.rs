@@ -26,6 +26,8 @@ pub(super) struct Spool {
     written: u64,
     count: usize,
     bytes: u64,
+    /// The last write failed (logged once until a write succeeds again).
+    failing: bool,
 }
 
 impl Spool {
@@ -38,6 +40,7 @@ impl Spool {
             written: 0,
             count: 0,
             bytes: 0,
+            failing: false,
         }
     }
 
@@ -49,8 +52,10 @@ impl Spool {
         self.bytes
     }
 
-    /// Appends a message (buffered; written in large chunks).
-    pub(super) fn push(&mut self, m: &QueuedMessage) -> io::Result<()> {
+    /// Appends a message (buffered; written in large chunks). It is never lost: when the file
+    /// cannot be written (a full disk) the bytes stay buffered in memory, where the memory
+    /// alarm sees them, and are read back from there.
+    pub(super) fn push(&mut self, m: &QueuedMessage) {
         let msg = &m.message;
         let (ex, rk, props, body) = (
             msg.exchange().as_bytes(),
@@ -76,9 +81,19 @@ impl Spool {
         self.count += 1;
         self.bytes += body.len() as u64;
         if self.pending.len() >= WRITE_CHUNK {
-            self.write_pending()?;
+            match self.write_pending() {
+                Ok(()) if self.failing => {
+                    self.failing = false;
+                    tracing::info!(path = %self.path.display(), "paging works again");
+                }
+                Ok(()) => {}
+                Err(e) if !self.failing => {
+                    self.failing = true;
+                    tracing::error!(path = %self.path.display(), error = %e, "cannot page messages out: they stay in memory");
+                }
+                Err(_) => {}
+            }
         }
-        Ok(())
     }
 
     fn write_pending(&mut self) -> io::Result<()> {
@@ -109,9 +124,12 @@ impl Spool {
         Ok(())
     }
 
-    /// Reads back up to `max` messages, oldest first.
+    /// Reads back up to `max` messages, oldest first: from the file while it holds any, then
+    /// straight from the buffer (no disk I/O, and no write that a full disk could refuse).
     pub(super) fn pop_batch(&mut self, max: usize, out: &mut Vec<QueuedMessage>) -> io::Result<()> {
-        self.write_pending()?;
+        if self.read_at == self.written {
+            return self.pop_pending(max, out);
+        }
         let Some(file) = self.file.as_mut() else {
             return Ok(());
         };
@@ -141,6 +159,29 @@ impl Spool {
             taken += 1;
         }
         self.read_at += at as u64;
+        self.count -= taken;
+        if self.count == 0 {
+            self.reset();
+        }
+        Ok(())
+    }
+
+    /// Takes up to `max` messages from the front of the unwritten buffer.
+    fn pop_pending(&mut self, max: usize, out: &mut Vec<QueuedMessage>) -> io::Result<()> {
+        let (mut at, mut taken) = (0, 0);
+        let buf = &self.pending;
+        while taken < max && at + 4 <= buf.len() {
+            let len = u32::from_be_bytes([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]]) as usize;
+            let m = buf
+                .get(at + 4..at + 4 + len)
+                .and_then(decode)
+                .ok_or_else(|| io::Error::other("damaged spool record"))?;
+            self.bytes -= m.message.body().len() as u64;
+            out.push(m);
+            at += 4 + len;
+            taken += 1;
+        }
+        self.pending.drain(..at);
         self.count -= taken;
         if self.count == 0 {
             self.reset();
