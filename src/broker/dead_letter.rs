@@ -55,7 +55,7 @@ pub fn dead_letter(
     queue: &str,
     reason: Reason,
     dlx: &str,
-    routing_key: &str,
+    routing_key: &[u8],
     now_secs: u64,
 ) -> DeadLetter {
     let mut earlier_queues = Vec::new();
@@ -103,7 +103,7 @@ pub fn dead_letter(
                 t.insert(ShortString::from("time"), AMQPValue::Timestamp(now_secs));
                 t.insert(ShortString::from("exchange"), text(m.exchange()));
                 let mut keys = FieldArray::default();
-                keys.push(text(m.routing_key()));
+                keys.push(AMQPValue::LongString(m.routing_key_bytes().to_vec().into()));
                 // RabbitMQ lists the CC keys too (never BCC, which is gone by now).
                 if let Some(AMQPValue::FieldArray(cc)) = headers.inner().get("CC") {
                     for k in cc.as_slice() {

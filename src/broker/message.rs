@@ -24,10 +24,11 @@ pub struct Message {
 
 impl Message {
     /// Builds a message; `exchange` and `routing_key` are at most 255 bytes (they came from
-    /// shortstrs; longer ones are cut).
-    pub fn new(exchange: &str, routing_key: &str, properties: &[u8], body: &[u8]) -> Message {
+    /// shortstrs; longer ones are cut). The routing key is bytes: RabbitMQ does not check a
+    /// publish's shortstrs for UTF-8 and delivers them as sent.
+    pub fn new(exchange: &str, routing_key: &[u8], properties: &[u8], body: &[u8]) -> Message {
         let ex = &exchange.as_bytes()[..exchange.len().min(255)];
-        let rk = &routing_key.as_bytes()[..routing_key.len().min(255)];
+        let rk = &routing_key[..routing_key.len().min(255)];
         // The fields the queues need, read in one walk over the raw properties.
         let view = properties::view(properties).unwrap_or_default();
         let expiration = view.expiration.and_then(|e| e.parse::<u64>().ok());
@@ -76,7 +77,7 @@ impl Message {
         &self.data[HEADER..HEADER + self.exchange_len()]
     }
 
-    /// The routing key's bytes (see `exchange_bytes`).
+    /// The routing key's bytes, as the publisher sent them (not necessarily UTF-8).
     pub fn routing_key_bytes(&self) -> &[u8] {
         let start = HEADER + self.exchange_len();
         &self.data[start..start + self.routing_key_len()]
@@ -87,10 +88,10 @@ impl Message {
         std::str::from_utf8(&self.data[HEADER..HEADER + self.exchange_len()]).unwrap_or("")
     }
 
-    /// The routing key it was published with.
-    pub fn routing_key(&self) -> &str {
-        let start = HEADER + self.exchange_len();
-        std::str::from_utf8(&self.data[start..start + self.routing_key_len()]).unwrap_or("")
+    /// The routing key it was published with, as text for routing: bytes that are not UTF-8
+    /// become U+FFFD (they can only match wildcards, since binding keys are UTF-8).
+    pub fn routing_key(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(self.routing_key_bytes())
     }
 
     /// The raw property bytes (flags + list).

@@ -58,6 +58,12 @@ impl<'a> Cursor<'a> {
         std::str::from_utf8(self.take(n)?).ok()
     }
 
+    /// A shortstr's bytes, unchecked (RabbitMQ does not check a publish's shortstrs).
+    pub fn short_bytes(&mut self) -> Option<&'a [u8]> {
+        let n = self.u8()? as usize;
+        self.take(n)
+    }
+
     /// A longstr: any bytes.
     pub fn long_bytes(&mut self) -> Option<&'a [u8]> {
         let n = self.u32()? as usize;

@@ -70,8 +70,8 @@ pub fn put_get_ok(
     channel: u16,
     delivery_tag: u64,
     redelivered: bool,
-    exchange: &str,
-    routing_key: &str,
+    exchange: &(impl AsRef<[u8]> + ?Sized),
+    routing_key: &(impl AsRef<[u8]> + ?Sized),
     message_count: u32,
 ) {
     let at = begin(out, FRAME_METHOD, channel);
@@ -91,8 +91,8 @@ pub fn put_return(
     channel: u16,
     reply_code: u16,
     reply_text: &str,
-    exchange: &str,
-    routing_key: &str,
+    exchange: &(impl AsRef<[u8]> + ?Sized),
+    routing_key: &(impl AsRef<[u8]> + ?Sized),
 ) {
     let at = begin(out, FRAME_METHOD, channel);
     out.put_u16(CLASS_BASIC);

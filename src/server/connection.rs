@@ -88,7 +88,7 @@ pub async fn serve(
     let negotiated = match handshaken.await {
         Ok(Ok(n)) => n,
         Ok(Err(HandshakeError::Refused(e))) => {
-            tracing::warn!(%peer, code = e.code, text = %e.text, "connection refused during handshake");
+            tracing::warn!(%peer, code = e.code, text = ?e.text, "connection refused during handshake");
             let mut out = BytesMut::new();
             put_close(&mut out, &e);
             let _ = writer.write_all(&out).await;
@@ -104,7 +104,7 @@ pub async fn serve(
         }
     };
     let id = broker.next_connection_id();
-    tracing::info!(%peer, user = %negotiated.user, vhost = %negotiated.vhost.name, "connection opened");
+    tracing::info!(%peer, user = ?negotiated.user, vhost = ?negotiated.vhost.name, "connection opened");
     let (sink, inbox) = unbounded_channel();
     let mut conn = Connection {
         id,
@@ -130,7 +130,7 @@ pub async fn serve(
     };
     conn.run(&mut reader, &mut writer, inbuf, inbox, &mut signals)
         .await;
-    tracing::info!(%peer, user = %conn.n.user, vhost = %conn.n.vhost.name, reason = %conn.close_reason, "connection closed");
+    tracing::info!(%peer, user = ?conn.n.user, vhost = ?conn.n.vhost.name, reason = ?conn.close_reason, "connection closed");
 }
 
 /// The context a channel gets from its connection. A macro rather than a method: it borrows
@@ -554,7 +554,7 @@ impl Connection {
     /// The one place that turns an AMQP error into channel.close or connection.close.
     fn fail(&mut self, ch: u16, e: AmqpError) {
         if e.is_hard() || ch == 0 || !self.channels.contains_key(&ch) {
-            tracing::warn!(peer = %self.peer, code = e.code, text = %e.text, class_id = e.class_id, method_id = e.method_id, "connection error");
+            tracing::warn!(peer = %self.peer, code = e.code, text = ?e.text, class_id = e.class_id, method_id = e.method_id, "connection error");
             self.close_reason = format!("connection error: {}", e.text);
             put_close(&mut self.out, &e);
             for (_, mut c) in self.channels.drain() {
@@ -563,7 +563,7 @@ impl Connection {
             self.phase = Phase::Closing;
             return;
         }
-        tracing::warn!(peer = %self.peer, channel = ch, code = e.code, text = %e.text, class_id = e.class_id, method_id = e.method_id, "channel error");
+        tracing::warn!(peer = %self.peer, channel = ch, code = e.code, text = ?e.text, class_id = e.class_id, method_id = e.method_id, "channel error");
         if let Some(mut c) = self.channels.remove(&ch) {
             c.release(&self.n.vhost, self.id);
         }
@@ -732,6 +732,12 @@ fn decode_method(payload: &[u8]) -> AmqpResult<AMQPClass> {
         return Err(
             AmqpError::command_invalid("unimplemented method").with_method(class_id, method_id)
         );
+    }
+    if std::str::from_utf8(payload.get(4..).unwrap_or(&[])).is_err() {
+        // RabbitMQ checks every shortstr of a method without content for UTF-8 and answers a
+        // bad one with this text, naming no method. Bytes that are not UTF-8 in arguments
+        // that failed to decode are taken for that cause.
+        return Err(AmqpError::frame_error("Malformed UTF-8 in shortstr"));
     }
     Err(cannot_decode(payload))
 }

@@ -76,7 +76,7 @@ impl QueueLog {
         self: &Arc<Self>,
         seq: u64,
         exchange: &str,
-        routing_key: &str,
+        routing_key: &[u8],
         properties: &[u8],
         body: &[u8],
     ) -> u64 {

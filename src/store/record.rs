@@ -12,7 +12,8 @@ pub struct StoredMessage {
     /// It had been delivered to a consumer before the restart.
     pub delivered: bool,
     pub exchange: String,
-    pub routing_key: String,
+    /// As published: bytes, not necessarily UTF-8.
+    pub routing_key: Vec<u8>,
     pub properties: Vec<u8>,
     pub body: Vec<u8>,
 }
@@ -29,12 +30,12 @@ pub fn put_message(
     out: &mut Vec<u8>,
     seq: u64,
     exchange: &str,
-    routing_key: &str,
+    routing_key: &[u8],
     properties: &[u8],
     body: &[u8],
 ) {
     let ex = &exchange.as_bytes()[..exchange.len().min(255)];
-    let rk = &routing_key.as_bytes()[..routing_key.len().min(255)];
+    let rk = &routing_key[..routing_key.len().min(255)];
     let payload_len = 8 + 1 + ex.len() + 1 + rk.len() + 4 + properties.len() + body.len();
     out.reserve(RECORD_HEADER + payload_len);
     out.extend_from_slice(&(payload_len as u32).to_be_bytes());
@@ -105,7 +106,7 @@ fn decode_payload(p: &[u8]) -> Option<StoredMessage> {
     let exchange = String::from_utf8(p.get(at + 1..at + 1 + ex_len)?.to_vec()).ok()?;
     at += 1 + ex_len;
     let rk_len = *p.get(at)? as usize;
-    let routing_key = String::from_utf8(p.get(at + 1..at + 1 + rk_len)?.to_vec()).ok()?;
+    let routing_key = p.get(at + 1..at + 1 + rk_len)?.to_vec();
     at += 1 + rk_len;
     let props_len = u32::from_be_bytes(p.get(at..at + 4)?.try_into().ok()?) as usize;
     at += 4;
@@ -146,14 +147,14 @@ mod tests {
     #[test]
     fn round_trip_and_damage_detection() {
         let mut buf = Vec::new();
-        put_message(&mut buf, 7, "ex", "rk", &[0x10, 0, 2], b"hello");
+        put_message(&mut buf, 7, "ex", b"rk\xff", &[0x10, 0, 2], b"hello");
         let len = buf.len();
         match read_message(&buf) {
             Read::Record(m, used) => {
                 assert_eq!(used, len);
                 assert_eq!(
-                    (m.seq, m.exchange.as_str(), m.routing_key.as_str()),
-                    (7, "ex", "rk")
+                    (m.seq, m.exchange.as_str(), m.routing_key.as_slice()),
+                    (7, "ex", &b"rk\xff"[..])
                 );
                 assert_eq!(m.body, b"hello");
                 assert_eq!(m.properties, vec![0x10, 0, 2]);

@@ -309,27 +309,33 @@ impl RawClient {
 
     /// The next frame, `Closed` on EOF; fails the test after `WAIT`.
     pub async fn read_frame(&mut self) -> RawFrame {
+        let Some((kind, channel, payload)) = self.read_raw().await else {
+            return RawFrame::Closed;
+        };
+        match kind {
+            1 => RawFrame::Method(
+                channel,
+                warren::protocol::cold::parse_method(&payload).expect("bad method from server"),
+            ),
+            2 => RawFrame::Header(channel, payload),
+            3 => RawFrame::Body(channel, payload),
+            _ => RawFrame::Heartbeat,
+        }
+    }
+
+    /// The next frame unparsed: (type, channel, payload); None on EOF.
+    pub async fn read_raw(&mut self) -> Option<(u8, u16, Vec<u8>)> {
         loop {
             if let Some(f) = split_frame(&self.buf, 0).expect("server sent a bad frame") {
-                let len = f.wire_len();
-                let frame = match f.kind {
-                    1 => RawFrame::Method(
-                        f.channel,
-                        warren::protocol::cold::parse_method(f.payload)
-                            .expect("bad method from server"),
-                    ),
-                    2 => RawFrame::Header(f.channel, f.payload.to_vec()),
-                    3 => RawFrame::Body(f.channel, f.payload.to_vec()),
-                    _ => RawFrame::Heartbeat,
-                };
+                let (len, raw) = (f.wire_len(), (f.kind, f.channel, f.payload.to_vec()));
                 self.buf.advance(len);
-                return frame;
+                return Some(raw);
             }
             let n = tokio::time::timeout(WAIT, self.stream.read_buf(&mut self.buf))
                 .await
                 .expect("timed out waiting for a frame");
             match n {
-                Ok(0) | Err(_) => return RawFrame::Closed,
+                Ok(0) | Err(_) => return None,
                 Ok(_) => {}
             }
         }

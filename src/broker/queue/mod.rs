@@ -232,8 +232,13 @@ impl Queue {
         if let Some(log) = self.log.get() {
             if message.is_persistent() {
                 let m = &message;
-                out.position =
-                    Some(log.append(seq, m.exchange(), m.routing_key(), m.properties(), m.body()));
+                out.position = Some(log.append(
+                    seq,
+                    m.exchange(),
+                    m.routing_key_bytes(),
+                    m.properties(),
+                    m.body(),
+                ));
             }
         }
         let m = QueuedMessage::new(seq, message, now, &self.policy);
@@ -448,18 +453,18 @@ impl Queue {
         let now_secs = now_ms() / 1000;
         let mut routed = Routed::default();
         for m in &messages {
-            let key = self
-                .policy
-                .dead_letter_routing_key
-                .as_deref()
-                .unwrap_or_else(|| m.message.routing_key());
-            if vhost.route(dlx, key, None, &mut routed).is_err() {
+            let key: &[u8] = match &self.policy.dead_letter_routing_key {
+                Some(k) => k.as_bytes(),
+                None => m.message.routing_key_bytes(),
+            };
+            let key_text = String::from_utf8_lossy(key);
+            if vhost.route(dlx, &key_text, None, &mut routed).is_err() {
                 continue; // A missing dead-letter exchange drops the message, as in RabbitMQ.
             }
             let dl = dead_letter(&m.message, self.name(), reason, dlx, key, now_secs);
             if dl.message.view().headers.is_some() {
                 // Headers exchanges route on the rewritten headers.
-                let _ = vhost.route(dlx, key, dl.message.view().headers, &mut routed);
+                let _ = vhost.route(dlx, &key_text, dl.message.view().headers, &mut routed);
             }
             for target in routed.queues.drain(..) {
                 // A cycle of dead-lettering with no rejection in it drops the message.
@@ -522,7 +527,7 @@ impl Queue {
         if unused && now >= idle_since + expires {
             if let Some(vhost) = self.vhost.upgrade() {
                 if let Err(e) = vhost.remove_queue(self) {
-                    tracing::error!(queue = %self.spec.name, error = %e.text, "x-expires could not delete the queue");
+                    tracing::error!(queue = ?self.spec.name, error = ?e.text, "x-expires could not delete the queue");
                 }
             }
             return None;
@@ -551,7 +556,7 @@ fn count_delivery(mut m: QueuedMessage) -> QueuedMessage {
     });
     m.message = Message::new(
         original.exchange(),
-        original.routing_key(),
+        original.routing_key_bytes(),
         &properties,
         original.body(),
     );

@@ -59,7 +59,7 @@ impl Spool {
         let msg = &m.message;
         let (ex, rk, props, body) = (
             msg.exchange().as_bytes(),
-            msg.routing_key().as_bytes(),
+            msg.routing_key_bytes(),
             msg.properties(),
             msg.body(),
         );
@@ -219,7 +219,7 @@ fn decode(p: &[u8]) -> Option<QueuedMessage> {
     let exchange = std::str::from_utf8(p.get(at + 1..at + 1 + ex_len)?).ok()?;
     at += 1 + ex_len;
     let rk_len = *p.get(at)? as usize;
-    let routing_key = std::str::from_utf8(p.get(at + 1..at + 1 + rk_len)?).ok()?;
+    let routing_key = p.get(at + 1..at + 1 + rk_len)?;
     at += 1 + rk_len;
     let props_len = u32::from_be_bytes(p.get(at..at + 4)?.try_into().ok()?) as usize;
     at += 4;

@@ -36,8 +36,13 @@ impl VHost {
             if let Some(log) = self.delayed_log() {
                 let seq = sequence(due);
                 let m = &message;
-                let position =
-                    log.append(seq, m.exchange(), m.routing_key(), m.properties(), m.body());
+                let position = log.append(
+                    seq,
+                    m.exchange(),
+                    m.routing_key_bytes(),
+                    m.properties(),
+                    m.body(),
+                );
                 persisted = Some((log, seq, position));
             }
         }
@@ -67,7 +72,7 @@ impl VHost {
             if vhost
                 .route(
                     message.exchange(),
-                    message.routing_key(),
+                    &message.routing_key(),
                     headers,
                     &mut routed,
                 )

@@ -95,7 +95,7 @@ impl VHost {
         for x in defs.exchanges.iter().filter(|x| *x.vhost == *self.name) {
             let arguments = decode_table(&x.arguments).unwrap_or_default();
             let Ok((kind, delayed)) = parse_type(&x.kind, &arguments) else {
-                tracing::warn!(exchange = %x.name, kind = %x.kind, "skipping an exchange of unknown type");
+                tracing::warn!(exchange = ?x.name, kind = ?x.kind, "skipping an exchange of unknown type");
                 continue;
             };
             let spec = ExchangeSpec {

@@ -39,7 +39,7 @@ impl Channel {
             };
             let credit = c.credit.clone();
             let queue = c.queue.clone();
-            tracing::warn!(channel = self.id, consumer = %tag, queue = %queue.name(), "consumer acknowledgement timed out: consumer cancelled, messages requeued");
+            tracing::warn!(channel = self.id, consumer = ?tag, queue = ?queue.name(), "consumer acknowledgement timed out: consumer cancelled, messages requeued");
             let (theirs, keep): (Vec<Unacked>, Vec<Unacked>) = self
                 .unacked
                 .drain(..)

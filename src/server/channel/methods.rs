@@ -14,7 +14,7 @@ impl Channel {
     /// Handles a method (other than the hot-path ones) on an open channel.
     pub fn handle_method(&mut self, ctx: &mut Ctx<'_>, method: AMQPClass) -> ChannelResult {
         let ids = (method.get_amqp_class_id(), method.get_amqp_method_id());
-        self.dispatch_method(ctx, method)
+        self.dispatch_method(ctx, super::names::strip_cr_lf(method))
             .map_err(|e| e.with_method(ids.0, ids.1))
     }
 
@@ -370,8 +370,8 @@ impl Channel {
             self.id,
             tag,
             qm.redelivered,
-            msg.exchange(),
-            msg.routing_key(),
+            msg.exchange_bytes(),
+            msg.routing_key_bytes(),
             remaining,
         );
         if q.policy.quorum && qm.delivery_count == 0 {

@@ -7,6 +7,7 @@
 mod ack_timeout;
 mod acks;
 mod methods;
+mod names;
 mod publish;
 
 use super::output::Output;

@@ -41,18 +41,26 @@ pub enum Assembly {
 /// the content arrives. The buffers are reused from one publish to the next.
 #[derive(Debug, Default)]
 pub struct PublishTarget {
-    /// exchange name followed by routing key.
-    names: String,
+    /// exchange name followed by routing key, as sent (not checked for UTF-8).
+    names: Vec<u8>,
     exchange_len: usize,
     mandatory: bool,
     properties: Vec<u8>,
 }
 
 impl PublishTarget {
-    fn exchange(&self) -> &str {
-        &self.names[..self.exchange_len]
+    /// The exchange name; one that is not UTF-8 names no exchange (404, as in RabbitMQ).
+    fn exchange(&self, vhost: &str) -> AmqpResult<&str> {
+        let name = &self.names[..self.exchange_len];
+        std::str::from_utf8(name).map_err(|_| {
+            AmqpError::not_found(format!(
+                "no exchange '{}' in vhost '{vhost}'",
+                String::from_utf8_lossy(name)
+            ))
+            .with_method(60, 40)
+        })
     }
-    fn routing_key(&self) -> &str {
+    fn routing_key(&self) -> &[u8] {
         &self.names[self.exchange_len..]
     }
 }
@@ -65,7 +73,7 @@ fn not_a_method_frame() -> AmqpError {
 #[derive(Debug)]
 pub struct TxPublish {
     exchange: String,
-    routing_key: String,
+    routing_key: Vec<u8>,
     mandatory: bool,
     properties: Vec<u8>,
     body: Bytes,
@@ -93,8 +101,8 @@ impl Channel {
         }
         let mut target = self.spare_target.take().unwrap_or_default();
         target.names.clear();
-        target.names.push_str(p.exchange);
-        target.names.push_str(p.routing_key);
+        target.names.extend_from_slice(p.exchange);
+        target.names.extend_from_slice(p.routing_key);
         target.exchange_len = p.exchange.len();
         target.mandatory = p.mandatory;
         self.assembly = Assembly::AwaitingHeader(target);
@@ -196,17 +204,19 @@ impl Channel {
         body: &[u8],
     ) -> AmqpResult<()> {
         let properties = &target.properties;
-        let result = if self.tx.is_some() {
-            self.defer_publish(ctx, &target, properties, body)
-        } else {
-            self.route(
+        let result = match target.exchange(&ctx.vhost.name) {
+            Err(e) => Err(e),
+            Ok(exchange) if self.tx.is_some() => {
+                self.defer_publish(ctx, exchange, &target, properties, body)
+            }
+            Ok(exchange) => self.route(
                 ctx,
-                target.exchange(),
+                exchange,
                 target.routing_key(),
                 target.mandatory,
                 properties,
                 body,
-            )
+            ),
         };
         // Keep the name buffer for the next publish.
         self.spare_target = Some(target);
@@ -218,19 +228,20 @@ impl Channel {
     fn defer_publish(
         &mut self,
         ctx: &mut Ctx<'_>,
+        exchange: &str,
         target: &PublishTarget,
         properties: &[u8],
         body: &[u8],
     ) -> AmqpResult<()> {
-        if !target.exchange().is_empty() {
+        if !exchange.is_empty() {
             ctx.vhost
-                .exchange(target.exchange())
+                .exchange(exchange)
                 .map_err(|e| e.with_method(60, 40))?;
         }
         if let Some(tx) = &mut self.tx {
             tx.publishes.push(TxPublish {
-                exchange: target.exchange().to_string(),
-                routing_key: target.routing_key().to_string(),
+                exchange: exchange.to_string(),
+                routing_key: target.routing_key().to_vec(),
                 mandatory: target.mandatory,
                 properties: properties.to_vec(),
                 body: Bytes::copy_from_slice(body),
@@ -252,11 +263,13 @@ impl Channel {
     }
 
     /// Routes one message to its queues; unroutable mandatory messages are returned (312).
+    /// A routing key that is not UTF-8 is routed as text with U+FFFD in place of the bad bytes
+    /// (only wildcards can match it) and delivered as sent.
     fn route(
         &mut self,
         ctx: &mut Ctx<'_>,
         exchange: &str,
-        routing_key: &str,
+        routing_key: &[u8],
         mandatory: bool,
         props: &[u8],
         body: &[u8],
@@ -283,7 +296,12 @@ impl Channel {
             }
         }
         ctx.vhost
-            .route(exchange, routing_key, headers, &mut self.route_scratch)
+            .route(
+                exchange,
+                &String::from_utf8_lossy(routing_key),
+                headers,
+                &mut self.route_scratch,
+            )
             .map_err(|e| e.with_method(60, 40))?;
         if let Some(extra) = headers.and_then(sender_selected_keys) {
             // CC and BCC headers (RabbitMQ extension): more routing keys on the same exchange;
@@ -323,7 +341,7 @@ impl Channel {
         &mut self,
         ctx: &mut Ctx<'_>,
         exchange: &str,
-        routing_key: &str,
+        routing_key: &[u8],
         props: &[u8],
         body: &[u8],
         delay: u64,
@@ -346,7 +364,7 @@ impl Channel {
         &mut self,
         ctx: &mut Ctx<'_>,
         exchange: &str,
-        routing_key: &str,
+        routing_key: &[u8],
         mandatory: bool,
         props: &[u8],
         body: &[u8],
