@@ -71,6 +71,9 @@ async fn shutdown_signal() {
     tracing::info!("interrupted, shutting down");
 }
 
+/// How long a clean shutdown waits for pending writes (acks, delivery records) to reach disk.
+const SHUTDOWN_FLUSH: std::time::Duration = std::time::Duration::from_secs(5);
+
 fn main() -> ExitCode {
     let args = Args::parse();
     let config = match load(&args) {
@@ -121,7 +124,8 @@ fn main() -> ExitCode {
             }
         };
         tracing::info!(listen = %config.listen, port = config.port, data_dir = %config.data_dir.display(), "Warren is ready");
-        warren::server::run(listener, std::sync::Arc::new(config), broker, shutdown_signal()).await;
+        warren::server::run(listener, std::sync::Arc::new(config), broker.clone(), shutdown_signal()).await;
+        broker.close(SHUTDOWN_FLUSH);
         tracing::info!("Warren stopped");
         ExitCode::SUCCESS
     })

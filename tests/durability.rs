@@ -568,3 +568,34 @@ async fn an_answered_delete_stays_deleted_after_kill_9() {
         .expect_err("the queue must stay deleted");
     assert_eq!(code_of(&e), Some(404));
 }
+
+/// After a crash Warren cannot know which recovered messages had already been delivered
+/// (delivery records are written behind the deliveries), so every one comes back flagged
+/// redelivered, the spec's "may have been delivered before"; after a clean shutdown only the
+/// ones that were delivered are.
+#[tokio::test]
+async fn after_a_crash_every_recovered_message_is_flagged_redelivered() {
+    let w = WarrenProcess::start_fresh().await;
+    let (_c, ch) = w.channel().await;
+    durable_queue(&ch, "flags").await;
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .expect("confirm.select");
+    for i in 0..4 {
+        publish_confirmed(&ch, "", "flags", format!("m{i}").as_bytes(), persistent()).await;
+    }
+    let w = w.restart().await;
+    let (_c, ch) = w.channel().await;
+    let after_clean: Vec<bool> = bodies(&ch, "flags").await.iter().map(|b| b.1).collect();
+    assert_eq!(after_clean, [false; 4], "never delivered, clean shutdown");
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .expect("confirm.select");
+    for i in 0..4 {
+        publish_confirmed(&ch, "", "flags", format!("n{i}").as_bytes(), persistent()).await;
+    }
+    let w = w.crash_and_restart().await;
+    let (_c, ch) = w.channel().await;
+    let after_crash: Vec<bool> = bodies(&ch, "flags").await.iter().map(|b| b.1).collect();
+    assert_eq!(after_crash, [true; 4], "after a crash: possibly delivered");
+}

@@ -83,6 +83,16 @@ impl Broker {
         self.vhosts.get(name).cloned()
     }
 
+    /// Clean shutdown, after every connection has closed: everything pending reaches the
+    /// disk (at most `limit`) and the store records that the run ended cleanly.
+    pub fn close(&self, limit: std::time::Duration) {
+        if let Some(store) = &self.store {
+            if !store.close(limit) {
+                tracing::warn!("not everything reached the disk before shutdown: the next start recovers as after a crash");
+            }
+        }
+    }
+
     /// A process-unique id for a new connection (exclusive-queue ownership, consumers).
     pub fn next_connection_id(&self) -> u64 {
         self.next_connection_id.fetch_add(1, Ordering::Relaxed)

@@ -26,7 +26,15 @@ pub enum SyncPolicy {
 pub struct FlushState {
     started: AtomicU64,
     done: watch::Sender<u64>,
-    dirty: Sender<Arc<QueueLog>>,
+    dirty: Sender<Job>,
+}
+
+/// What the flusher thread is asked to do.
+enum Job {
+    /// Write and sync this log.
+    Dirty(Arc<QueueLog>),
+    /// Answer once everything asked before is on disk.
+    Barrier(Sender<()>),
 }
 
 impl FlushState {
@@ -38,7 +46,17 @@ impl FlushState {
     /// Queues a log for the next round.
     pub fn mark_dirty(&self, log: Arc<QueueLog>) {
         // The flusher only stops with the process; a send error cannot lose acknowledged data.
-        let _ = self.dirty.send(log);
+        let _ = self.dirty.send(Job::Dirty(log));
+    }
+
+    /// Waits until everything written before the call is on disk, at most `limit`; false
+    /// when that did not happen in time (a full or failing disk).
+    pub fn drain(&self, limit: Duration) -> bool {
+        let (tx, rx) = channel();
+        if self.dirty.send(Job::Barrier(tx)).is_err() {
+            return false;
+        }
+        rx.recv_timeout(limit).is_ok()
     }
 }
 
@@ -63,22 +81,23 @@ pub fn start(policy: SyncPolicy, disk: Arc<DiskGuard>) -> std::io::Result<Arc<Fl
 /// frees the space, so they must not wait behind the failing writes.
 const RETRY_AFTER: Duration = Duration::from_millis(200);
 
-fn run(
-    state: Arc<FlushState>,
-    inbox: Receiver<Arc<QueueLog>>,
-    policy: SyncPolicy,
-    disk: Arc<DiskGuard>,
-) {
+fn run(state: Arc<FlushState>, inbox: Receiver<Job>, policy: SyncPolicy, disk: Arc<DiskGuard>) {
     let mut batch: Vec<Arc<QueueLog>> = Vec::new();
+    let mut barriers: Vec<Sender<()>> = Vec::new();
+    let take = |job: Job, batch: &mut Vec<Arc<QueueLog>>, barriers: &mut Vec<Sender<()>>| match job
+    {
+        Job::Dirty(log) => batch.push(log),
+        Job::Barrier(reply) => barriers.push(reply),
+    };
     loop {
         if batch.is_empty() {
             match inbox.recv() {
-                Ok(first) => batch.push(first),
+                Ok(first) => take(first, &mut batch, &mut barriers),
                 Err(_) => return,
             }
         }
         while let Ok(more) = inbox.try_recv() {
-            batch.push(more);
+            take(more, &mut batch, &mut barriers);
         }
         batch.sort_unstable_by_key(|l| Arc::as_ptr(l) as usize);
         batch.dedup_by(|a, b| Arc::ptr_eq(a, b));
@@ -100,6 +119,9 @@ fn run(
             None => {
                 if disk.write_succeeded() {
                     tracing::info!("queue data is written to disk again");
+                }
+                for reply in barriers.drain(..) {
+                    let _ = reply.send(());
                 }
             }
             Some(e) => {

@@ -27,7 +27,13 @@ pub struct Store {
     root: PathBuf,
     flush: Arc<FlushState>,
     disk: Arc<DiskGuard>,
+    /// The previous run ended with `close` (not a crash).
+    clean: bool,
 }
+
+/// Written by a clean shutdown once everything is on disk; removed at start-up. Without it,
+/// a restart follows a crash.
+const CLEAN_SHUTDOWN: &str = "clean-shutdown";
 
 impl Store {
     /// Opens (creating) the data directory and starts the flusher thread.
@@ -38,12 +44,39 @@ impl Store {
             Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
             _ => {}
         }
+        let marker = root.join(CLEAN_SHUTDOWN);
+        let clean = marker.exists();
+        if clean {
+            std::fs::remove_file(&marker)?;
+            std::fs::File::open(&root)?.sync_all()?;
+        }
         let disk = Arc::new(DiskGuard::new(root.clone()));
         Ok(Arc::new(Store {
             root,
             flush: flusher::start(policy, disk.clone())?,
             disk,
+            clean,
         }))
+    }
+
+    /// Whether the previous run shut down cleanly. After a crash, which recovered messages
+    /// had been delivered is not known for sure (delivery records are written behind the
+    /// deliveries), so they all count as possibly delivered.
+    pub fn recovered_cleanly(&self) -> bool {
+        self.clean
+    }
+
+    /// Clean shutdown: waits (at most `limit`) until everything is on disk, then records
+    /// that the run ended cleanly. Returns false if the disk did not take everything.
+    pub fn close(&self, limit: std::time::Duration) -> bool {
+        if !self.flush.drain(limit) {
+            return false;
+        }
+        let marker = self.root.join(CLEAN_SHUTDOWN);
+        std::fs::File::create(&marker)
+            .and_then(|f| f.sync_all())
+            .and_then(|_| std::fs::File::open(&self.root)?.sync_all())
+            .is_ok()
     }
 
     /// The data directory's free space, as the writers see it (the disk alarm reads it).

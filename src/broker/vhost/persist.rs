@@ -111,6 +111,7 @@ impl VHost {
                 .write()
                 .insert(spec.name.clone(), Exchange::new(spec));
         }
+        let clean = store.recovered_cleanly();
         let mut recovered = 0usize;
         let mut delayed = 0;
         for qd in defs.queues.iter().filter(|q| *q.vhost == *self.name) {
@@ -140,7 +141,9 @@ impl VHost {
             let log = store.open_queue_log(&qd.log, &mut |m| {
                 let message = Message::new(&m.exchange, &m.routing_key, &m.properties, &m.body);
                 let mut qm = QueuedMessage::new(m.seq, message, now, &q.policy);
-                qm.redelivered = m.delivered;
+                // After a crash every message may have been delivered: the spec's meaning of
+                // redelivered (delivery records are written behind the deliveries).
+                qm.redelivered = m.delivered || !clean;
                 batch.push(qm);
                 recovered += 1;
                 if batch.len() == RESTORE_BATCH {
