@@ -254,7 +254,7 @@ async fn basic_get_client_killed() {
 }
 
 /// A consumer that cancels while deliveries are still queued for it gets none of them, and
-/// none is lost: they go back unmarked, since the client never saw them.
+/// none is lost.
 #[tokio::test]
 async fn cancel_with_deliveries_in_flight_loses_nothing() {
     let w = start().await;

@@ -607,9 +607,9 @@ impl Connection {
     }
 
     /// Returns everything this connection held, whatever stage its deliveries were at:
-    /// written or encoded but unacked ones go back marked redelivered (the channels' unacked
-    /// lists), and those still waiting in the inbox go back unmarked, as RabbitMQ requeues
-    /// every delivery that was not acked. Consumers are removed first, so no queue sends
+    /// written or encoded but unacked ones (the channels' unacked lists) and those still
+    /// waiting in the inbox go back marked redelivered, as RabbitMQ requeues every delivery
+    /// that was not acked. Consumers are removed first, so no queue sends
     /// anything more; then the inbox is closed and drained. Exclusive queues are deleted.
     fn release_all(&mut self, inbox: &mut UnboundedReceiver<Outbound>) {
         if self.released {
@@ -664,8 +664,7 @@ async fn next_round(durable: &mut Option<watch::Receiver<u64>>) -> u64 {
     }
 }
 
-/// A delivery whose consumer is gone before it was written goes back to its queue, as if it
-/// had never left.
+/// A delivery whose consumer is gone before it was written goes back to its queue.
 fn give_back(d: crate::broker::consumer::Delivery) {
     let queue = d.queue.clone();
     queue.return_unsent(d.into_messages());

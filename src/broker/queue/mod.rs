@@ -300,8 +300,10 @@ impl Queue {
     }
 
     /// Puts back deliveries that never reached the client (still in its connection's inbox
-    /// when the consumer or the connection went away): at their original positions, with
-    /// their redelivered flag and delivery count unchanged, since nobody saw them.
+    /// when the consumer or the connection went away): at their original positions, marked
+    /// redelivered as RabbitMQ marks everything it handed to a channel (a consumer may
+    /// already have seen later messages, so these would otherwise look out of order), with
+    /// their quorum delivery count unchanged.
     pub fn return_unsent(self: &Arc<Self>, mut messages: Vec<QueuedMessage>) {
         let now = now_ms();
         let mut st = self.state.lock();
@@ -309,7 +311,8 @@ impl Queue {
             return;
         }
         messages.sort_unstable_by_key(|m| m.seq);
-        for m in messages.into_iter().rev() {
+        for mut m in messages.into_iter().rev() {
+            m.redelivered = true;
             st.note_expiry(&m);
             st.ready.insert_in_order(m);
         }
