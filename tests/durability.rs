@@ -599,3 +599,31 @@ async fn after_a_crash_every_recovered_message_is_flagged_redelivered() {
     let after_crash: Vec<bool> = bodies(&ch, "flags").await.iter().map(|b| b.1).collect();
     assert_eq!(after_crash, [true; 4], "after a crash: possibly delivered");
 }
+
+/// A message recovered after a crash is flagged redelivered without a delivery record; when
+/// it is then delivered, that delivery must be recorded, or a clean restart after it would
+/// bring it back unflagged (found by the chaos suite).
+#[tokio::test]
+async fn a_delivery_after_a_crash_is_recorded_for_the_next_restart() {
+    let w = WarrenProcess::start_fresh().await;
+    let (_c, ch) = w.channel().await;
+    durable_queue(&ch, "twice").await;
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .expect("confirm.select");
+    publish_confirmed(&ch, "", "twice", b"m", persistent()).await;
+    let w = w.crash_and_restart().await;
+    let (c, ch) = w.channel().await;
+    let m = ch
+        .basic_get("twice".into(), BasicGetOptions { no_ack: false })
+        .await
+        .expect("basic.get")
+        .expect("the message");
+    assert!(m.delivery.redelivered, "after a crash");
+    // Not acked: the clean shutdown requeues it.
+    drop(c);
+    let w = w.restart().await;
+    let (_c, ch) = w.channel().await;
+    let back = bodies(&ch, "twice").await;
+    assert_eq!(back, vec![("m".to_string(), true)], "it was delivered before");
+}

@@ -149,6 +149,11 @@ pub struct QueuedMessage {
     pub expires_at: u64,
     /// Times it was returned to a quorum queue (x-delivery-count).
     pub delivery_count: u32,
+    /// A delivery of it is recorded in the queue log, so after a restart it comes back
+    /// redelivered. Separate from `redelivered`: a message can be flagged without a record
+    /// (recovered after a crash, or returned before it was written to a consumer), and its
+    /// next delivery must then be recorded.
+    pub delivery_recorded: bool,
 }
 
 impl QueuedMessage {
@@ -177,6 +182,7 @@ impl QueuedMessage {
             priority,
             expires_at: ttl.map_or(0, |t| now_ms.saturating_add(t).max(1)),
             delivery_count: 0,
+            delivery_recorded: false,
         }
     }
 }

@@ -189,12 +189,12 @@ impl Queue {
     }
 
     /// A persistent message went to a consumer: remembered so that, after a restart, it comes
-    /// back flagged redelivered (and only it).
+    /// back flagged redelivered (and only it). Callers set `delivery_recorded` afterwards.
     pub fn mark_delivered<'a>(&self, messages: impl IntoIterator<Item = &'a QueuedMessage>) {
         if let Some(log) = self.log.get() {
             let mut first_time = messages
                 .into_iter()
-                .filter(|m| !m.redelivered && m.message.is_persistent())
+                .filter(|m| !m.delivery_recorded && m.message.is_persistent())
                 .map(|m| m.seq)
                 .peekable();
             if first_time.peek().is_some() {

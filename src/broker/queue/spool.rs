@@ -68,7 +68,7 @@ impl Spool {
         p.extend_from_slice(&(len as u32).to_be_bytes());
         p.extend_from_slice(&m.seq.to_be_bytes());
         p.extend_from_slice(&m.expires_at.to_be_bytes());
-        p.push(m.redelivered as u8);
+        p.push(m.redelivered as u8 | (m.delivery_recorded as u8) << 1);
         p.push(m.priority);
         p.extend_from_slice(&m.delivery_count.to_be_bytes());
         p.push(ex.len() as u8);
@@ -211,7 +211,7 @@ fn decode(p: &[u8]) -> Option<QueuedMessage> {
     let u64_at = |i: usize| Some(u64::from_be_bytes(p.get(i..i + 8)?.try_into().ok()?));
     let seq = u64_at(0)?;
     let expires_at = u64_at(8)?;
-    let redelivered = *p.get(16)? != 0;
+    let flags = *p.get(16)?;
     let priority = *p.get(17)?;
     let delivery_count = u32::from_be_bytes(p.get(18..22)?.try_into().ok()?);
     let mut at = 22;
@@ -228,9 +228,10 @@ fn decode(p: &[u8]) -> Option<QueuedMessage> {
     Some(QueuedMessage {
         seq,
         message: Message::new(exchange, routing_key, props, body),
-        redelivered,
+        redelivered: flags & 1 != 0,
         priority,
         expires_at,
         delivery_count,
+        delivery_recorded: flags & 2 != 0,
     })
 }

@@ -144,6 +144,7 @@ impl VHost {
                 // After a crash every message may have been delivered: the spec's meaning of
                 // redelivered (delivery records are written behind the deliveries).
                 qm.redelivered = m.delivered || !clean;
+                qm.delivery_recorded = m.delivered;
                 batch.push(qm);
                 recovered += 1;
                 if batch.len() == RESTORE_BATCH {

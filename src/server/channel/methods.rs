@@ -2,6 +2,7 @@
 
 use super::{Channel, ChannelConsumer, ChannelResult, Confirms, Ctx, Signal, Tx};
 use crate::broker::consumer::{ConsumerEntry, Credit, NO_ACK_WINDOW};
+use crate::broker::message::QueuedMessage;
 use crate::broker::queue::AfterCancel;
 use crate::broker::vhost::{generate_name, ExchangeDeclare, QueueDeclare, REPLY_TO};
 use crate::error::{AmqpError, AmqpResult};
@@ -401,7 +402,10 @@ impl Channel {
             self.unacked.push_back(super::acks::Unacked {
                 tag,
                 queue: Arc::new(q),
-                message: qm,
+                message: QueuedMessage {
+                    delivery_recorded: true,
+                    ..qm
+                },
                 credit: None,
                 deadline: 0,
             });

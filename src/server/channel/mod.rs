@@ -209,7 +209,8 @@ impl Channel {
             crate::broker::queue::now_ms() + timeout
         };
         let first_tag = self.next_delivery_tag - 1 - rest.len() as u64;
-        for (tag, message) in (first_tag..).zip(std::iter::once(first).chain(rest)) {
+        for (tag, mut message) in (first_tag..).zip(std::iter::once(first).chain(rest)) {
+            message.delivery_recorded = true;
             self.unacked.push_back(Unacked {
                 tag,
                 queue: queue_ref.clone(),
