@@ -83,11 +83,11 @@ fn id_of(data: &[u8]) -> Option<Id> {
 #[derive(Default)]
 struct Ledger {
     /// Confirmed persistent messages per queue.
-    confirmed: HashMap<String, HashSet<Id>>,
+    confirmed: HashMap<&'static str, HashSet<Id>>,
     /// Deliveries seen per (queue, id).
-    delivered: HashMap<(String, Id), u32>,
+    delivered: HashMap<(&'static str, Id), u32>,
     /// The broker incarnation in which a message's ack was proven processed.
-    acked_in: HashMap<(String, Id), u64>,
+    acked_in: HashMap<(&'static str, Id), u64>,
     /// Per broker incarnation: whether it started after a clean shutdown.
     clean_start: Vec<bool>,
     violations: Vec<String>,
@@ -100,6 +100,8 @@ struct Ledger {
     gets: u64,
     dead_lettered: u64,
     faults: HashMap<&'static str, u32>,
+    /// What each consumer did last, and when (for the report when something is stuck).
+    activity: HashMap<u32, (&'static str, Instant)>,
 }
 
 impl Ledger {
@@ -111,10 +113,10 @@ impl Ledger {
     }
 
     /// Checks a delivery against what came before, and records it.
-    fn delivery(&mut self, queue: &str, id: Id, redelivered: bool, epoch: u64) {
+    fn delivery(&mut self, queue: &'static str, id: Id, redelivered: bool, epoch: u64) {
         self.deliveries += 1;
-        let key = (queue.to_string(), id);
-        let seen = self.delivered.entry(key.clone()).or_insert(0);
+        let key = (queue, id);
+        let seen = self.delivered.entry(key).or_insert(0);
         *seen += 1;
         // Dead-lettering makes a new copy; a crash between the copy and the removal of the
         // original may make two (RabbitMQ's classic dead-lettering gives no guarantee either).
@@ -183,6 +185,22 @@ impl Run {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         None
+    }
+}
+
+/// Awaits a consumer's call to the broker, which must answer within 10 s (consumers are never
+/// blocked by alarms); a silence is recorded.
+async fn within<T>(run: &Run, what: &str, f: impl std::future::Future<Output = T>) -> Option<T> {
+    match tokio::time::timeout(Duration::from_secs(10), f).await {
+        Ok(v) => Some(v),
+        Err(_) => {
+            if run.up.load(Ordering::Relaxed) {
+                run.ledger()
+                    .notes
+                    .push(format!("{what}: no answer within 10 s"));
+            }
+            None
+        }
     }
 }
 
@@ -283,6 +301,11 @@ async fn confirm_publisher(run: Arc<Run>, id: u32, queue: &'static str, persiste
                 .await;
             let Ok(confirm) = sent else { break };
             run.ledger().published += 1;
+            if seq.is_multiple_of(10) {
+                // About 2,000 messages a second each: consumers can keep up, so the run ends
+                // with queues that drain, not with a backlog bigger than the run.
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
             in_flight.push_back((seq, confirm));
             if in_flight.len() >= 64 || rng.below(20) == 0 {
                 let Some((s, c)) = in_flight.pop_front() else {
@@ -293,7 +316,7 @@ async fn confirm_publisher(run: Arc<Run>, id: u32, queue: &'static str, persiste
                         let mut l = run.ledger();
                         l.confirms += 1;
                         if persistent {
-                            l.confirmed.entry(queue.to_string()).or_default().insert((id, s));
+                            l.confirmed.entry(queue).or_default().insert((id, s));
                         }
                     }
                     Ok(_) => run.ledger().nacks += 1,
@@ -340,7 +363,7 @@ async fn tx_publisher(run: Arc<Run>, id: u32, queue: &'static str) {
             }
             let mut l = run.ledger();
             l.confirms += seq + 1 - first;
-            let set = l.confirmed.entry(queue.to_string()).or_default();
+            let set = l.confirmed.entry(queue).or_default();
             for s in first..=seq {
                 set.insert((id, s));
             }
@@ -356,27 +379,27 @@ async fn channel_closer(run: Arc<Run>, id: u32) {
         let Some((c, ch)) = run.connect().await else {
             return;
         };
-        'session: while !run.stop_publishing.load(Ordering::Relaxed) {
-            let _ = ch.confirm_select(ConfirmSelectOptions::default()).await;
-            for _ in 0..50 {
-                seq += 1;
-                if ch
-                    .basic_publish(
-                        "".into(),
-                        DURABLE[2].into(),
-                        BasicPublishOptions::default(),
-                        &body(id, seq, 32),
-                        BasicProperties::default().with_delivery_mode(2),
-                    )
-                    .await
-                    .is_err()
-                {
-                    break 'session;
-                }
-                run.ledger().published += 1;
+        let _ = ch.confirm_select(ConfirmSelectOptions::default()).await;
+        let mut sent_all = true;
+        for _ in 0..50 {
+            seq += 1;
+            let sent = ch
+                .basic_publish(
+                    "".into(),
+                    DURABLE[2].into(),
+                    BasicPublishOptions::default(),
+                    &body(id, seq, 32),
+                    BasicProperties::default().with_delivery_mode(2),
+                )
+                .await;
+            if sent.is_err() {
+                sent_all = false;
+                break;
             }
+            run.ledger().published += 1;
+        }
+        if sent_all {
             let _ = ch.close(200, "closing mid-flight".into()).await;
-            break;
         }
         end_session(c).await;
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -448,20 +471,40 @@ async fn consume_session(
             if run.stopping() {
                 return;
             }
+            run.ledger()
+                .activity
+                .insert(cid, ("waiting for a delivery", Instant::now()));
             let next = tokio::time::timeout(Duration::from_millis(500), deliveries.next()).await;
             let d = match next {
                 Err(_) => {
                     // Idle: settle what is waiting.
                     if let Some(d) = pending_ack.take() {
-                        if d.ack(BasicAckOptions { multiple: true }).await.is_err() {
+                        let acked = within(
+                            run,
+                            "multiple ack",
+                            d.ack(BasicAckOptions { multiple: true }),
+                        )
+                        .await;
+                        if !matches!(acked, Some(Ok(_))) {
                             return;
                         }
                     }
                     continue;
                 }
                 Ok(Some(Ok(d))) => d,
-                Ok(_) => return,
+                Ok(other) => {
+                    let what = if other.is_none() {
+                        "stream ended"
+                    } else {
+                        "stream error"
+                    };
+                    run.ledger().activity.insert(cid, (what, Instant::now()));
+                    return;
+                }
             };
+            run.ledger()
+                .activity
+                .insert(cid, ("got a delivery", Instant::now()));
             let Some(id) = id_of(&d.data) else { continue };
             let epoch = run.epoch();
             {
@@ -499,35 +542,41 @@ async fn consume_session(
                 continue;
             } else {
                 if let Some(p) = pending_ack.take() {
-                    if p.ack(BasicAckOptions { multiple: true }).await.is_err() {
+                    let acked = within(
+                        run,
+                        "multiple ack",
+                        p.ack(BasicAckOptions { multiple: true }),
+                    )
+                    .await;
+                    if !matches!(acked, Some(Ok(_))) {
                         return;
                     }
                 }
-                if d.ack(BasicAckOptions::default()).await.is_err() {
+                let acked = within(run, "ack", d.ack(BasicAckOptions::default())).await;
+                if !matches!(acked, Some(Ok(_))) {
                     return;
                 }
                 unproven.push(id);
             }
             if unproven.len() >= 50 && pending_ack.is_none() {
                 // Everything acked before this round trip has been processed.
-                let proven = ch
-                    .queue_declare(
-                        queue.into(),
-                        QueueDeclareOptions {
-                            passive: true,
-                            ..Default::default()
-                        },
-                        FieldTable::default(),
-                    )
-                    .await
-                    .is_ok();
+                let proof = ch.queue_declare(
+                    queue.into(),
+                    QueueDeclareOptions {
+                        passive: true,
+                        ..Default::default()
+                    },
+                    FieldTable::default(),
+                );
+                let what = format!("consumer {cid} on {queue}: round trip after acks");
+                let proven = matches!(within(run, &what, proof).await, Some(Ok(_)));
                 if !proven {
                     return;
                 }
                 let mut l = run.ledger();
                 l.acks += unproven.len() as u64;
                 for id in unproven.drain(..) {
-                    l.acked_in.insert((queue.to_string(), id), epoch);
+                    l.acked_in.insert((queue, id), epoch);
                 }
             }
         }
@@ -556,7 +605,7 @@ async fn get_session(run: &Run, ch: &Channel, queue: &'static str) {
             let Ok(got) = got else { return };
             if let Some((id, epoch)) = previous.take() {
                 // This get came back: the ack before it was processed.
-                run.ledger().acked_in.insert((queue.to_string(), id), epoch);
+                run.ledger().acked_in.insert((queue, id), epoch);
             }
             let Some(m) = got else {
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -571,11 +620,7 @@ async fn get_session(run: &Run, ch: &Channel, queue: &'static str) {
                 l.gets += 1;
                 l.delivery(queue, id, m.delivery.redelivered, epoch);
             }
-            if m.delivery
-                .ack(BasicAckOptions::default())
-                .await
-                .is_err()
-            {
+            if m.delivery.ack(BasicAckOptions::default()).await.is_err() {
                 return;
             }
             previous = Some((id, epoch));
@@ -614,7 +659,7 @@ async fn vanishing_consumer(run: Arc<Run>, addr: std::net::SocketAddr, queue: &'
 async fn raw_consume_then_vanish(
     run: &Run,
     addr: std::net::SocketAddr,
-    queue: &str,
+    queue: &'static str,
     take: u32,
 ) -> Option<u32> {
     let mut c = tokio::time::timeout(Duration::from_secs(5), RawClient::connect(addr))
@@ -630,7 +675,9 @@ async fn raw_consume_then_vanish(
     let mut in_content = false;
     while seen < take {
         let next = tokio::time::timeout(Duration::from_secs(2), c.read_raw()).await;
-        let Ok(Some((kind, _, payload))) = next else { break };
+        let Ok(Some((kind, _, payload))) = next else {
+            break;
+        };
         match kind {
             1 if payload.starts_with(&[0, 60, 0, 60]) => {
                 // basic.deliver: consumer tag, delivery tag, redelivered
@@ -740,14 +787,17 @@ async fn fill_the_disk(run: &Run, disk: &SmallDisk) {
     let Some((conn, _ch)) = blockable(run).await else {
         return;
     };
-    let ballast = Ballast::new(&disk.path.join("ballast"), disk.free().saturating_sub(16 << 20));
+    let ballast = Ballast::new(
+        &disk.path.join("ballast"),
+        disk.free().saturating_sub(16 << 20),
+    );
     let blocked = wait_blocked(&conn, true, Duration::from_secs(10)).await;
     ballast.remove();
-    let mut l = run.ledger();
     if !blocked {
-        l.notes.push("a full disk did not block a publisher within 10 s".into());
+        run.ledger()
+            .notes
+            .push("a full disk did not block a publisher within 10 s".into());
     }
-    drop(l);
     if !wait_blocked(&conn, false, Duration::from_secs(15)).await {
         run.ledger()
             .violation("the disk alarm did not clear once space was back".into());
@@ -820,16 +870,26 @@ fn count_fault(run: &Run, name: &'static str) {
 /// Restarts the broker: kill -9 (`clean` false) or SIGTERM.
 async fn restart(run: &Run, w: WarrenProcess, clean: bool) -> WarrenProcess {
     run.up.store(false, Ordering::Relaxed);
-    let w = if clean {
-        w.restart().await
-    } else {
-        w.crash_and_restart().await
-    };
-    {
-        let mut l = run.ledger();
-        l.clean_start.push(clean);
-    }
+    // The new incarnation starts now: whatever is delivered from here on counts as after
+    // the restart.
+    run.ledger().clean_start.push(clean);
     run.epoch.fetch_add(1, Ordering::Relaxed);
+    // Stopping and starting the process blocks (waiting for it to exit, then to be ready):
+    // not on a runtime worker, which the clients need.
+    let restarted = tokio::task::spawn_blocking(move || {
+        futures_lite::future::block_on(async move {
+            if clean {
+                w.restart().await
+            } else {
+                w.crash_and_restart().await
+            }
+        })
+    })
+    .await;
+    let w = match restarted {
+        Ok(w) => w,
+        Err(e) => panic!("restarting warren failed: {e}"),
+    };
     run.up.store(true, Ordering::Relaxed);
     w
 }
@@ -886,11 +946,31 @@ async fn chaos() {
     let mut tasks = Vec::new();
     let mut publishers = Vec::new();
     for (i, q) in DURABLE.iter().enumerate() {
-        publishers.push(tokio::spawn(confirm_publisher(run.clone(), i as u32 + 1, q, true)));
+        publishers.push(tokio::spawn(confirm_publisher(
+            run.clone(),
+            i as u32 + 1,
+            q,
+            true,
+        )));
     }
-    publishers.push(tokio::spawn(confirm_publisher(run.clone(), 10, DURABLE[0], true)));
-    publishers.push(tokio::spawn(confirm_publisher(run.clone(), 11, TRANSIENT, false)));
-    publishers.push(tokio::spawn(confirm_publisher(run.clone(), 12, PRIORITY, true)));
+    publishers.push(tokio::spawn(confirm_publisher(
+        run.clone(),
+        10,
+        DURABLE[0],
+        true,
+    )));
+    publishers.push(tokio::spawn(confirm_publisher(
+        run.clone(),
+        11,
+        TRANSIENT,
+        false,
+    )));
+    publishers.push(tokio::spawn(confirm_publisher(
+        run.clone(),
+        12,
+        PRIORITY,
+        true,
+    )));
     publishers.push(tokio::spawn(confirm_publisher(run.clone(), 13, TTL, true)));
     publishers.push(tokio::spawn(tx_publisher(run.clone(), 20, DURABLE[1])));
     publishers.push(tokio::spawn(channel_closer(run.clone(), 30)));
@@ -905,7 +985,12 @@ async fn chaos() {
         (DEAD, Mode::PerConsumer(50)),
     ];
     for (i, (q, mode)) in modes.iter().enumerate() {
-        tasks.push(tokio::spawn(consumer(run.clone(), 100 + i as u32, q, *mode)));
+        tasks.push(tokio::spawn(consumer(
+            run.clone(),
+            100 + i as u32,
+            q,
+            *mode,
+        )));
     }
     tasks.push(tokio::spawn(getter(run.clone(), DURABLE[2])));
     let vanishing = tokio::spawn(vanishing_consumer(run.clone(), addr, DURABLE[0]));
@@ -952,6 +1037,21 @@ async fn chaos() {
     }
     vanishing.abort();
     let missing = all_delivered(&run).await;
+    let state = queue_state(&run).await;
+    if !missing.is_empty() {
+        // Is the queue itself stuck, or its consumer? A basic.get tells.
+        if let Some((_c, ch)) = run.connect().await {
+            for q in DURABLE.iter().chain([&PRIORITY]) {
+                let got = ch
+                    .basic_get((*q).into(), BasicGetOptions { no_ack: false })
+                    .await;
+                eprintln!(
+                    "diagnosis: basic.get on {q}: {:?}",
+                    got.map(|m| m.map(|m| id_of(&m.delivery.data)))
+                );
+            }
+        }
+    }
     run.stop.store(true, Ordering::Relaxed);
     for t in tasks {
         let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
@@ -961,7 +1061,37 @@ async fn chaos() {
         eprintln!("VIOLATION: {queue} {id:?}: confirmed but never delivered");
     }
     if !missing.is_empty() {
-        eprintln!("{} missing; queues now: {:?}", missing.len(), queue_state(&run).await);
+        eprintln!(
+            "{} missing; queues (name, ready, consumers): {state:?}",
+            missing.len()
+        );
+        if let Some(w) = &warren {
+            let log = w.log.lock().map(|l| l.clone()).unwrap_or_default();
+            for line in log
+                .iter()
+                .filter(|l| l.contains("alarm") || l.contains("disk"))
+                .rev()
+                .take(6)
+            {
+                eprintln!("warren: {line}");
+            }
+            if let Ok(statm) = std::fs::read_to_string(format!("/proc/{}/statm", w.child.id())) {
+                eprintln!("warren statm: {statm}");
+            }
+        }
+        for (cid, (what, when)) in &l.activity {
+            eprintln!("consumer {cid}: {what}, {:?} ago", when.elapsed());
+        }
+        if let Some(w) = &warren {
+            let log = w.log.lock().map(|l| l.clone()).unwrap_or_default();
+            for line in log
+                .iter()
+                .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+                .take(40)
+            {
+                eprintln!("warren: {line}");
+            }
+        }
     }
     let checked: usize = l
         .confirmed
@@ -991,19 +1121,22 @@ async fn chaos() {
         missing.len()
     );
     assert!(l.violations.is_empty(), "violations: {:#?}", l.violations);
-    assert!(l.confirms > 0 && l.deliveries > 0, "the clients did no work");
+    assert!(
+        l.confirms > 0 && l.deliveries > 0,
+        "the clients did no work"
+    );
     drop(l);
     drop(warren);
 }
 
 /// Confirmed persistent messages of the queues that must deliver that no consumer has seen.
-fn undelivered(run: &Run) -> Vec<(String, Id)> {
+fn undelivered(run: &Run) -> Vec<(&'static str, Id)> {
     let l = run.ledger();
     let mut out = Vec::new();
     for (queue, ids) in l.confirmed.iter().filter(|(q, _)| must_deliver(q)) {
         for id in ids {
-            if !l.delivered.contains_key(&(queue.clone(), *id)) {
-                out.push((queue.clone(), *id));
+            if !l.delivered.contains_key(&(*queue, *id)) {
+                out.push((*queue, *id));
             }
         }
     }
@@ -1012,16 +1145,27 @@ fn undelivered(run: &Run) -> Vec<(String, Id)> {
 
 /// Waits (up to two minutes) until the consumers have seen every confirmed persistent message
 /// and the queues that must deliver are empty; returns what is still missing.
-async fn all_delivered(run: &Run) -> Vec<(String, Id)> {
-    let until = Instant::now() + Duration::from_secs(60);
+async fn all_delivered(run: &Run) -> Vec<(&'static str, Id)> {
     let mut admin: Option<(Connection, Channel)> = None;
+    // As long as the queues keep shrinking the consumers are given time (a loaded machine
+    // drains slowly); 30 s without progress is the end.
+    let mut best = u64::MAX;
+    let mut progress_at = Instant::now();
     loop {
-        let missing = undelivered(run);
-        if missing.is_empty() && queues_empty(run, &mut admin).await {
-            return missing;
+        // The queues first (cheap); the ledger scan only once they are empty.
+        let ready = ready_messages(run, &mut admin).await;
+        if ready == Some(0) {
+            let missing = undelivered(run);
+            if missing.is_empty() {
+                return missing;
+            }
         }
-        if Instant::now() >= until {
-            return missing;
+        if let Some(n) = ready.filter(|n| *n < best) {
+            best = n;
+            progress_at = Instant::now();
+        }
+        if progress_at.elapsed() > Duration::from_secs(30) {
+            return undelivered(run);
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -1051,14 +1195,13 @@ async fn queue_state(run: &Run) -> Vec<(&'static str, u32, u32)> {
     out
 }
 
-/// Whether every queue that must deliver has no ready message.
-async fn queues_empty(run: &Run, admin: &mut Option<(Connection, Channel)>) -> bool {
+/// Ready messages in all the queues that must deliver (None: no answer).
+async fn ready_messages(run: &Run, admin: &mut Option<(Connection, Channel)>) -> Option<u64> {
     if admin.is_none() {
         *admin = run.connect().await;
     }
-    let Some((_, ch)) = admin.as_ref() else {
-        return false;
-    };
+    let (_, ch) = admin.as_ref()?;
+    let mut total = 0u64;
     for q in DURABLE.iter().chain([&PRIORITY]) {
         let declared = ch
             .queue_declare(
@@ -1071,13 +1214,12 @@ async fn queues_empty(run: &Run, admin: &mut Option<(Connection, Channel)>) -> b
             )
             .await;
         match declared {
-            Ok(d) if d.message_count() == 0 => {}
-            Ok(_) => return false,
+            Ok(d) => total += u64::from(d.message_count()),
             Err(_) => {
                 *admin = None;
-                return false;
+                return None;
             }
         }
     }
-    true
+    Some(total)
 }

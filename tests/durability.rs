@@ -625,5 +625,9 @@ async fn a_delivery_after_a_crash_is_recorded_for_the_next_restart() {
     let w = w.restart().await;
     let (_c, ch) = w.channel().await;
     let back = bodies(&ch, "twice").await;
-    assert_eq!(back, vec![("m".to_string(), true)], "it was delivered before");
+    assert_eq!(
+        back,
+        vec![("m".to_string(), true)],
+        "it was delivered before"
+    );
 }
