@@ -86,9 +86,11 @@ pub fn encode_table(t: &FieldTable) -> Vec<u8> {
     }
 }
 
-/// Decodes a stored field table.
+/// Decodes a stored field table. Its nesting is checked first (as for tables from clients):
+/// amq-protocol's parser recurses, and a damaged data directory must not overflow the stack.
 pub fn decode_table(bytes: &[u8]) -> Option<FieldTable> {
     use amq_protocol::types::parsing::parse_field_table;
+    super::properties::skip_table(&mut super::cursor::Cursor::new(bytes), 0)?;
     parse_field_table(bytes).ok().map(|(_, t)| t)
 }
 

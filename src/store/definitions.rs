@@ -126,7 +126,8 @@ impl Definitions {
         out
     }
 
-    fn decode(data: &[u8]) -> Option<Definitions> {
+    /// Decodes the file's bytes; None when they are damaged.
+    pub fn decode(data: &[u8]) -> Option<Definitions> {
         let rest = data.strip_prefix(MAGIC)?;
         let mut r = Reader(rest);
         let crc = u32::from_be_bytes(r.take(4)?.try_into().ok()?);
