@@ -7,6 +7,8 @@ It does just enough to log in and run a few synchronous methods: passive queue.d
   amqp_mini.py count URI QUEUE              prints the message count, exit 2 if the queue is absent
   amqp_mini.py delete-queue URI QUEUE...    deletes queues (absent ones are fine)
   amqp_mini.py delete-exchange URI NAME...  deletes exchanges (absent ones are fine)
+  amqp_mini.py publish-get URI QUEUE BODY   declares QUEUE, publishes BODY, gets it back
+                                            (exit 1 if what comes back differs)
   amqp_mini.py wait-count URI QUEUE N TIMEOUT
       polls (new connection each time) until the port accepts, the login succeeds and a
       passive declare reports at least N messages; prints the epoch time (float seconds)
@@ -137,6 +139,42 @@ class Conn:
         self.send_method(ch, 40, 20, struct.pack("!H", 0) + shortstr(name) + b"\x00")
         self.expect(ch, 40, 21)
 
+    def queue_declare(self, queue):
+        ch = self.chan()
+        self.send_method(ch, 50, 10, struct.pack("!H", 0) + shortstr(queue) + b"\x00" + EMPTY_TABLE)
+        self.expect(ch, 50, 11)
+
+    def publish(self, queue, body):
+        """basic.publish through the default exchange; a passive declare after it is the
+        round trip that shows the broker took it."""
+        ch = self.chan()
+        self.send_method(ch, 60, 40, struct.pack("!H", 0) + shortstr("") + shortstr(queue) + b"\x00")
+        header = struct.pack("!HHQH", 60, 0, len(body), 0)
+        self.sock.sendall(struct.pack("!BHI", FRAME_HEADER, ch, len(header)) + header + FRAME_END)
+        self.sock.sendall(struct.pack("!BHI", FRAME_BODY, ch, len(body)) + body + FRAME_END)
+        self.queue_count(queue)
+
+    def get(self, queue):
+        """basic.get with no-ack: the body, or None when the queue is empty."""
+        ch = self.chan()
+        self.send_method(ch, 60, 70, struct.pack("!H", 0) + shortstr(queue) + b"\x01")
+        while True:
+            ftype, fch, payload = self.read_frame()
+            if ftype != FRAME_METHOD or fch != ch:
+                continue
+            c, m = struct.unpack("!HH", payload[:4])
+            if (c, m) == (60, 72):  # get-empty
+                return None
+            if (c, m) == (60, 71):  # get-ok, then the content
+                break
+        _, _, header = self.read_frame()
+        size = struct.unpack("!Q", header[4:12])[0]
+        body = b""
+        while len(body) < size:
+            _, _, chunk = self.read_frame()
+            body += chunk
+        return body
+
     def close(self):
         try:
             self.send_method(0, 10, 50, struct.pack("!H", 200) + shortstr("bye") + struct.pack("!HH", 0, 0))
@@ -184,6 +222,18 @@ def main(argv):
         finally:
             c.close()
         return 0
+    if cmd == "publish-get":
+        # Declares QUEUE, publishes BODY to it and gets it back; prints the body.
+        queue, body = argv[2], argv[3].encode()
+        c = Conn(uri)
+        try:
+            c.queue_declare(queue)
+            c.publish(queue, body)
+            got = c.get(queue)
+        finally:
+            c.close()
+        print(got.decode(errors="replace") if got is not None else "(empty)")
+        return 0 if got == body else 1
     if cmd == "wait-count":
         queue, want, timeout = argv[2], int(argv[3]), float(argv[4])
         deadline = time.time() + timeout
