@@ -102,9 +102,32 @@ struct Ledger {
     faults: HashMap<&'static str, u32>,
     /// What each consumer did last, and when (for the report when something is stuck).
     activity: HashMap<u32, (&'static str, Instant)>,
+    /// When the run started (for the report's times).
+    started: Option<Instant>,
+    /// Per confirmed persistent message: the incarnation and the time (ms into the run) of
+    /// its confirm, so the report can place what went missing.
+    confirmed_when: HashMap<(&'static str, Id), (u64, u64)>,
+    /// Faults and restarts, with their time (ms into the run) and incarnation.
+    timeline: Vec<(u64, u64, String)>,
 }
 
 impl Ledger {
+    fn millis(&self) -> u64 {
+        self.started.map_or(0, |s| s.elapsed().as_millis() as u64)
+    }
+
+    /// Records a confirmed persistent message (confirm or committed transaction).
+    fn confirmed(&mut self, queue: &'static str, id: Id, epoch: u64) {
+        self.confirmed.entry(queue).or_default().insert(id);
+        let at = self.millis();
+        self.confirmed_when.insert((queue, id), (epoch, at));
+    }
+
+    fn event(&mut self, epoch: u64, what: String) {
+        let at = self.millis();
+        self.timeline.push((at, epoch, what));
+    }
+
     fn violation(&mut self, v: String) {
         if self.violations.len() < 50 {
             eprintln!("VIOLATION: {v}");
@@ -316,7 +339,7 @@ async fn confirm_publisher(run: Arc<Run>, id: u32, queue: &'static str, persiste
                         let mut l = run.ledger();
                         l.confirms += 1;
                         if persistent {
-                            l.confirmed.entry(queue).or_default().insert((id, s));
+                            l.confirmed(queue, (id, s), run.epoch.load(Ordering::Relaxed));
                         }
                     }
                     Ok(_) => run.ledger().nacks += 1,
@@ -363,9 +386,9 @@ async fn tx_publisher(run: Arc<Run>, id: u32, queue: &'static str) {
             }
             let mut l = run.ledger();
             l.confirms += seq + 1 - first;
-            let set = l.confirmed.entry(queue).or_default();
+            let epoch = run.epoch.load(Ordering::Relaxed);
             for s in first..=seq {
-                set.insert((id, s));
+                l.confirmed(queue, (id, s), epoch);
             }
         }
         end_session(conn).await;
@@ -864,7 +887,9 @@ async fn trip_the_memory_alarm(run: &Run) {
 }
 
 fn count_fault(run: &Run, name: &'static str) {
-    *run.ledger().faults.entry(name).or_insert(0) += 1;
+    let mut l = run.ledger();
+    *l.faults.entry(name).or_insert(0) += 1;
+    l.event(run.epoch.load(Ordering::Relaxed), name.to_string());
 }
 
 /// Restarts the broker: kill -9 (`clean` false) or SIGTERM.
@@ -890,6 +915,8 @@ async fn restart(run: &Run, w: WarrenProcess, clean: bool) -> WarrenProcess {
         Ok(w) => w,
         Err(e) => panic!("restarting warren failed: {e}"),
     };
+    run.ledger()
+        .event(run.epoch.load(Ordering::Relaxed), "broker up again".into());
     run.up.store(true, Ordering::Relaxed);
     w
 }
@@ -936,6 +963,7 @@ async fn chaos() {
         seed,
         ledger: Mutex::new(Ledger {
             clean_start: vec![true],
+            started: Some(Instant::now()),
             ..Ledger::default()
         }),
         epoch: AtomicU64::new(0),
@@ -1065,6 +1093,7 @@ async fn chaos() {
             "{} missing; queues (name, ready, consumers): {state:?}",
             missing.len()
         );
+        report_missing(&l, &missing);
         if let Some(w) = &warren {
             let log = w.log.lock().map(|l| l.clone()).unwrap_or_default();
             for line in log
@@ -1130,6 +1159,44 @@ async fn chaos() {
 }
 
 /// Confirmed persistent messages of the queues that must deliver that no consumer has seen.
+/// Groups what went missing by queue, publisher and the incarnation that confirmed it, with
+/// the range of sequence numbers and confirm times, next to the run's timeline.
+fn report_missing(l: &Ledger, missing: &[(&'static str, Id)]) {
+    /// Count, lowest and highest sequence number, earliest and latest confirm (ms).
+    #[derive(Clone, Copy)]
+    struct Group {
+        n: usize,
+        seqs: (u64, u64),
+        times: (u64, u64),
+    }
+    let mut groups: std::collections::BTreeMap<(&str, u32, u64), Group> = Default::default();
+    for (queue, id) in missing {
+        let (epoch, at) = l
+            .confirmed_when
+            .get(&(*queue, *id))
+            .copied()
+            .unwrap_or((0, 0));
+        let g = groups.entry((*queue, id.0, epoch)).or_insert(Group {
+            n: 0,
+            seqs: (u64::MAX, 0),
+            times: (u64::MAX, 0),
+        });
+        g.n += 1;
+        g.seqs = (g.seqs.0.min(id.1), g.seqs.1.max(id.1));
+        g.times = (g.times.0.min(at), g.times.1.max(at));
+    }
+    for ((queue, publisher, epoch), g) in groups {
+        let (n, (lo, hi), (t0, t1)) = (g.n, g.seqs, g.times);
+        eprintln!(
+            "missing: {queue} publisher {publisher}, confirmed in incarnation {epoch}: {n} \
+             (seq {lo}..={hi}, confirmed {t0}..={t1} ms)"
+        );
+    }
+    for (at, epoch, what) in &l.timeline {
+        eprintln!("timeline: {at} ms, incarnation {epoch}: {what}");
+    }
+}
+
 fn undelivered(run: &Run) -> Vec<(&'static str, Id)> {
     let l = run.ledger();
     let mut out = Vec::new();

@@ -59,6 +59,8 @@ pub struct QueueLog {
     deleted: AtomicBool,
     /// Position up to which appended messages are durable (see `append`).
     synced: AtomicU64,
+    /// One past the highest sequence number found at recovery, in records or acks.
+    next_seq: u64,
 }
 
 fn segment_path(dir: &Path, no: u64) -> PathBuf {
@@ -88,6 +90,13 @@ impl QueueLog {
         };
         self.schedule();
         position
+    }
+
+    /// The first sequence number the queue may give a new message: beyond every number the
+    /// files mention. The ack log keeps acks of messages long gone, so a reused number would
+    /// make a new message look acked at the next recovery (and be lost).
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
     }
 
     /// Bytes waiting to be written at the next flush.
@@ -377,8 +386,10 @@ impl QueueLog {
         let mut delivered = HashSet::new();
         let ack_path = dir.join("acks.log");
         let mut ack_records = 0;
+        let mut next_seq = 0u64;
         if let Ok(data) = fs::read(&ack_path) {
             let good = read_acks(&data, |seq| {
+                next_seq = next_seq.max((seq & !record::DELIVERED_BIT).saturating_add(1));
                 if seq & record::DELIVERED_BIT != 0 {
                     delivered.insert(seq & !record::DELIVERED_BIT);
                 } else {
@@ -422,6 +433,7 @@ impl QueueLog {
                             seg.first_seq = m.seq;
                         }
                         seg.last_seq = m.seq;
+                        next_seq = next_seq.max(m.seq.saturating_add(1));
                         at += used;
                         if !acked.contains(&m.seq) {
                             seg.live += 1;
@@ -463,6 +475,7 @@ impl QueueLog {
             queued: AtomicBool::new(false),
             deleted: AtomicBool::new(false),
             synced: AtomicU64::new(0),
+            next_seq,
         };
         {
             let mut files = log.files.lock();

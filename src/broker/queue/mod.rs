@@ -112,7 +112,7 @@ impl Queue {
                 ready: ReadyList::new(policy.max_priority, spool_path),
                 consumers: Vec::new(),
                 next_consumer: 0,
-                next_seq: 0,
+                next_seq: log.as_ref().map_or(0, |l| l.next_seq()),
                 deleted: false,
                 had_consumer: false,
                 expiring: 0,
@@ -139,8 +139,13 @@ impl Queue {
         self.log.get()
     }
 
-    /// Attaches the log once recovery has replayed it into this queue.
+    /// Attaches the log once recovery has replayed it into this queue. Numbering continues
+    /// beyond every number in the log, acked ones included (their acks are still on disk).
     pub fn attach_log(&self, log: Arc<QueueLog>) {
+        {
+            let mut st = self.state.lock();
+            st.next_seq = st.next_seq.max(log.next_seq());
+        }
         let _ = self.log.set(log);
     }
 
