@@ -3,7 +3,9 @@
 //! durable log (recorded in the definitions like a queue), so they survive a restart and are
 //! routed when due, or at once if their time passed while Warren was down.
 //!
-//! In that log a message's sequence number carries its due time: `due_ms << 12 | counter`.
+//! That log is numbered in publish order like a queue's log (acks are counted against the
+//! segment holding each number, which needs ascending numbers), and each stored body starts
+//! with the message's due time: `DUE_TAG`, then the due time in ms (big-endian u64).
 
 use super::VHost;
 use crate::broker::exchange::Routed;
@@ -18,9 +20,53 @@ use std::time::Duration;
 /// `amq.` prefix is reserved).
 pub const DELAYED_LOG_NAME: &str = "amq.warren.delayed";
 
-fn sequence(due_ms: u64) -> u64 {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    (due_ms << 12) | (COUNTER.fetch_add(1, Ordering::Relaxed) & 0xFFF)
+/// Marks a stored body that starts with its due time. Logs written before carried the due
+/// time in the sequence number (`due_ms << 12 | counter`) and are still read.
+const DUE_TAG: &[u8; 4] = b"wdue";
+
+/// The durable log of persistent delayed messages and the number for the next one.
+#[derive(Debug)]
+pub(super) struct DelayedLog {
+    pub(super) log: Arc<QueueLog>,
+    next_seq: AtomicU64,
+}
+
+impl DelayedLog {
+    fn new(log: Arc<QueueLog>) -> DelayedLog {
+        DelayedLog {
+            next_seq: AtomicU64::new(log.next_seq()),
+            log,
+        }
+    }
+
+    /// Appends a message due at `due_ms`; returns its number and log position.
+    fn append(&self, message: &Message, due_ms: u64) -> (u64, u64) {
+        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+        let mut stored = Vec::with_capacity(12 + message.body().len());
+        stored.extend_from_slice(DUE_TAG);
+        stored.extend_from_slice(&due_ms.to_be_bytes());
+        stored.extend_from_slice(message.body());
+        let position = self.log.append(
+            seq,
+            message.exchange(),
+            message.routing_key_bytes(),
+            message.properties(),
+            &stored,
+        );
+        (seq, position)
+    }
+}
+
+/// A stored body's due time and the message's own body.
+fn split_due(seq: u64, stored: &[u8]) -> (u64, &[u8]) {
+    match stored.strip_prefix(DUE_TAG.as_slice()) {
+        Some(rest) if rest.len() >= 8 => {
+            let (due, body) = rest.split_at(8);
+            let due = u64::from_be_bytes(due.try_into().unwrap_or([0; 8]));
+            (due, body)
+        }
+        _ => (seq >> 12, stored),
+    }
 }
 
 impl VHost {
@@ -33,17 +79,9 @@ impl VHost {
             .is_ok_and(|x| x.spec.durable);
         let mut persisted = None;
         if message.is_persistent() && durable_exchange {
-            if let Some(log) = self.delayed_log() {
-                let seq = sequence(due);
-                let m = &message;
-                let position = log.append(
-                    seq,
-                    m.exchange(),
-                    m.routing_key_bytes(),
-                    m.properties(),
-                    m.body(),
-                );
-                persisted = Some((log, seq, position));
+            if let Some(delayed) = self.delayed_log() {
+                let (seq, position) = delayed.append(&message, due);
+                persisted = Some((delayed.log.clone(), seq, position));
             }
         }
         let out = persisted
@@ -89,9 +127,9 @@ impl VHost {
     }
 
     /// The durable log of delayed messages, created (and recorded) on first use.
-    fn delayed_log(&self) -> Option<Arc<QueueLog>> {
-        if let Some(log) = self.delayed.get() {
-            return Some(log.clone());
+    fn delayed_log(&self) -> Option<&DelayedLog> {
+        if let Some(delayed) = self.delayed.get() {
+            return Some(delayed);
         }
         let store = self.store.as_ref()?;
         let log = match store.create_queue_log() {
@@ -101,9 +139,9 @@ impl VHost {
                 return None;
             }
         };
-        let log = self.delayed.get_or_init(|| log).clone();
+        let delayed = self.delayed.get_or_init(|| DelayedLog::new(log));
         let _ = self.persist_if(true);
-        Some(log)
+        Some(delayed)
     }
 
     /// Recovery: reopens the delayed-message log and schedules what it holds.
@@ -113,12 +151,32 @@ impl VHost {
         };
         let mut waiting = Vec::new();
         let log = store.open_queue_log(dir_name, &mut |m| waiting.push(m))?;
-        let log = self.delayed.get_or_init(|| log).clone();
+        let log = self
+            .delayed
+            .get_or_init(|| DelayedLog::new(log))
+            .log
+            .clone();
         let count = waiting.len();
         for m in waiting {
-            let message = Message::new(&m.exchange, &m.routing_key, &m.properties, &m.body);
-            self.schedule_delayed(message, m.seq >> 12, Some((log.clone(), m.seq)));
+            let (due, body) = split_due(m.seq, &m.body);
+            let message = Message::new(&m.exchange, &m.routing_key, &m.properties, body);
+            self.schedule_delayed(message, due, Some((log.clone(), m.seq)));
         }
         Ok(count)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_due_time_is_read_from_the_body_or_from_an_older_logs_number() {
+        let mut stored = DUE_TAG.to_vec();
+        stored.extend_from_slice(&1234u64.to_be_bytes());
+        stored.extend_from_slice(b"body");
+        assert_eq!(split_due(7, &stored), (1234, &b"body"[..]));
+        // Written before the tag: the number is `due_ms << 12 | counter`.
+        assert_eq!(split_due(5678 << 12 | 9, b"body"), (5678, &b"body"[..]));
     }
 }

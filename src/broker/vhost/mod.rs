@@ -74,7 +74,7 @@ pub struct VHost {
     /// Direct reply-to pseudo-queues by their name (`amq.rabbitmq.reply-to.<token>`).
     reply_queues: Mutex<HashMap<Arc<str>, Arc<Queue>>>,
     /// The durable log of persistent delayed messages (created on first use).
-    delayed: std::sync::OnceLock<Arc<crate::store::QueueLog>>,
+    delayed: std::sync::OnceLock<delayed::DelayedLog>,
 }
 
 impl VHost {

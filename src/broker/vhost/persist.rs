@@ -43,13 +43,13 @@ impl VHost {
                 });
             }
         }
-        if let Some(log) = self.delayed.get() {
+        if let Some(delayed) = self.delayed.get() {
             d.queues.push(QueueDef {
                 vhost: vhost.clone(),
                 name: super::delayed::DELAYED_LOG_NAME.to_string(),
                 auto_delete: false,
                 arguments: Vec::new(),
-                log: log.name().to_string(),
+                log: delayed.log.name().to_string(),
             });
         }
         let exchanges = self.exchanges.read();
