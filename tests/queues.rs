@@ -454,3 +454,74 @@ async fn exchange_delete_if_unused_with_bindings_is_406() {
         )
     );
 }
+
+/// RabbitMQ's exclusive check on redeclare is strict: the owning connection redeclaring its
+/// exclusive queue without the flag (from another channel too) gets 405, and so does
+/// redeclaring a shared queue as exclusive.
+#[tokio::test]
+async fn the_exclusive_property_must_match_on_redeclare() {
+    let b = start().await;
+    let (c, ch) = b.channel().await;
+    let exclusive = QueueDeclareOptions {
+        exclusive: true,
+        ..Default::default()
+    };
+    ch.queue_declare("mine".into(), exclusive, FieldTable::default())
+        .await
+        .expect("exclusive declare");
+    ch.queue_declare("mine".into(), exclusive, FieldTable::default())
+        .await
+        .expect("the same declare again is fine");
+    let other = c.create_channel().await.expect("channel");
+    let err = other
+        .queue_declare(
+            "mine".into(),
+            QueueDeclareOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap_err();
+    let locked = "RESOURCE_LOCKED - cannot obtain exclusive access to locked queue";
+    let (code, text) = reply_of(&err);
+    assert_eq!(code, 405);
+    assert!(text.starts_with(locked), "{text}");
+    let ch = c.create_channel().await.expect("channel");
+    declare(&ch, "shared").await;
+    let err = ch
+        .queue_declare("shared".into(), exclusive, FieldTable::default())
+        .await
+        .unwrap_err();
+    let (code, text) = reply_of(&err);
+    assert_eq!(code, 405);
+    assert!(text.starts_with(locked), "{text}");
+}
+
+/// Every exchange.declare of the default exchange is refused, passive ones too (RabbitMQ).
+#[tokio::test]
+async fn declaring_the_default_exchange_is_403_even_passive() {
+    let b = start().await;
+    let (c, _ch) = b.channel().await;
+    for passive in [true, false] {
+        let ch = c.create_channel().await.expect("channel");
+        let err = ch
+            .exchange_declare(
+                "".into(),
+                lapin::ExchangeKind::Direct,
+                ExchangeDeclareOptions {
+                    passive,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(
+            reply_of(&err),
+            (
+                403,
+                "ACCESS_REFUSED - operation not permitted on the default exchange".into()
+            ),
+            "passive: {passive}"
+        );
+    }
+}

@@ -142,6 +142,36 @@ async fn topic_star_and_hash() {
     assert_eq!(drain(&ch, "mid").await, ["a.z", "a.b.c.z"]);
 }
 
+/// An empty routing key has no words (RabbitMQ): only `""` and `#` match it; `*`, `#.*` and
+/// `*.#` need a word. "." is two empty words.
+#[tokio::test]
+async fn topic_empty_routing_key_has_no_words() {
+    let b = start().await;
+    let (_c, ch) = b.channel().await;
+    exchange(&ch, "t", ExchangeKind::Topic).await;
+    let patterns = [
+        ("empty", ""),
+        ("hash", "#"),
+        ("star", "*"),
+        ("hash_star", "#.*"),
+        ("star_hash", "*.#"),
+        ("star_star", "*.*"),
+    ];
+    for (q, p) in patterns {
+        declare(&ch, q).await;
+        bind(&ch, q, "t", p, FieldTable::default()).await;
+    }
+    for key in ["", ".", "a"] {
+        publish(&ch, "t", key, format!("<{key}>").as_bytes()).await;
+    }
+    assert_eq!(drain(&ch, "empty").await, ["<>"]);
+    assert_eq!(drain(&ch, "hash").await, ["<>", "<.>", "<a>"]);
+    assert_eq!(drain(&ch, "star").await, ["<a>"]);
+    assert_eq!(drain(&ch, "hash_star").await, ["<.>", "<a>"]);
+    assert_eq!(drain(&ch, "star_hash").await, ["<.>", "<a>"]);
+    assert_eq!(drain(&ch, "star_star").await, ["<.>"]);
+}
+
 fn table(entries: &[(&str, AMQPValue)]) -> FieldTable {
     let mut t = FieldTable::default();
     for (k, v) in entries {

@@ -24,7 +24,7 @@ impl TopicTrie {
         for b in list {
             let mut node = &mut root;
             let mut previous = "";
-            for word in b.routing_key.split('.') {
+            for word in words_of(&b.routing_key) {
                 // "#.#" matches exactly what "#" matches; collapsing keeps routing linear.
                 if word == "#" && previous == "#" {
                     continue;
@@ -45,13 +45,16 @@ impl TopicTrie {
 
     /// Appends matching queues (possibly with duplicates; the caller dedups).
     pub(super) fn route(&self, routing_key: &str, out: &mut Routed) {
-        let mut words: Vec<&str> = routing_key.split('.').collect();
-        if routing_key.is_empty() {
-            // An empty routing key is one empty word, as in RabbitMQ ("" matches "#" and "").
-            words = vec![""];
-        }
+        let words: Vec<&str> = words_of(routing_key).collect();
         walk(&self.root, &words, out);
     }
+}
+
+/// The words of a routing or binding key. An empty key has none, as in RabbitMQ: `""` is
+/// matched by `""` and `#` only, never by `*`, `#.*` or `*.#` (which need one word); "."
+/// is two empty words.
+fn words_of(key: &str) -> impl Iterator<Item = &str> {
+    key.split('.').filter(move |_| !key.is_empty())
 }
 
 fn walk(node: &Node, words: &[&str], out: &mut Routed) {

@@ -133,12 +133,8 @@ impl VHost {
     /// exchange.declare.
     pub fn declare_exchange(&self, d: &ExchangeDeclare<'_>) -> AmqpResult<()> {
         if d.name.is_empty() {
-            // Passive declare of the default exchange is fine; anything else is refused.
-            return if d.passive {
-                Ok(())
-            } else {
-                Err(Self::default_exchange_refused())
-            };
+            // RabbitMQ refuses every declare of the default exchange, passive ones included.
+            return Err(Self::default_exchange_refused());
         }
         if d.passive {
             return self.exchange(d.name).map(|_| ());
@@ -340,8 +336,9 @@ impl VHost {
         conn_id: u64,
     ) -> AmqpResult<()> {
         let have = &q.spec;
-        if d.exclusive && have.exclusive_owner != Some(conn_id) {
-            // Redeclaring a shared queue as exclusive (RabbitMQ: 405, same text as locked).
+        if d.exclusive.then_some(conn_id) != have.exclusive_owner {
+            // The exclusive property must match (RabbitMQ's strict exclusive check: 405 with
+            // the text of a locked queue), also for the owner redeclaring without it.
             return Err(AmqpError::resource_locked(format!(
                 "cannot obtain exclusive access to locked queue '{}' in vhost '{}'. It could be \
                  originally declared on another connection or the exclusive property value does \

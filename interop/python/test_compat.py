@@ -1,0 +1,73 @@
+"""Behaviours real clients tripped on (issue #11), as a pika application sees them. Each test
+passes against RabbitMQ 3.10 (`interop/run --against ...`) and against Warren."""
+
+import pika.exceptions
+import pytest
+
+from support import Inbox, pump_until, publish_end_markers, received_before_marker
+
+
+def test_owner_redeclaring_its_exclusive_queue_without_exclusive_is_405(broker, names):
+    conn = broker.connect()
+    ch = conn.channel()
+    queue = names.queue("mine")
+    ch.queue_declare(queue=queue, exclusive=True)
+    ch.queue_declare(queue=queue, exclusive=True)  # the same declare: fine
+    other = conn.channel()
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as exc:
+        other.queue_declare(queue=queue, exclusive=False)
+    assert exc.value.reply_code == 405
+    assert exc.value.reply_text.startswith(
+        "RESOURCE_LOCKED - cannot obtain exclusive access to locked queue"
+    ), exc.value.reply_text
+
+
+def test_redeclaring_a_shared_queue_as_exclusive_is_405(broker, names):
+    ch = broker.connect().channel()
+    queue = names.queue("shared")
+    ch.queue_declare(queue=queue)
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as exc:
+        ch.queue_declare(queue=queue, exclusive=True)
+    assert exc.value.reply_code == 405
+
+
+@pytest.mark.parametrize("passive", [True, False])
+def test_declaring_the_default_exchange_is_403(broker, passive):
+    conn = broker.connect()
+    ch = conn.channel()
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as exc:
+        ch.exchange_declare(exchange="", exchange_type="direct", passive=passive)
+    assert exc.value.reply_code == 403
+    assert exc.value.reply_text == "ACCESS_REFUSED - operation not permitted on the default exchange"
+    assert conn.is_open
+
+
+def test_topic_empty_routing_key_has_no_words(broker, names):
+    conn = broker.connect()
+    ch = conn.channel()
+    ch.confirm_delivery()
+    exchange = names.exchange("topic")
+    ch.exchange_declare(exchange=exchange, exchange_type="topic")
+    patterns = {"empty": "", "hash": "#", "star": "*", "hash_star": "#.*", "star_hash": "*.#"}
+    queues = {}
+    for label, pattern in patterns.items():
+        q = names.queue(label)
+        ch.queue_declare(queue=q)
+        ch.queue_bind(queue=q, exchange=exchange, routing_key=pattern)
+        queues[label] = q
+    for key in ["", ".", "a"]:
+        ch.basic_publish(exchange=exchange, routing_key=key, body=f"<{key}>".encode())
+    publish_end_markers(ch, queues.values())
+    got = {}
+    for label, q in queues.items():
+        inbox = Inbox()
+        ch.basic_consume(queue=q, on_message_callback=inbox, auto_ack=True)
+        pump_until(lambda: received_before_marker(inbox) is not None, conn, what=f"marker on {label}")
+        got[label] = received_before_marker(inbox)
+    assert got == {
+        "empty": ["<>"],
+        "hash": ["<>", "<.>", "<a>"],
+        "star": ["<a>"],
+        "hash_star": ["<.>", "<a>"],
+        "star_hash": ["<.>", "<a>"],
+    }
