@@ -685,10 +685,17 @@ async fn raw_consume_then_vanish(
     queue: &'static str,
     take: u32,
 ) -> Option<u32> {
-    let mut c = tokio::time::timeout(Duration::from_secs(5), RawClient::connect(addr))
+    // The broker may be restarted midway: a failed handshake just ends this life.
+    let handshake = RawClient::try_connect_full(addr, 0, 131072, FieldTable::default());
+    let mut c = tokio::time::timeout(Duration::from_secs(5), handshake)
         .await
+        .ok()?
         .ok()?;
-    c.open_channel(1).await;
+    c.send_bytes(&frame(1, 1, &[0, 20, 0, 10, 0])).await; // channel.open
+    match tokio::time::timeout(Duration::from_secs(5), c.read_raw()).await {
+        Ok(Some((1, 1, payload))) if payload.starts_with(&[0, 20, 0, 11]) => {}
+        _ => return None,
+    }
     let mut consume = vec![0, 60, 0, 20, 0, 0, queue.len() as u8];
     consume.extend_from_slice(queue.as_bytes());
     consume.extend_from_slice(&[0, 0, 0, 0, 0, 0]); // tag "", flags, no arguments
@@ -899,6 +906,8 @@ async fn restart(run: &Run, w: WarrenProcess, clean: bool) -> WarrenProcess {
     // the restart.
     run.ledger().clean_start.push(clean);
     run.epoch.fetch_add(1, Ordering::Relaxed);
+    // The ending incarnation's warnings and errors go to the timeline (its log goes with it).
+    let ending_log = w.log.clone();
     // Stopping and starting the process blocks (waiting for it to exit, then to be ready):
     // not on a runtime worker, which the clients need.
     let restarted = tokio::task::spawn_blocking(move || {
@@ -915,8 +924,24 @@ async fn restart(run: &Run, w: WarrenProcess, clean: bool) -> WarrenProcess {
         Ok(w) => w,
         Err(e) => panic!("restarting warren failed: {e}"),
     };
-    run.ledger()
-        .event(run.epoch.load(Ordering::Relaxed), "broker up again".into());
+    let warnings: Vec<String> = ending_log
+        .lock()
+        .map(|l| {
+            l.iter()
+                .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+                .rev()
+                .take(10)
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut l = run.ledger();
+    let epoch = run.epoch.load(Ordering::Relaxed);
+    for line in warnings.into_iter().rev() {
+        l.event(epoch - 1, format!("its log: {line}"));
+    }
+    l.event(epoch, "broker up again".into());
+    drop(l);
     run.up.store(true, Ordering::Relaxed);
     w
 }
@@ -1144,6 +1169,9 @@ async fn chaos() {
         l.clean_start.len(),
         l.notes
     );
+    if !missing.is_empty() || !l.violations.is_empty() {
+        print_timeline(&l);
+    }
     assert!(
         missing.is_empty(),
         "{} confirmed persistent messages were never delivered",
@@ -1192,6 +1220,10 @@ fn report_missing(l: &Ledger, missing: &[(&'static str, Id)]) {
              (seq {lo}..={hi}, confirmed {t0}..={t1} ms)"
         );
     }
+}
+
+/// Faults, restarts and each ending incarnation's warnings, in order.
+fn print_timeline(l: &Ledger) {
     for (at, epoch, what) in &l.timeline {
         eprintln!("timeline: {at} ms, incarnation {epoch}: {what}");
     }

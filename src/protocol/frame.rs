@@ -31,6 +31,14 @@ impl RawFrame<'_> {
     }
 }
 
+/// Whether a frame with this payload size is accepted. The spec counts the 8 octets of
+/// framing in frame_max, but some clients (rabbitpy, AMQPStorm) fill body frames with
+/// frame_max octets of payload; RabbitMQ keeps an 8-octet allowance for them and refuses
+/// only a payload above frame_max, and so do we (our own frames keep to the spec).
+fn payload_fits(size: usize, frame_max: u32) -> bool {
+    frame_max == 0 || size <= frame_max as usize
+}
+
 /// Splits the next frame off `buf`. `Ok(None)` means "need more bytes".
 pub fn split_frame(buf: &[u8], frame_max: u32) -> AmqpResult<Option<RawFrame<'_>>> {
     if buf.len() < 7 {
@@ -47,8 +55,8 @@ pub fn split_frame(buf: &[u8], frame_max: u32) -> AmqpResult<Option<RawFrame<'_>
             "type {kind}, all octets = <<>>: unknown_frame"
         )));
     }
-    if frame_max != 0 && size + FRAME_OVERHEAD > frame_max as usize {
-        // RabbitMQ's wording: payload size against the largest payload frame_max allows.
+    if !payload_fits(size, frame_max) {
+        // RabbitMQ's wording: payload size against the largest payload the spec allows.
         return Err(AmqpError::frame_error(format!(
             "type {kind}, all octets = <<>>: {{frame_too_large,{size},{}}}",
             frame_max as usize - FRAME_OVERHEAD
@@ -80,7 +88,7 @@ pub fn frame_end_fault_len(buf: &[u8], frame_max: u32) -> Option<usize> {
         header[0],
         FRAME_METHOD | FRAME_HEADER | FRAME_BODY | FRAME_HEARTBEAT
     );
-    let fits = frame_max == 0 || size + FRAME_OVERHEAD <= frame_max as usize;
+    let fits = payload_fits(size, frame_max);
     let end = *buf.get(7 + size)?;
     (known && fits && end != FRAME_END).then_some(size + FRAME_OVERHEAD)
 }
@@ -105,6 +113,24 @@ mod tests {
     fn oversize_is_rejected_from_the_header_alone() {
         let h = [3u8, 0, 1, 0xFF, 0xFF, 0xFF, 0xF0];
         assert_eq!(split_frame(&h, 131072).unwrap_err().code, 501);
+    }
+
+    #[test]
+    fn a_payload_of_frame_max_octets_is_accepted_one_more_is_not() {
+        let frame = |size: usize| {
+            let mut f = vec![3u8, 0, 1];
+            f.extend_from_slice(&(size as u32).to_be_bytes());
+            f.resize(7 + size, 0);
+            f.push(FRAME_END);
+            f
+        };
+        let at_max = frame(4096);
+        assert_eq!(split_frame(&at_max, 4096).unwrap().unwrap().payload.len(), 4096);
+        let over = frame(4097);
+        assert_eq!(
+            split_frame(&over, 4096).unwrap_err().text,
+            "FRAME_ERROR - type 3, all octets = <<>>: {frame_too_large,4097,4088}"
+        );
     }
 
     #[test]

@@ -220,13 +220,31 @@ impl RawClient {
         frame_max: u32,
         client_properties: FieldTable,
     ) -> RawClient {
-        let mut c = RawClient::socket(addr).await;
+        match Self::try_connect_full(addr, heartbeat, frame_max, client_properties).await {
+            Ok(c) => c,
+            Err(e) => panic!("handshake: {e}"),
+        }
+    }
+
+    /// The handshake, reporting instead of panicking when the server goes away midway (the
+    /// chaos suite restarts it under its clients).
+    pub async fn try_connect_full(
+        addr: SocketAddr,
+        heartbeat: u16,
+        frame_max: u32,
+        client_properties: FieldTable,
+    ) -> Result<RawClient, String> {
+        let stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+        let mut c = RawClient {
+            stream,
+            buf: BytesMut::new(),
+        };
         c.send_bytes(b"AMQP\x00\x00\x09\x01").await;
-        assert!(matches!(
-            c.read_frame().await,
-            RawFrame::Method(0, AMQPClass::Connection(_))
-        ));
         use amq_protocol::protocol::connection;
+        match c.read_frame().await {
+            RawFrame::Method(0, AMQPClass::Connection(connection::AMQPMethod::Start(_))) => {}
+            other => return Err(format!("expected connection.start, got {other:?}")),
+        }
         c.send_method(
             0,
             AMQPClass::Connection(connection::AMQPMethod::StartOk(connection::StartOk {
@@ -239,7 +257,7 @@ impl RawClient {
         .await;
         let tune = match c.read_frame().await {
             RawFrame::Method(0, AMQPClass::Connection(connection::AMQPMethod::Tune(t))) => t,
-            other => panic!("expected connection.tune, got {other:?}"),
+            other => return Err(format!("expected connection.tune, got {other:?}")),
         };
         c.send_method(
             0,
@@ -257,11 +275,10 @@ impl RawClient {
             })),
         )
         .await;
-        assert!(matches!(
-            c.read_frame().await,
-            RawFrame::Method(0, AMQPClass::Connection(connection::AMQPMethod::OpenOk(_)))
-        ));
-        c
+        match c.read_frame().await {
+            RawFrame::Method(0, AMQPClass::Connection(connection::AMQPMethod::OpenOk(_))) => Ok(c),
+            other => Err(format!("expected connection.open-ok, got {other:?}")),
+        }
     }
 
     /// Just a socket, no handshake.
