@@ -697,3 +697,75 @@ async fn priorities_do_not_make_a_restart_reuse_acked_message_numbers() {
     let got: Vec<String> = bodies(&ch, "prio").await.into_iter().map(|b| b.0).collect();
     assert_eq!(got, ["low", "later"], "every confirmed message");
 }
+
+/// A durable TTL queue that dead-letters into another durable queue, through a named
+/// exchange: messages that were waiting at a crash expire after the restart (their TTL starts
+/// again at recovery) and reach the dead-letter queue exactly once, also across the next
+/// restart. Expiry starts only once every queue, log and binding is back.
+#[tokio::test]
+async fn messages_waiting_out_a_ttl_at_a_crash_are_dead_lettered_once_after_it() {
+    use lapin::types::AMQPValue;
+    let w = WarrenProcess::start_fresh().await;
+    {
+        let (_c, ch) = w.channel().await;
+        ch.exchange_declare(
+            "dlx".into(),
+            ExchangeKind::Fanout,
+            ExchangeDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .expect("dead-letter exchange");
+        durable_queue(&ch, "dead").await;
+        ch.queue_bind(
+            "dead".into(),
+            "dlx".into(),
+            "".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .expect("bind");
+        let mut args = FieldTable::default();
+        args.insert("x-message-ttl".into(), AMQPValue::LongInt(1500));
+        args.insert(
+            "x-dead-letter-exchange".into(),
+            AMQPValue::LongString("dlx".into()),
+        );
+        ch.queue_declare(
+            "waiting".into(),
+            QueueDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            args,
+        )
+        .await
+        .expect("TTL queue");
+        ch.confirm_select(ConfirmSelectOptions::default())
+            .await
+            .expect("confirm.select");
+        for i in 0..20 {
+            publish_confirmed(&ch, "", "waiting", format!("m{i}").as_bytes(), persistent()).await;
+        }
+    }
+    let w = w.crash_and_restart().await;
+    let (c, ch) = w.channel().await;
+    let mut consumer = consume(&ch, "dead", false).await;
+    for i in 0..20 {
+        let d = next(&mut consumer).await;
+        assert_eq!(d.data, format!("m{i}").as_bytes(), "in order, once each");
+        assert!(d.properties.headers().is_some(), "x-death");
+    }
+    // Not acked: a clean restart keeps them, and nothing is dead-lettered a second time.
+    c.close(200, "done".into()).await.expect("close");
+    let w = w.restart().await;
+    let (_c, ch) = w.channel().await;
+    let back: Vec<String> = bodies(&ch, "dead").await.into_iter().map(|b| b.0).collect();
+    let want: Vec<String> = (0..20).map(|i| format!("m{i}")).collect();
+    assert_eq!(back, want);
+    assert_eq!(count(&ch, "waiting").await, 0);
+}

@@ -125,7 +125,10 @@ mod tests {
             f
         };
         let at_max = frame(4096);
-        assert_eq!(split_frame(&at_max, 4096).unwrap().unwrap().payload.len(), 4096);
+        assert_eq!(
+            split_frame(&at_max, 4096).unwrap().unwrap().payload.len(),
+            4096
+        );
         let over = frame(4097);
         assert_eq!(
             split_frame(&over, 4096).unwrap_err().text,

@@ -166,7 +166,10 @@ impl Queue {
         }
     }
 
-    /// Puts recovered messages back (start-up only), continuing their numbering.
+    /// Puts recovered messages back (start-up only), continuing their numbering. Their TTLs
+    /// start counting at `recovered`, once every queue, log and binding is back: a message
+    /// that expired earlier would be dead-lettered to a queue not recovered yet (and
+    /// dropped), or released before this queue's log is attached (and its ack never written).
     pub fn restore(self: &Arc<Self>, messages: Vec<QueuedMessage>) {
         let mut st = self.state.lock();
         if let Some(last) = messages.last() {
@@ -176,7 +179,10 @@ impl Queue {
             st.note_expiry(&m);
             st.ready.push_back(m);
         }
-        drop(st);
+    }
+
+    /// Recovery is complete: expiry starts.
+    pub fn recovered(self: &Arc<Self>) {
         self.arm_expiry();
     }
 

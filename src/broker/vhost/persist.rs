@@ -114,9 +114,10 @@ impl VHost {
         let clean = store.recovered_cleanly();
         let mut recovered = 0usize;
         let mut delayed = 0;
+        let mut delayed_log = None;
         for qd in defs.queues.iter().filter(|q| *q.vhost == *self.name) {
             if qd.name == super::delayed::DELAYED_LOG_NAME {
-                delayed += self.recover_delayed(&qd.log)?;
+                delayed_log = Some(qd.log.clone());
                 logs.push(qd.log.clone());
                 continue;
             }
@@ -173,6 +174,15 @@ impl VHost {
                 Dest::Exchange(b.destination.as_str().into())
             };
             x.bind(dest, &b.routing_key, &args);
+        }
+        let recovered_queues: Vec<Arc<Queue>> = self.queues.read().values().cloned().collect();
+        for q in recovered_queues {
+            q.recovered();
+        }
+        // Delayed messages whose time passed while Warren was down are routed at once: only
+        // now that their queues and bindings are back.
+        if let Some(dir) = delayed_log {
+            delayed += self.recover_delayed(&dir)?;
         }
         tracing::info!(
             vhost = %self.name,
