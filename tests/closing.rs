@@ -169,3 +169,45 @@ async fn max_connections_counts_open_connections() {
     .await;
     assert!(reopened, "a closed connection frees its slot");
 }
+
+/// After the client's channel.close and our close-ok, a method on that channel is the
+/// connection error 504 RabbitMQ sends (Warren ignored it and the client waited forever);
+/// frames sent together with the close, before the client could see close-ok, are ignored.
+#[tokio::test]
+async fn a_method_on_a_channel_closed_by_the_client_is_504_once_close_ok_was_seen() {
+    use amq_protocol::protocol::channel;
+    let b = start().await;
+    let close = AMQPClass::Channel(channel::AMQPMethod::Close(channel::Close {
+        reply_code: 200,
+        reply_text: "bye".into(),
+        class_id: 0,
+        method_id: 0,
+    }));
+    let qos = AMQPClass::Basic(basic::AMQPMethod::Qos(basic::Qos {
+        prefetch_count: 10,
+        global: false,
+    }));
+    // Together with the close: ignored, the connection carries on.
+    let mut c = RawClient::connect(b.addr).await;
+    c.open_channel(1).await;
+    let mut both = bytes::BytesMut::new();
+    warren::protocol::encode::put_method(&mut both, 1, close.clone());
+    warren::protocol::encode::put_method(&mut both, 1, qos.clone());
+    c.send_bytes(&both).await;
+    match c.read_method().await {
+        Some((1, AMQPClass::Channel(channel::AMQPMethod::CloseOk(_)))) => {}
+        other => panic!("expected channel.close-ok, got {other:?}"),
+    }
+    c.open_channel(2).await;
+    // After close-ok was read: 504.
+    let mut c = RawClient::connect(b.addr).await;
+    c.open_channel(1).await;
+    c.send_method(1, close).await;
+    match c.read_method().await {
+        Some((1, AMQPClass::Channel(channel::AMQPMethod::CloseOk(_)))) => {}
+        other => panic!("expected channel.close-ok, got {other:?}"),
+    }
+    c.send_method(1, qos).await;
+    let text = c.expect_connection_close(504).await;
+    assert_eq!(text, "CHANNEL_ERROR - expected 'channel.open'");
+}

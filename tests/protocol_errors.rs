@@ -312,9 +312,11 @@ async fn frames_sent_after_our_own_channel_close_are_ignored() {
         class_id: 0,
         method_id: 0,
     }));
-    raw.send_method(1, close.clone()).await;
-    // Sent before the client saw close-ok: must not kill the connection.
-    raw.send_bytes(&publish_frame(1, "", "q", 0)).await;
+    // Sent with the close, before the client saw close-ok: must not kill the connection.
+    let mut both = bytes::BytesMut::new();
+    warren::protocol::encode::put_method(&mut both, 1, close.clone());
+    both.extend_from_slice(&publish_frame(1, "", "q", 0));
+    raw.send_bytes(&both).await;
     assert!(matches!(
         raw.read_method().await,
         Some((1, AMQPClass::Channel(channel::AMQPMethod::CloseOk(_))))

@@ -2589,6 +2589,17 @@ def server_close_answered_with_close(ctx):
     ctx.obs(c, "client channel.close")
 
 
+@scen("client channel.close, waits for close-ok, then basic.qos on the closed channel")
+def ch_closed_then_method(ctx):
+    c = ctx.connect()
+    c.method(1, M.ch_close(200, "bye"))
+    ctx.obs(c, "channel.close", window=1.0)
+    if c.dead:
+        return
+    c.method(1, M.qos(0, 10))
+    ctx.obs(c, "basic.qos after close-ok")
+
+
 @scen("client channel.close then immediately channel.open on the same channel")
 def ch_close_then_reopen(ctx):
     c = ctx.connect()

@@ -116,6 +116,7 @@ pub async fn serve(
         phase: Phase::Open,
         redispatch: Vec::new(),
         recently_closed: Vec::new(),
+        batches: 0,
         published: false,
         blocked: false,
         consumer_timeout: config.consumer_timeout,
@@ -170,8 +171,15 @@ struct Connection {
     out: Output,
     phase: Phase,
     redispatch: Vec<Arc<Queue>>,
-    /// Channels the client closed; frames it sent before seeing our close-ok are ignored.
-    recently_closed: Vec<u16>,
+    /// Channels the client closed, with the input batch that carried the close. Frames that
+    /// came with the close (sent before the client could see our close-ok) are ignored, as
+    /// RabbitMQ ignores what reaches a channel that is still shutting down; a method in a
+    /// later batch is 504 `expected 'channel.open'`, as on RabbitMQ once the channel is gone.
+    /// Content frames (the rest of a publish sent with the close) are ignored until the
+    /// next method on that channel.
+    recently_closed: Vec<(u16, u64)>,
+    /// Input batches processed so far.
+    batches: u64,
     /// This connection has published (the resource alarms block publishers only).
     published: bool,
     /// Reads are paused by a resource alarm.
@@ -324,6 +332,7 @@ impl Connection {
 
     /// Handles every complete frame in `inbuf`.
     fn process_input(&mut self, inbuf: &mut BytesMut) {
+        self.batches += 1;
         let mut consumed = 0;
         while self.phase != Phase::Done {
             let frame = match split_frame(&inbuf[consumed..], self.n.frame_max) {
@@ -508,7 +517,7 @@ impl Connection {
                 if self.recently_closed.len() >= 64 {
                     self.recently_closed.remove(0);
                 }
-                self.recently_closed.push(ch);
+                self.recently_closed.push((ch, self.batches));
             }
         }
         Ok(())
@@ -516,17 +525,32 @@ impl Connection {
 
     /// A frame on a channel that is not open: only channel.open is allowed (else 504).
     fn open_channel(&mut self, kind: u8, ch: u16, payload: &[u8]) -> AmqpResult<()> {
-        let recently_closed = self.recently_closed.contains(&ch);
+        let closed_in = self
+            .recently_closed
+            .iter()
+            .find(|(c, _)| *c == ch)
+            .map(|(_, batch)| *batch);
         if kind != FRAME_METHOD {
-            if recently_closed {
+            if closed_in.is_some() {
                 return Ok(());
             }
             return Err(AmqpError::unexpected_frame(
                 "expected method frame, got non method frame instead",
             ));
         }
+        let with_close = closed_in == Some(self.batches);
+        if !with_close {
+            self.recently_closed.retain(|(c, _)| *c != ch);
+        }
         let method = decode_method(payload)?;
         if let AMQPClass::Channel(channel::AMQPMethod::Open(_)) = method {
+            if with_close {
+                // Reopened before our close-ok could have been seen (RabbitMQ: the old
+                // channel is still there).
+                return Err(
+                    AmqpError::channel_error("second 'channel.open' seen").with_method(20, 10)
+                );
+            }
             if self.channels.len() >= self.n.channel_max as usize {
                 return Err(AmqpError::not_allowed(format!(
                     "number of channels opened ({}) has reached the negotiated channel_max ({})",
@@ -535,7 +559,6 @@ impl Connection {
                 ))
                 .with_method(20, 10));
             }
-            self.recently_closed.retain(|c| *c != ch);
             self.channels.insert(ch, Channel::new(ch));
             put_method(
                 &mut self.out,
@@ -544,7 +567,7 @@ impl Connection {
             );
             return Ok(());
         }
-        if recently_closed {
+        if with_close {
             return Ok(());
         }
         Err(AmqpError::channel_error("expected 'channel.open'")
