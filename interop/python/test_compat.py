@@ -1,6 +1,7 @@
 """Behaviours real clients tripped on (issue #11), as a pika application sees them. Each test
 passes against RabbitMQ 3.10 (`interop/run --against ...`) and against Warren."""
 
+import pika
 import pika.exceptions
 import pytest
 
@@ -71,3 +72,34 @@ def test_topic_empty_routing_key_has_no_words(broker, names):
         "hash_star": ["<.>", "<a>"],
         "star_hash": ["<.>", "<a>"],
     }
+
+
+def test_direct_reply_to_passive_declares(broker, names):
+    """Spring's RabbitTemplate probes `amq.rabbitmq.reply-to` passively; a requester may check
+    that a generated reply-to name still has its consumer. RabbitMQ 3.10 answers the probe
+    with one consumer, a live generated name with one consumer (from another connection: on
+    the consumer's own connection 3.10 fails with 541, which Warren does not copy), and an
+    unknown one with 404."""
+    conn = broker.connect()
+    ch = conn.channel()
+    probe = ch.queue_declare(queue="amq.rabbitmq.reply-to", passive=True).method
+    assert (probe.message_count, probe.consumer_count) == (0, 1)
+    ch.basic_consume(queue="amq.rabbitmq.reply-to", on_message_callback=lambda *a: None, auto_ack=True)
+    queue = names.queue("requests")
+    ch.queue_declare(queue=queue)
+    ch.confirm_delivery()
+    ch.basic_publish(
+        exchange="", routing_key=queue, body=b"?",
+        properties=pika.BasicProperties(reply_to="amq.rabbitmq.reply-to"),
+    )
+    method, properties, _ = ch.basic_get(queue=queue, auto_ack=True)
+    assert method is not None
+    generated = properties.reply_to
+    assert generated.startswith("amq.rabbitmq.reply-to.")
+    other = broker.connect().channel()
+    ok = other.queue_declare(queue=generated, passive=True).method
+    assert (ok.queue, ok.message_count, ok.consumer_count) == (generated, 0, 1)
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as exc:
+        other.queue_declare(queue="amq.rabbitmq.reply-to.nobody", passive=True)
+    assert exc.value.reply_code == 404
+    assert exc.value.reply_text == "NOT_FOUND - no queue 'amq.rabbitmq.reply-to.nobody' in vhost '/'"

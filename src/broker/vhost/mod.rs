@@ -530,6 +530,11 @@ impl VHost {
         q
     }
 
+    /// Whether a generated direct reply-to name still has its consumer.
+    pub fn has_reply_queue(&self, name: &str) -> bool {
+        self.reply_queues.lock().contains_key(name)
+    }
+
     /// Removes a queue and its bindings; returns its ready-message count.
     ///
     /// A durable queue's definitions without it reach the disk before its log files are

@@ -138,13 +138,21 @@ impl Channel {
     }
 
     fn queue_declare(&mut self, ctx: &mut Ctx<'_>, m: queue::Declare) -> AmqpResult<()> {
-        if m.passive && m.queue.as_str() == REPLY_TO {
+        if m.passive && m.queue.as_str().starts_with(REPLY_TO) {
             // RabbitMQ answers this probe, which clients (Spring's RabbitTemplate) use to detect
-            // direct reply-to support.
+            // direct reply-to support, with one consumer; and a generated reply-to name while
+            // its consumer is there (a requester checking that its replier is still alive).
+            let name = m.queue.as_str();
+            if name != REPLY_TO && !ctx.vhost.has_reply_queue(name) {
+                return Err(AmqpError::not_found(format!(
+                    "no queue '{name}' in vhost '{}'",
+                    ctx.vhost.name
+                )));
+            }
             let ok = queue::DeclareOk {
                 queue: m.queue,
                 message_count: 0,
-                consumer_count: 0,
+                consumer_count: 1,
             };
             self.reply(ctx, AMQPClass::Queue(queue::AMQPMethod::DeclareOk(ok)));
             return Ok(());
