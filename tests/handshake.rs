@@ -165,3 +165,32 @@ async fn tune_ok_above_our_offer_is_refused() {
     let text = raw.expect_connection_close(530).await;
     assert_eq!(text, "NOT_ALLOWED - negotiated frame_max = 262144 is higher than the maximum allowed value (131072)");
 }
+
+/// connection.update-secret (RabbitMQ 3.8+): the user's password is accepted with
+/// update-secret-ok and the connection carries on; any other secret closes the connection
+/// with 530 and RabbitMQ's text for a refused secret. (RabbitMQ's internal user store
+/// accepts any secret here: Warren checks it, as a login would.)
+#[tokio::test]
+async fn update_secret_is_checked_like_a_login() {
+    let b = start().await;
+    let update = |secret: &str| {
+        AMQPClass::Connection(connection::AMQPMethod::UpdateSecret(
+            connection::UpdateSecret {
+                new_secret: secret.as_bytes().to_vec().into(),
+                reason: "token refresh".into(),
+            },
+        ))
+    };
+    let mut c = RawClient::connect(b.addr).await;
+    c.send_method(0, update("guest")).await;
+    match c.read_method().await {
+        Some((0, AMQPClass::Connection(connection::AMQPMethod::UpdateSecretOk(_)))) => {}
+        other => panic!("expected update-secret-ok, got {other:?}"),
+    }
+    c.open_channel(1).await;
+    c.send_method(0, update("not the password")).await;
+    assert_eq!(
+        c.expect_connection_close(530).await,
+        "NOT_ALLOWED - New secret was refused by one of the backends"
+    );
+}

@@ -120,6 +120,7 @@ pub async fn serve(
         published: false,
         blocked: false,
         consumer_timeout: config.consumer_timeout,
+        config: config.clone(),
         close_reason: String::from("client closed the connection"),
         released: false,
         linger: false,
@@ -186,6 +187,8 @@ struct Connection {
     blocked: bool,
     /// Default consumer acknowledgement timeout, ms (0: none).
     consumer_timeout: u64,
+    /// For connection.update-secret, checked like a login.
+    config: Arc<Config>,
 
     close_reason: String,
     /// Everything the connection held has been given back (see `release_all`).
@@ -472,6 +475,28 @@ impl Connection {
             AMQPClass::Connection(
                 connection::AMQPMethod::Blocked(_) | connection::AMQPMethod::Unblocked(_),
             ) => Ok(()),
+            AMQPClass::Connection(connection::AMQPMethod::UpdateSecret(m)) => {
+                // RabbitMQ 3.8+ (clients refresh OAuth 2 tokens this way): the new secret is
+                // checked like a login; refused, the connection closes with 530 and
+                // RabbitMQ's text.
+                let secret = m.new_secret.as_bytes();
+                if !super::handshake::credentials_valid(&self.config, &self.n.user, secret) {
+                    tracing::warn!(peer = %self.peer, user = ?self.n.user, reason = ?m.reason.as_str(), "secret update refused");
+                    return Err(AmqpError::not_allowed(
+                        "New secret was refused by one of the backends",
+                    )
+                    .with_method(10, 70));
+                }
+                tracing::info!(peer = %self.peer, user = ?self.n.user, reason = ?m.reason.as_str(), "secret updated");
+                put_method(
+                    &mut self.out,
+                    0,
+                    AMQPClass::Connection(connection::AMQPMethod::UpdateSecretOk(
+                        connection::UpdateSecretOk {},
+                    )),
+                );
+                Ok(())
+            }
             other => Err(
                 AmqpError::channel_error("unexpected method in connection state running")
                     .with_method(other.get_amqp_class_id(), other.get_amqp_method_id()),

@@ -228,13 +228,19 @@ fn authenticate(m: &connection::StartOk, config: &Config) -> Result<String, Hand
         _ => None,
     };
     match credentials {
-        Some((user, pass)) if user == config.default_user && pass == config.default_pass => Ok(user),
+        Some((user, pass)) if credentials_valid(config, &user, pass.as_bytes()) => Ok(user),
         _ => Err(HandshakeError::Refused(
             AmqpError::access_refused(format!(
                 "Login was refused using authentication mechanism {mechanism}. For details see the broker logfile."
             )),
         )),
     }
+}
+
+/// Whether `secret` is `user`'s password: at login, and when a client updates its secret
+/// (connection.update-secret).
+pub(super) fn credentials_valid(config: &Config, user: &str, secret: &[u8]) -> bool {
+    user == config.default_user && secret == config.default_pass.as_bytes()
 }
 
 /// PLAIN (RFC 4616): `[authzid] NUL authcid NUL passwd`.
