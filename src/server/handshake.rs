@@ -220,6 +220,9 @@ async fn next_method(
     }
 }
 
+/// The RabbitMQ release whose behaviour Warren reproduces, announced as `version`.
+pub const RABBITMQ_COMPATIBLE_VERSION: &str = "3.10.0";
+
 fn authenticate(m: &connection::StartOk, config: &Config) -> Result<String, HandshakeError> {
     let mechanism = m.mechanism.as_str();
     let credentials = match mechanism {
@@ -304,11 +307,22 @@ fn start_method() -> connection::Start {
         );
     };
     text("product", "Warren");
-    text("version", env!("CARGO_PKG_VERSION"));
+    // Clients gate features on `version` as a RabbitMQ version (the Java client's tests,
+    // for instance, skip update-secret below 3.8): Warren announces the RabbitMQ release
+    // whose behaviour it reproduces, and its own version in `warren_version`.
+    text("version", RABBITMQ_COMPATIBLE_VERSION);
+    text("warren_version", env!("CARGO_PKG_VERSION"));
     text("platform", "Rust");
     text("cluster_name", "warren");
     text("copyright", "Copyright (c) the Warren authors");
-    text("information", "Licensed under the Apache License 2.0");
+    text(
+        "information",
+        concat!(
+            "Warren ",
+            env!("CARGO_PKG_VERSION"),
+            ", compatible with RabbitMQ 3.10. Licensed under the Apache License 2.0"
+        ),
+    );
     props.insert(
         ShortString::from("capabilities"),
         AMQPValue::FieldTable(caps),
