@@ -576,13 +576,13 @@ impl Connection {
                     AmqpError::channel_error("second 'channel.open' seen").with_method(20, 10)
                 );
             }
+            // RabbitMQ closes the connection with class/method 0/0 here.
             if self.channels.len() >= self.n.channel_max as usize {
                 return Err(AmqpError::not_allowed(format!(
                     "number of channels opened ({}) has reached the negotiated channel_max ({})",
                     self.channels.len(),
                     self.n.channel_max
-                ))
-                .with_method(20, 10));
+                )));
             }
             self.channels.insert(ch, Channel::new(ch));
             put_method(
