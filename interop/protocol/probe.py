@@ -2652,6 +2652,51 @@ def run_all(host, port, tok, selected, jobs):
     return results
 
 
+# Why a scenario still differs: written into DIFF.md next to it. "To do" marks a difference
+# that is a known gap (with its issue item), not a choice.
+WHY = {
+    "hdr_0_8": "RabbitMQ still accepts the 0-8 header; Warren speaks 0-9-1 only and answers with its header (spec 4.2.2). No supported client sends it.",
+    "hdr_0_9": "As hdr_0_8, for the 0-9 header.",
+    "hdr_trailing_junk": "Warren reads the junk as a frame and closes with 501; RabbitMQ drops the socket after 3 s. To do (#11 item 9: handshake texts).",
+    "hs_method_instead_of_start_ok": "RabbitMQ drops the socket silently; Warren says why. To do (#11 item 9: RabbitMQ's handshake behaviour).",
+    "auth_wrong_password": "Same close and text; Warren does not wait for close-ok before closing the socket. To do (#11 item 11: failed logins).",
+    "auth_wrong_password_nocaps": "Without authentication_failure_close RabbitMQ just closes the socket; Warren sends 403 first. To do (#11 item 11).",
+    "auth_unknown_user": "As auth_wrong_password.",
+    "auth_plain_malformed": "As auth_wrong_password_nocaps (the probe announces no capabilities here).",
+    "auth_mech_foo": "As auth_wrong_password_nocaps.",
+    "vhost_unknown": "Same close and text; Warren closes the socket without waiting for close-ok. To do (#11 item 9).",
+    "tune_frame_max_small": "RabbitMQ drops the socket silently on a bad tune-ok; Warren sends 530 with the reason. To do (#11 item 9).",
+    "tune_frame_max_big": "As tune_frame_max_small.",
+    "tune_frame_max_zero": "As tune_frame_max_small.",
+    "tune_channel_max_big": "As tune_frame_max_small.",
+    "tune_channel_max_zero": "As tune_frame_max_small.",
+    "tune_heartbeat_silent": "Both send heartbeats and drop a silent client; the drop comes about 1 s apart (timer granularity).",
+    "hs_skip_tune_ok": "RabbitMQ drops the socket silently; Warren sends 503. To do (#11 item 9).",
+    "hs_channel_before_open": "Same code; RabbitMQ quotes the frame's octets. To do (#11 item 9: texts).",
+    "conn_close_normal": "After the client's close and our close-ok, RabbitMQ keeps the socket until the client closes it; Warren waits 2 s for that, then closes. Clients close on close-ok, so none waits.",
+    "conn_close_mid_content": "As conn_close_normal.",
+    "conn_close_then_frames": "As conn_close_normal.",
+    "frame_too_big_9": "Same close and text; RabbitMQ keeps the socket 3 s after close-ok, Warren closes it (spec 4.2.2: the peer that sent close closes).",
+    "frame_method_too_big": "As frame_too_big_9.",
+    "frame_huge_size_field": "As frame_too_big_9.",
+    "frame_bad_end": "RabbitMQ quotes the frame's octets; Warren refuses from the header without buffering the payload, so it cannot. Socket timing as frame_too_big_9.",
+    "frame_unknown_type": "RabbitMQ quotes the payload octets; Warren refuses from the header alone (it never buffers an unknown frame).",
+    "frame_type_4": "As frame_unknown_type.",
+    "heartbeat_with_payload": "Same close; RabbitMQ prints printable octets as an Erlang string (<<\"abc\">>), Warren as numbers.",
+    "content_body_too_long": "RabbitMQ notices only at the next frame (505); Warren refuses the body that overflows its header at once (501).",
+    "content_body_too_long_split": "As content_body_too_long.",
+    "content_header_truncated_props": "RabbitMQ crashes the connection (541 INTERNAL_ERROR); Warren answers 501 cannot decode.",
+    "content_header_huge_size": "Warren refuses a body above max_message_size from its header, before buffering it (406); RabbitMQ waits for the body.",
+    "method_unknown_class": "RabbitMQ drops the socket; Warren sends 503 unimplemented method so the client can tell why.",
+    "method_unknown_method": "As method_unknown_class.",
+    "method_client_deliver": "RabbitMQ ignores a server-only method from a client; Warren answers 503.",
+    "table_unknown_tag": "RabbitMQ drops the socket; Warren answers 501 cannot decode.",
+    "ex_type_plugin": "Warren has the delayed-message exchange built in (RabbitMQ needs the plugin, not enabled in the reference): the probe's declare lacks x-delayed-type, hence 406.",
+    "ch_close_then_reopen": "Same 504; Warren has already answered the close with close-ok when it reads the open sent with it.",
+    "server_conn_close_ignored": "Both discard what follows their close; RabbitMQ closes the socket after 3 s, Warren when the client gives up.",
+}
+
+
 def md_escape(s):
     return s.replace("|", "\\|").replace("\n", " ")
 
@@ -2721,10 +2766,12 @@ def main():
             "records whether the socket then closes. `[after] alive` = any server channel.close was "
             "acknowledged and channel.open on ch99 got open-ok. Names: `T` = per-run random token.", "",
             "## Differences", "",
-            "| scenario | %s | %s |" % (args.a_name, args.b_name), "| --- | --- | --- |",
+            "| scenario | %s | %s | why |" % (args.a_name, args.b_name), "| --- | --- | --- | --- |",
         ]
         for sid, title in diffs:
-            lines.append("| **%s**<br>%s | %s | %s |" % (sid, md_escape(title), md_escape(ra[sid]), md_escape(rb[sid])))
+            why = WHY.get(sid, "**no reason recorded yet**")
+            lines.append("| **%s**<br>%s | %s | %s | %s |" % (
+                sid, md_escape(title), md_escape(ra[sid]), md_escape(rb[sid]), md_escape(why)))
         lines += ["", "## Identical answers", "", "| scenario | answer (both) |", "| --- | --- |"]
         for sid, title in same:
             lines.append("| **%s**<br>%s | %s |" % (sid, md_escape(title), md_escape(ra[sid])))

@@ -780,11 +780,19 @@ fn decode_method(payload: &[u8]) -> AmqpResult<AMQPClass> {
             AmqpError::command_invalid("unimplemented method").with_method(class_id, method_id)
         );
     }
+    // RabbitMQ checks every shortstr of a method without content for UTF-8 and answers a
+    // bad one with this text, naming no method. The arguments failed to decode for that
+    // cause when they decode with their non-ASCII bytes made ASCII (same lengths); other
+    // damage (trailing garbage, bad lengths) is "cannot decode", as on RabbitMQ.
     if std::str::from_utf8(payload.get(4..).unwrap_or(&[])).is_err() {
-        // RabbitMQ checks every shortstr of a method without content for UTF-8 and answers a
-        // bad one with this text, naming no method. Bytes that are not UTF-8 in arguments
-        // that failed to decode are taken for that cause.
-        return Err(AmqpError::frame_error("Malformed UTF-8 in shortstr"));
+        let ascii: Vec<u8> = payload
+            .iter()
+            .enumerate()
+            .map(|(i, b)| if i >= 4 && *b >= 0x80 { b'?' } else { *b })
+            .collect();
+        if parse_method(&ascii).is_some() {
+            return Err(AmqpError::frame_error("Malformed UTF-8 in shortstr"));
+        }
     }
     Err(cannot_decode(payload))
 }
