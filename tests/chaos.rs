@@ -443,10 +443,20 @@ enum Mode {
 async fn consumer(run: Arc<Run>, cid: u32, queue: &'static str, mode: Mode) {
     let mut rng = Rng((run.seed ^ u64::from(cid).wrapping_mul(104_729)) | 1);
     while !run.stopping() {
+        // The incarnation this session talks to: read before connecting and checked after, so
+        // that a restart in between cannot mix them up (a delivery read just after a restart
+        // began comes from the old broker, and its ack may die with it: it must not be
+        // counted as an ack of the new one).
+        let epoch = run.epoch();
         let Some((conn, ch)) = run.connect().await else {
             return;
         };
-        consume_session(&run, &ch, cid, queue, mode, &mut rng).await;
+        if run.epoch() != epoch {
+            // A restart began meanwhile: which broker this is cannot be told. Again.
+            end_session(conn).await;
+            continue;
+        }
+        consume_session(&run, &ch, (cid, epoch), queue, mode, &mut rng).await;
         end_session(conn).await;
     }
 }
@@ -455,7 +465,7 @@ async fn consumer(run: Arc<Run>, cid: u32, queue: &'static str, mode: Mode) {
 async fn consume_session(
     run: &Run,
     ch: &Channel,
-    cid: u32,
+    (cid, epoch): (u32, u64),
     queue: &'static str,
     mode: Mode,
     rng: &mut Rng,
@@ -529,7 +539,6 @@ async fn consume_session(
                 .activity
                 .insert(cid, ("got a delivery", Instant::now()));
             let Some(id) = id_of(&d.data) else { continue };
-            let epoch = run.epoch();
             {
                 let mut l = run.ledger();
                 l.delivery(queue, id, d.redelivered, epoch);
@@ -609,16 +618,21 @@ async fn consume_session(
 /// basic.get with manual acks, proven by the get that follows.
 async fn getter(run: Arc<Run>, queue: &'static str) {
     while !run.stopping() {
+        let epoch = run.epoch(); // before and after connecting, as for consumers
         let Some((conn, ch)) = run.connect().await else {
             return;
         };
-        get_session(&run, &ch, queue).await;
+        if run.epoch() != epoch {
+            end_session(conn).await;
+            continue;
+        }
+        get_session(&run, &ch, queue, epoch).await;
         end_session(conn).await;
     }
 }
 
 /// One connection's worth of basic.get.
-async fn get_session(run: &Run, ch: &Channel, queue: &'static str) {
+async fn get_session(run: &Run, ch: &Channel, queue: &'static str, epoch: u64) {
     {
         let mut previous: Option<(Id, u64)> = None;
         while !run.stopping() {
@@ -637,7 +651,6 @@ async fn get_session(run: &Run, ch: &Channel, queue: &'static str) {
             let Some(id) = id_of(&m.delivery.data) else {
                 continue;
             };
-            let epoch = run.epoch();
             {
                 let mut l = run.ledger();
                 l.gets += 1;
@@ -686,11 +699,15 @@ async fn raw_consume_then_vanish(
     take: u32,
 ) -> Option<u32> {
     // The broker may be restarted midway: a failed handshake just ends this life.
+    let epoch = run.epoch();
     let handshake = RawClient::try_connect_full(addr, 0, 131072, FieldTable::default());
     let mut c = tokio::time::timeout(Duration::from_secs(5), handshake)
         .await
         .ok()?
         .ok()?;
+    if run.epoch() != epoch {
+        return None; // which broker this is cannot be told
+    }
     c.send_bytes(&frame(1, 1, &[0, 20, 0, 10, 0])).await; // channel.open
     match tokio::time::timeout(Duration::from_secs(5), c.read_raw()).await {
         Ok(Some((1, 1, payload))) if payload.starts_with(&[0, 20, 0, 11]) => {}
@@ -718,7 +735,7 @@ async fn raw_consume_then_vanish(
             3 if in_content => {
                 in_content = false;
                 if let Some(id) = id_of(&payload) {
-                    run.ledger().delivery(queue, id, redelivered, run.epoch());
+                    run.ledger().delivery(queue, id, redelivered, epoch);
                 }
                 seen += 1;
             }
