@@ -103,3 +103,38 @@ def test_direct_reply_to_passive_declares(broker, names):
         other.queue_declare(queue="amq.rabbitmq.reply-to.nobody", passive=True)
     assert exc.value.reply_code == 404
     assert exc.value.reply_text == "NOT_FOUND - no queue 'amq.rabbitmq.reply-to.nobody' in vhost '/'"
+
+
+def test_empty_queue_name_means_the_last_declared_queue(broker):
+    """Spec 1.7.2.3 and RabbitMQ: an empty queue name in bind, get, purge, consume and delete
+    is the queue the channel declared last; with no such queue it is 404."""
+    conn = broker.connect()
+    ch = conn.channel()
+    queue = ch.queue_declare(queue="", exclusive=True).method.queue
+    ch.queue_bind(queue="", exchange="amq.fanout")  # routing key "" too: the queue's name
+    ch.confirm_delivery()
+    ch.basic_publish(exchange="amq.fanout", routing_key="anything", body=b"via fanout")
+    method, _, body = ch.basic_get(queue="", auto_ack=True)
+    assert (method is not None, body) == (True, b"via fanout")
+    ch.basic_publish(exchange="", routing_key=queue, body=b"to purge")
+    assert ch.queue_purge(queue="").method.message_count == 1
+    ch.queue_unbind(queue="", exchange="amq.fanout", routing_key=queue)
+    assert ch.queue_delete(queue="").method.message_count == 0
+    fresh = conn.channel()
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as exc:
+        fresh.basic_get(queue="", auto_ack=True)
+    assert exc.value.reply_code == 404
+    assert exc.value.reply_text == "NOT_FOUND - no previously declared queue"
+
+
+@pytest.mark.parametrize("value,text", [
+    ("foo", 'Invalid x-match field value <<"foo">>; expected all, any, all-with-x, or any-with-x'),
+    (5, "Invalid x-match field type signedint (value 5); expected longstr"),
+])
+def test_headers_binding_with_an_invalid_x_match_is_406(broker, value, text):
+    ch = broker.connect().channel()
+    queue = ch.queue_declare(queue="", exclusive=True).method.queue
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as exc:
+        ch.queue_bind(queue=queue, exchange="amq.headers", arguments={"x-match": value})
+    assert exc.value.reply_code == 406
+    assert exc.value.reply_text == "PRECONDITION_FAILED - " + text

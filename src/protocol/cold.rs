@@ -87,9 +87,35 @@ pub fn erlang_binary(bytes: &[u8]) -> String {
     s
 }
 
+/// A binary as Erlang's `~p` prints it: `<<"text">>` when every byte is printable ASCII,
+/// else as numbers (RabbitMQ puts values this way into some reply texts).
+pub fn erlang_printed(bytes: &[u8]) -> String {
+    let printable = !bytes.is_empty() && bytes.iter().all(|b| (0x20..=0x7e).contains(b));
+    if !printable {
+        return erlang_binary(bytes);
+    }
+    let mut s = String::from("<<\"");
+    for &b in bytes.iter().take(200) {
+        if b == b'"' || b == b'\\' {
+            s.push('\\');
+        }
+        s.push(b as char);
+    }
+    s.push_str("\">>");
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn printable_binaries_are_printed_as_erlang_strings() {
+        assert_eq!(erlang_printed(b"abc"), "<<\"abc\">>");
+        assert_eq!(erlang_printed(b"a\"b"), "<<\"a\\\"b\">>");
+        assert_eq!(erlang_printed(&[0, 1]), "<<0,1>>");
+        assert_eq!(erlang_printed(b""), "<<>>");
+    }
 
     #[test]
     fn deeply_nested_arguments_are_refused_without_recursing() {

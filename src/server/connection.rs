@@ -430,7 +430,7 @@ impl Connection {
             (FRAME_HEARTBEAT, 0) if payload.is_empty() => Ok(()),
             (FRAME_HEARTBEAT, 0) => Err(AmqpError::frame_error(format!(
                 "type 8, all octets = {}: unknown_frame",
-                erlang_binary(payload)
+                crate::protocol::cold::erlang_printed(payload)
             ))),
             (FRAME_HEARTBEAT, _) => Err(AmqpError::unexpected_frame("type 8, all octets = <<>>")),
             (FRAME_METHOD, 0) => self.connection_method(payload),

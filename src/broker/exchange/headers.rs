@@ -4,6 +4,7 @@
 //! as Erlang's `==` does (an `I` 1 equals an `l` 1).
 
 use super::{Binding, Dest, Routed};
+use crate::error::{AmqpError, AmqpResult};
 use crate::protocol::table::same_value;
 use crate::protocol::{AMQPValue, FieldTable};
 use amq_protocol::types::parsing::parse_field_table;
@@ -28,6 +29,26 @@ pub(super) struct HeadersIndex {
 }
 
 impl HeadersIndex {
+    /// RabbitMQ refuses a binding whose `x-match` is not one of the four modes (406).
+    pub(super) fn validate(arguments: &FieldTable) -> AmqpResult<()> {
+        let refused = |text: String| Err(AmqpError::precondition_failed(text));
+        match arguments.inner().get("x-match") {
+            None => Ok(()),
+            Some(AMQPValue::LongString(s)) => match s.as_bytes() {
+                b"all" | b"any" | b"all-with-x" | b"any-with-x" => Ok(()),
+                other => refused(format!(
+                    "Invalid x-match field value {}; expected all, any, all-with-x, or any-with-x",
+                    crate::protocol::cold::erlang_printed(other)
+                )),
+            },
+            Some(other) => refused(format!(
+                "Invalid x-match field type {} (value {}); expected longstr",
+                crate::protocol::table::type_name(other),
+                erlang_term(other)
+            )),
+        }
+    }
+
     pub(super) fn build(list: &[Binding]) -> HeadersIndex {
         let bindings = list
             .iter()
@@ -81,6 +102,24 @@ impl HeadersIndex {
                 b.dest.push_to(out);
             }
         }
+    }
+}
+
+/// A field value as Erlang prints it, for the few scalar types a client would put in x-match.
+fn erlang_term(v: &AMQPValue) -> String {
+    match v {
+        AMQPValue::Boolean(b) => b.to_string(),
+        AMQPValue::ShortShortInt(n) => n.to_string(),
+        AMQPValue::ShortShortUInt(n) => n.to_string(),
+        AMQPValue::ShortInt(n) => n.to_string(),
+        AMQPValue::ShortUInt(n) => n.to_string(),
+        AMQPValue::LongInt(n) => n.to_string(),
+        AMQPValue::LongUInt(n) => n.to_string(),
+        AMQPValue::LongLongInt(n) => n.to_string(),
+        AMQPValue::Timestamp(n) => n.to_string(),
+        AMQPValue::ShortString(s) => crate::protocol::cold::erlang_printed(s.as_str().as_bytes()),
+        AMQPValue::ByteArray(b) => crate::protocol::cold::erlang_printed(b.as_slice()),
+        other => format!("{other:?}"),
     }
 }
 

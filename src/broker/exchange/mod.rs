@@ -203,6 +203,14 @@ impl Exchange {
         })
     }
 
+    /// Checks a new binding's arguments as RabbitMQ's exchange type would (headers: x-match).
+    pub fn validate_binding(&self, arguments: &FieldTable) -> AmqpResult<()> {
+        match self.spec.kind {
+            ExchangeKind::Headers => headers::HeadersIndex::validate(arguments),
+            _ => Ok(()),
+        }
+    }
+
     /// Adds a binding; binding twice is a no-op (spec: queue.bind is idempotent).
     pub fn bind(&self, dest: Dest, routing_key: &str, arguments: &FieldTable) {
         let mut b = self.bindings.write();

@@ -395,6 +395,7 @@ impl VHost {
         // RabbitMQ looks the exchange up first.
         let x = self.exchange(exchange)?;
         let q = self.queue(queue, conn_id)?;
+        x.validate_binding(arguments)?;
         let durable = x.spec.durable && q.log().is_some();
         x.bind(Dest::Queue(q), routing_key, arguments);
         self.persist_if(durable)
@@ -438,6 +439,7 @@ impl VHost {
         }
         let src = self.exchange(source)?;
         let dst = self.exchange(destination)?;
+        src.validate_binding(arguments)?;
         src.bind(
             Dest::Exchange(dst.spec.name.clone()),
             routing_key,

@@ -12,6 +12,18 @@ use amq_protocol::protocol::{basic, channel, confirm, exchange, queue, tx};
 use std::sync::Arc;
 
 impl Channel {
+    /// A queue name from a method: an empty one means the queue this channel declared last
+    /// (spec 1.7.2.3; RabbitMQ answers 404 when there is none).
+    fn queue_name<'a>(&self, name: &'a str) -> AmqpResult<std::borrow::Cow<'a, str>> {
+        if !name.is_empty() {
+            return Ok(std::borrow::Cow::Borrowed(name));
+        }
+        match &self.last_declared_queue {
+            Some(q) => Ok(std::borrow::Cow::Owned(q.to_string())),
+            None => Err(AmqpError::not_found("no previously declared queue")),
+        }
+    }
+
     /// Handles a method (other than the hot-path ones) on an open channel.
     pub fn handle_method(&mut self, ctx: &mut Ctx<'_>, method: AMQPClass) -> ChannelResult {
         let ids = (method.get_amqp_class_id(), method.get_amqp_method_id());
@@ -168,6 +180,7 @@ impl Channel {
             },
             ctx.conn_id,
         )?;
+        self.last_declared_queue = Some(q.spec.name.clone());
         if !m.nowait {
             let ok = queue::DeclareOk {
                 queue: q.name().into(),
@@ -180,13 +193,14 @@ impl Channel {
     }
 
     fn queue_bind(&mut self, ctx: &mut Ctx<'_>, m: queue::Bind) -> AmqpResult<()> {
-        ctx.vhost.bind_queue(
-            m.queue.as_str(),
-            m.exchange.as_str(),
-            m.routing_key.as_str(),
-            &m.arguments,
-            ctx.conn_id,
-        )?;
+        let queue = self.queue_name(m.queue.as_str())?;
+        // RabbitMQ: with the queue name empty too, an empty routing key is the queue's name.
+        let key = match (m.queue.as_str(), m.routing_key.as_str()) {
+            ("", "") => &*queue,
+            (_, key) => key,
+        };
+        ctx.vhost
+            .bind_queue(&queue, m.exchange.as_str(), key, &m.arguments, ctx.conn_id)?;
         if !m.nowait {
             self.reply(
                 ctx,
@@ -197,8 +211,9 @@ impl Channel {
     }
 
     fn queue_unbind(&mut self, ctx: &mut Ctx<'_>, m: queue::Unbind) -> AmqpResult<()> {
+        let queue = self.queue_name(m.queue.as_str())?;
         ctx.vhost.unbind_queue(
-            m.queue.as_str(),
+            &queue,
             m.exchange.as_str(),
             m.routing_key.as_str(),
             &m.arguments,
@@ -212,7 +227,8 @@ impl Channel {
     }
 
     fn queue_purge(&mut self, ctx: &mut Ctx<'_>, m: queue::Purge) -> AmqpResult<()> {
-        let message_count = ctx.vhost.purge_queue(m.queue.as_str(), ctx.conn_id)?;
+        let queue = self.queue_name(m.queue.as_str())?;
+        let message_count = ctx.vhost.purge_queue(&queue, ctx.conn_id)?;
         if !m.nowait {
             self.reply(
                 ctx,
@@ -223,9 +239,10 @@ impl Channel {
     }
 
     fn queue_delete(&mut self, ctx: &mut Ctx<'_>, m: queue::Delete) -> AmqpResult<()> {
-        let message_count =
-            ctx.vhost
-                .delete_queue(m.queue.as_str(), m.if_unused, m.if_empty, ctx.conn_id)?;
+        let queue = self.queue_name(m.queue.as_str())?;
+        let message_count = ctx
+            .vhost
+            .delete_queue(&queue, m.if_unused, m.if_empty, ctx.conn_id)?;
         if !m.nowait {
             self.reply(
                 ctx,
@@ -270,7 +287,8 @@ impl Channel {
             self.reply_queue = Some(q.name().into());
             q
         } else {
-            ctx.vhost.queue(m.queue.as_str(), ctx.conn_id)?
+            ctx.vhost
+                .queue(&self.queue_name(m.queue.as_str())?, ctx.conn_id)?
         };
         let tag: Arc<str> = if m.consumer_tag.as_str().is_empty() {
             generate_name("amq.ctag-").into()
@@ -363,7 +381,9 @@ impl Channel {
     }
 
     fn get(&mut self, ctx: &mut Ctx<'_>, m: basic::Get) -> AmqpResult<()> {
-        let q = ctx.vhost.queue(m.queue.as_str(), ctx.conn_id)?;
+        let q = ctx
+            .vhost
+            .queue(&self.queue_name(m.queue.as_str())?, ctx.conn_id)?;
         let Some((qm, remaining)) = q.get() else {
             self.reply(
                 ctx,

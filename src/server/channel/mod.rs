@@ -110,6 +110,8 @@ pub struct Channel {
     closing: bool,
     /// The direct reply-to pseudo-queue of this channel's reply consumer.
     reply_queue: Option<String>,
+    /// The queue this channel declared last: what an empty queue name means (spec, RabbitMQ).
+    last_declared_queue: Option<Arc<str>>,
 }
 
 impl Channel {
@@ -128,6 +130,7 @@ impl Channel {
             spare_target: None,
             closing: false,
             reply_queue: None,
+            last_declared_queue: None,
         }
     }
 
