@@ -138,3 +138,34 @@ def test_headers_binding_with_an_invalid_x_match_is_406(broker, value, text):
         ch.queue_bind(queue=queue, exchange="amq.headers", arguments={"x-match": value})
     assert exc.value.reply_code == 406
     assert exc.value.reply_text == "PRECONDITION_FAILED - " + text
+
+
+def test_an_exclusive_queue_is_locked_for_unbind_from_another_connection(broker):
+    owner = broker.connect().channel()
+    queue = owner.queue_declare(queue="", exclusive=True).method.queue
+    owner.queue_bind(queue=queue, exchange="amq.fanout")
+    other = broker.connect().channel()
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as exc:
+        other.queue_unbind(queue=queue, exchange="amq.fanout")
+    assert exc.value.reply_code == 405
+
+
+def test_x_max_length_holds_when_a_message_is_requeued(broker, names):
+    """drop-head applies after a requeue too: the requeued message is the oldest and goes."""
+    ch = broker.connect().channel()
+    queue = names.queue("max2")
+    ch.queue_declare(queue=queue, arguments={"x-max-length": 2})
+    ch.confirm_delivery()
+    for body in (b"m0", b"m1"):
+        ch.basic_publish(exchange="", routing_key=queue, body=body)
+    first, _, _ = ch.basic_get(queue=queue)  # m0, unacked
+    ch.basic_publish(exchange="", routing_key=queue, body=b"m2")
+    ch.basic_nack(delivery_tag=first.delivery_tag, requeue=True)
+    assert ch.queue_declare(queue=queue, passive=True).method.message_count == 2
+    left = []
+    while True:
+        method, _, body = ch.basic_get(queue=queue, auto_ack=True)
+        if method is None:
+            break
+        left.append(body)
+    assert left == [b"m1", b"m2"]

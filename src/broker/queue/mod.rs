@@ -255,16 +255,7 @@ impl Queue {
         let m = QueuedMessage::new(seq, message, now, &self.policy);
         st.note_expiry(&m);
         st.ready.push_back(m);
-        // x-overflow drop-head (the default): the oldest messages make room.
-        while self.policy.is_over(st.ready.len(), st.ready.bytes()) {
-            match st.ready.pop_oldest() {
-                Some(old) => {
-                    st.forget_expiry(&old);
-                    dead.push(old);
-                }
-                None => break,
-            }
-        }
+        dead.extend(st.drop_head_over_limits(&self.policy));
         // Dispatch first: a message with TTL 0 still reaches a consumer that is ready for it.
         st.dispatch(self, now);
         let expired = st.expire_head(now);
@@ -304,9 +295,11 @@ impl Queue {
             st.note_expiry(&m);
             st.ready.insert_in_order(m);
         }
+        let dropped = st.drop_head_over_limits(&self.policy);
         let expired = st.expire_head(now);
         st.dispatch(self, now);
         drop(st);
+        self.dead_letter(dropped, Reason::Maxlen);
         self.dead_letter(expired, Reason::Expired);
     }
 
@@ -327,9 +320,11 @@ impl Queue {
             st.note_expiry(&m);
             st.ready.insert_in_order(m);
         }
+        let dropped = st.drop_head_over_limits(&self.policy);
         let expired = st.expire_head(now);
         st.dispatch(self, now);
         drop(st);
+        self.dead_letter(dropped, Reason::Maxlen);
         self.dead_letter(expired, Reason::Expired);
     }
 
@@ -578,6 +573,25 @@ fn count_delivery(mut m: QueuedMessage) -> QueuedMessage {
 }
 
 impl QueueState {
+    /// x-overflow drop-head (the default): the oldest messages make room, after a publish and
+    /// after messages are put back (RabbitMQ keeps the limit across requeues too).
+    fn drop_head_over_limits(&mut self, policy: &QueuePolicy) -> Vec<QueuedMessage> {
+        let mut dropped = Vec::new();
+        if policy.overflow != Overflow::DropHead {
+            return dropped;
+        }
+        while policy.is_over(self.ready.len(), self.ready.bytes()) {
+            match self.ready.pop_oldest() {
+                Some(old) => {
+                    self.forget_expiry(&old);
+                    dropped.push(old);
+                }
+                None => break,
+            }
+        }
+        dropped
+    }
+
     fn note_expiry(&mut self, m: &QueuedMessage) {
         if m.expires_at != 0 {
             self.expiring += 1;

@@ -413,8 +413,13 @@ impl VHost {
         if exchange.is_empty() {
             return Err(Self::default_exchange_refused());
         }
-        // Unbinding from a missing queue or exchange succeeds, as in RabbitMQ.
-        let (Ok(x), Ok(q)) = (self.exchange(exchange), self.queue(queue, conn_id)) else {
+        // Unbinding from a missing queue or exchange succeeds, as in RabbitMQ; another
+        // connection's exclusive queue is locked for it (405), as for everything else.
+        let q = match self.queue(queue, conn_id) {
+            Err(e) if e.code == crate::error::code::RESOURCE_LOCKED => return Err(e),
+            q => q,
+        };
+        let (Ok(x), Ok(q)) = (self.exchange(exchange), q) else {
             return Ok(());
         };
         let durable = x.spec.durable && q.log().is_some();
