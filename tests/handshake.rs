@@ -136,7 +136,7 @@ async fn connection_close_from_the_client_gets_close_ok() {
 }
 
 #[tokio::test]
-async fn tune_ok_above_our_offer_is_refused() {
+async fn tune_ok_above_our_offer_closes_the_socket_without_a_reply() {
     use amq_protocol::protocol::connection::{AMQPMethod, StartOk, TuneOk};
     let b = start().await;
     let mut raw = RawClient::socket(b.addr).await;
@@ -162,8 +162,9 @@ async fn tune_ok_above_our_offer_is_refused() {
         })),
     )
     .await;
-    let text = raw.expect_connection_close(530).await;
-    assert_eq!(text, "NOT_ALLOWED - negotiated frame_max = 262144 is higher than the maximum allowed value (131072)");
+    // Before connection.open RabbitMQ answers nothing: the reason is only logged and the
+    // socket closes.
+    assert_eq!(raw.read_frame().await, RawFrame::Closed);
 }
 
 /// connection.update-secret (RabbitMQ 3.8+): the user's password is accepted with
@@ -193,4 +194,28 @@ async fn update_secret_is_checked_like_a_login() {
         c.expect_connection_close(530).await,
         "NOT_ALLOWED - New secret was refused by one of the backends"
     );
+}
+
+/// A failed login by a client that did not announce authentication_failure_close gets no
+/// connection.close: the socket just closes, as on RabbitMQ (which waits 3 s first).
+#[tokio::test]
+async fn a_failed_login_without_authentication_failure_close_just_closes_the_socket() {
+    let b = start().await;
+    let mut raw = RawClient::socket(b.addr).await;
+    raw.send_bytes(b"AMQP\x00\x00\x09\x01").await;
+    assert!(matches!(
+        raw.read_frame().await,
+        RawFrame::Method(0, AMQPClass::Connection(connection::AMQPMethod::Start(_)))
+    ));
+    raw.send_method(
+        0,
+        AMQPClass::Connection(connection::AMQPMethod::StartOk(connection::StartOk {
+            client_properties: lapin::types::FieldTable::default(),
+            mechanism: "PLAIN".into(),
+            response: b"\0guest\0wrong".to_vec().into(),
+            locale: "en_US".into(),
+        })),
+    )
+    .await;
+    assert_eq!(raw.read_frame().await, RawFrame::Closed);
 }

@@ -91,7 +91,21 @@ pub async fn serve(
             tracing::warn!(%peer, code = e.code, text = ?e.text, "connection refused during handshake");
             let mut out = BytesMut::new();
             put_close(&mut out, &e);
-            let _ = writer.write_all(&out).await;
+            if writer.write_all(&out).await.is_ok() {
+                // Like RabbitMQ, let the client answer close-ok (or hang up) before the
+                // socket goes, so it reads our close rather than a reset.
+                let mut scratch = [0u8; 64];
+                let _ = tokio::time::timeout(
+                    super::handshake::SILENT_CLOSE_DELAY,
+                    reader.read(&mut scratch),
+                )
+                .await;
+            }
+            return;
+        }
+        Ok(Err(HandshakeError::RefusedSilently(e))) => {
+            tracing::warn!(%peer, code = e.code, text = ?e.text, "handshake refused: the socket closes without connection.close, as RabbitMQ does before a connection is open");
+            tokio::time::sleep(super::handshake::SILENT_CLOSE_DELAY).await;
             return;
         }
         Ok(Err(HandshakeError::Dropped(why))) => {

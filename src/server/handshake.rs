@@ -45,7 +45,14 @@ pub enum HandshakeError {
     Dropped(String),
     /// An AMQP error to report with connection.close before closing.
     Refused(AmqpError),
+    /// A failed login by a client that did not announce `authentication_failure_close`:
+    /// RabbitMQ sends it nothing and closes the socket after `SILENT_CLOSE_DELAY` (the error
+    /// is only logged), which also slows down password guessing.
+    RefusedSilently(AmqpError),
 }
+
+/// How long RabbitMQ waits before closing the socket of a login it refuses silently.
+pub const SILENT_CLOSE_DELAY: std::time::Duration = std::time::Duration::from_secs(3);
 
 impl From<std::io::Error> for HandshakeError {
     fn from(e: std::io::Error) -> Self {
@@ -84,11 +91,20 @@ pub async fn handshake(
     );
     writer.write_all(&out).await?;
 
-    let start_ok = match next_method(reader, inbuf).await? {
+    // Until tune-ok is accepted RabbitMQ answers nothing: it logs the error and closes the
+    // socket after SILENT_CLOSE_DELAY. From connection.open on it sends connection.close.
+    let start_ok = match next_method(reader, inbuf).await.map_err(silently)? {
         AMQPClass::Connection(connection::AMQPMethod::StartOk(m)) => m,
-        _ => return Err(refused_unexpected()),
+        _ => return Err(silently(refused_unexpected())),
     };
-    let user = authenticate(&start_ok, config)?;
+    let user = authenticate(&start_ok, config).map_err(|e| match e {
+        HandshakeError::Refused(e)
+            if !client_capability(&start_ok.client_properties, "authentication_failure_close") =>
+        {
+            HandshakeError::RefusedSilently(e)
+        }
+        other => other,
+    })?;
     let consumer_cancel_notify =
         client_capability(&start_ok.client_properties, "consumer_cancel_notify");
     let connection_blocked = client_capability(&start_ok.client_properties, "connection.blocked");
@@ -106,21 +122,23 @@ pub async fn handshake(
     );
     writer.write_all(&out).await?;
 
-    let tune_ok = match next_method(reader, inbuf).await? {
+    let tune_ok = match next_method(reader, inbuf).await.map_err(silently)? {
         AMQPClass::Connection(connection::AMQPMethod::TuneOk(m)) => m,
-        _ => return Err(refused_unexpected()),
+        _ => return Err(silently(refused_unexpected())),
     };
     // The client may lower our offers, not raise them; 0 means "no limit", which is above
     // any limit we offered (RabbitMQ refuses both the same way).
     let refuse = |what: &str, value: u32, bound: &str, limit: u32| {
-        Err(HandshakeError::Refused(AmqpError::not_allowed(format!(
-            "negotiated {what} = {value} is {bound} than the {} allowed value ({limit})",
-            if bound == "higher" {
-                "maximum"
-            } else {
-                "minimum"
-            }
-        ))))
+        Err(HandshakeError::RefusedSilently(AmqpError::not_allowed(
+            format!(
+                "negotiated {what} = {value} is {bound} than the {} allowed value ({limit})",
+                if bound == "higher" {
+                    "maximum"
+                } else {
+                    "minimum"
+                }
+            ),
+        )))
     };
     let channel_max = tune_ok.channel_max;
     if channel_max == 0 || channel_max > config.channel_max {
@@ -180,6 +198,14 @@ pub async fn handshake(
     })
 }
 
+/// Before the connection is open, RabbitMQ reports errors only in its log.
+fn silently(e: HandshakeError) -> HandshakeError {
+    match e {
+        HandshakeError::Refused(e) => HandshakeError::RefusedSilently(e),
+        other => other,
+    }
+}
+
 fn refused_unexpected() -> HandshakeError {
     HandshakeError::Refused(AmqpError::command_invalid(
         "unexpected method during the handshake",
@@ -202,8 +228,12 @@ async fn next_method(
                         HandshakeError::Refused(AmqpError::syntax_error("malformed method frame"))
                     }))
                 }
-                _ => Some(Err(HandshakeError::Refused(AmqpError::unexpected_frame(
-                    "non-method frame during the handshake",
+                // RabbitMQ quotes the frame (a method on a channel before connection.open).
+                kind => Some(Err(HandshakeError::Refused(AmqpError::unexpected_frame(
+                    format!(
+                        "type {kind}, all octets = {}",
+                        crate::protocol::cold::erlang_binary(frame.payload)
+                    ),
                 )))),
             };
             inbuf.advance(len);
@@ -230,13 +260,15 @@ fn authenticate(m: &connection::StartOk, config: &Config) -> Result<String, Hand
         "AMQPLAIN" => parse_amqplain(m.response.as_bytes()),
         _ => None,
     };
+    let refused = AmqpError::access_refused(format!(
+        "Login was refused using authentication mechanism {mechanism}. For details see the broker logfile."
+    ));
     match credentials {
         Some((user, pass)) if credentials_valid(config, &user, pass.as_bytes()) => Ok(user),
-        _ => Err(HandshakeError::Refused(
-            AmqpError::access_refused(format!(
-                "Login was refused using authentication mechanism {mechanism}. For details see the broker logfile."
-            )),
-        )),
+        // An unknown mechanism or a response that cannot be read: RabbitMQ closes silently
+        // whatever the client announced.
+        None => Err(HandshakeError::RefusedSilently(refused)),
+        Some(_) => Err(HandshakeError::Refused(refused)),
     }
 }
 
