@@ -69,7 +69,9 @@ pub fn start(policy: SyncPolicy, disk: Arc<DiskGuard>) -> std::io::Result<Arc<Fl
         done,
         dirty,
     });
-    let for_thread = state.clone();
+    // The thread holds the state weakly: when the store goes, the last sender goes with it,
+    // recv() fails and the thread ends (a strong reference would keep both alive forever).
+    let for_thread = Arc::downgrade(&state);
     std::thread::Builder::new()
         .name("warren-flusher".into())
         .spawn(move || run(for_thread, inbox, policy, disk))?;
@@ -81,7 +83,12 @@ pub fn start(policy: SyncPolicy, disk: Arc<DiskGuard>) -> std::io::Result<Arc<Fl
 /// frees the space, so they must not wait behind the failing writes.
 const RETRY_AFTER: Duration = Duration::from_millis(200);
 
-fn run(state: Arc<FlushState>, inbox: Receiver<Job>, policy: SyncPolicy, disk: Arc<DiskGuard>) {
+fn run(
+    state: std::sync::Weak<FlushState>,
+    inbox: Receiver<Job>,
+    policy: SyncPolicy,
+    disk: Arc<DiskGuard>,
+) {
     let mut batch: Vec<Arc<QueueLog>> = Vec::new();
     let mut barriers: Vec<Sender<()>> = Vec::new();
     let take = |job: Job, batch: &mut Vec<Arc<QueueLog>>, barriers: &mut Vec<Sender<()>>| match job
@@ -99,6 +106,9 @@ fn run(state: Arc<FlushState>, inbox: Receiver<Job>, policy: SyncPolicy, disk: A
         while let Ok(more) = inbox.try_recv() {
             take(more, &mut batch, &mut barriers);
         }
+        let Some(state) = state.upgrade() else {
+            return;
+        };
         batch.sort_unstable_by_key(|l| Arc::as_ptr(l) as usize);
         batch.dedup_by(|a, b| Arc::ptr_eq(a, b));
         let round = state.started.fetch_add(1, Ordering::SeqCst) + 1;
