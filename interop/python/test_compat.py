@@ -169,3 +169,223 @@ def test_x_max_length_holds_when_a_message_is_requeued(broker, names):
             break
         left.append(body)
     assert left == [b"m1", b"m2"]
+
+
+def get_within(ch, queue, what, timeout=10.0, auto_ack=True):
+    """basic.get until a message is there; fails after ``timeout`` seconds."""
+    got = []
+
+    def arrived():
+        method, props, body = ch.basic_get(queue=queue, auto_ack=auto_ack)
+        if method is not None:
+            got.append((method, props, body))
+        return bool(got)
+
+    pump_until(arrived, ch.connection, timeout=timeout, what=what)
+    return got[0]
+
+
+def drain_queue(ch, queue):
+    """Every ready message's body, in order (basic.get, auto-ack)."""
+    bodies = []
+    while True:
+        method, _, body = ch.basic_get(queue=queue, auto_ack=True)
+        if method is None:
+            return bodies
+        bodies.append(body)
+
+
+def exclusive_queue(ch, **arguments):
+    return ch.queue_declare(queue="", exclusive=True, arguments=arguments or None).method.queue
+
+
+def test_cc_and_bcc_route_through_exchange_to_exchange_bindings(broker, names):
+    """Every exchange on the way routes the CC and BCC keys too; BCC never reaches consumers."""
+    ch = broker.connect().channel()
+    front, back = names.exchange("front"), names.exchange("back")
+    ch.exchange_declare(exchange=front, exchange_type="direct")
+    ch.exchange_declare(exchange=back, exchange_type="direct")
+    for key in ("k1", "k2", "k3"):
+        ch.exchange_bind(destination=back, source=front, routing_key=key)
+    by_key = {}
+    for key in ("k1", "k2", "k3", "k4"):
+        by_key[key] = exclusive_queue(ch)
+        ch.queue_bind(queue=by_key[key], exchange=back, routing_key=key)
+    ch.confirm_delivery()
+    headers = {"CC": ["k2"], "BCC": ["k3"]}
+    ch.basic_publish(front, "k1", b"m", pika.BasicProperties(headers=headers))
+    for key in ("k1", "k2", "k3"):
+        method, props, body = get_within(ch, by_key[key], f"the copy routed by {key}")
+        assert (method.routing_key, body, props.headers) == ("k1", b"m", {"CC": ["k2"]})
+    assert drain_queue(ch, by_key["k4"]) == []
+
+
+@pytest.mark.parametrize(
+    "value, type_name",
+    [("q.other", "longstr"), (7, "signedint"), ({"a": 1}, "table")],
+)
+def test_a_cc_or_bcc_header_that_is_not_an_array_is_406(broker, value, type_name):
+    """RabbitMQ refuses the message: the CC and BCC headers must be arrays of strings."""
+    for header in ("CC", "BCC"):
+        ch = broker.connect().channel()
+        queue = exclusive_queue(ch)
+        with pytest.raises(pika.exceptions.ChannelClosedByBroker) as exc:
+            ch.basic_publish("", queue, b"m", pika.BasicProperties(headers={header: value}))
+            ch.queue_declare(queue=queue, passive=True)  # a round trip to see the close
+        assert exc.value.reply_code == 406
+        assert exc.value.reply_text == (
+            "PRECONDITION_FAILED - invalid message: "
+            f'{{unacceptable_type_in_header,"{header}",{type_name}}}'
+        )
+
+
+def test_cc_elements_that_are_not_strings_are_ignored(broker):
+    ch = broker.connect().channel()
+    first, second = exclusive_queue(ch), exclusive_queue(ch)
+    ch.confirm_delivery()
+    ch.basic_publish("", first, b"m", pika.BasicProperties(headers={"CC": [5, second]}))
+    assert get_within(ch, second, "the CC copy")[2] == b"m"
+    assert drain_queue(ch, first) == [b"m"]
+
+
+def dead_letter_setup(ch, names, **queue_arguments):
+    """A direct dead-letter exchange with one queue per key in `keys`, and a source queue
+    bound to amq.direct with `orig`."""
+    dlx = names.exchange("dlx")
+    ch.exchange_declare(exchange=dlx, exchange_type="direct")
+    targets = {}
+    for key in ("new", "orig", "cc", "bcc"):
+        targets[key] = exclusive_queue(ch)
+        ch.queue_bind(queue=targets[key], exchange=dlx, routing_key=key)
+    source = exclusive_queue(ch, **{"x-dead-letter-exchange": dlx, **queue_arguments})
+    ch.queue_bind(queue=source, exchange="amq.direct", routing_key="orig")
+    ch.confirm_delivery()
+    return source, targets
+
+
+def reject_head(ch, queue):
+    method, _, _ = get_within(ch, queue, "the message to reject", auto_ack=False)
+    ch.basic_reject(delivery_tag=method.delivery_tag, requeue=False)
+
+
+def test_dead_lettering_with_a_new_routing_key_drops_cc(broker, names):
+    """With x-dead-letter-routing-key the copy goes by that key alone, without its CC header;
+    x-death still lists the keys it was published with."""
+    ch = broker.connect().channel()
+    source, targets = dead_letter_setup(ch, names, **{"x-dead-letter-routing-key": "new"})
+    ch.queue_unbind(queue=source, exchange="amq.direct", routing_key="orig")
+    ch.queue_bind(queue=source, exchange="amq.direct", routing_key="first")
+    props = pika.BasicProperties(headers={"CC": ["cc"], "BCC": ["bcc"]})
+    ch.basic_publish("amq.direct", "first", b"m", props)
+    reject_head(ch, source)
+    method, props, body = get_within(ch, targets["new"], "the dead-lettered copy")
+    assert (method.routing_key, body) == ("new", b"m")
+    assert "CC" not in props.headers and "BCC" not in props.headers
+    [death] = props.headers["x-death"]
+    assert death["routing-keys"] == ["first", "cc"]
+    for key in ("orig", "cc", "bcc"):
+        assert drain_queue(ch, targets[key]) == []
+
+
+def test_dead_lettering_without_a_new_routing_key_routes_on_the_cc_keys(broker, names):
+    ch = broker.connect().channel()
+    source, targets = dead_letter_setup(ch, names)
+    ch.basic_publish("amq.direct", "orig", b"m", pika.BasicProperties(headers={"CC": ["cc"]}))
+    reject_head(ch, source)
+    for key in ("orig", "cc"):
+        method, props, body = get_within(ch, targets[key], f"the copy routed by {key}")
+        assert (method.routing_key, body, props.headers["CC"]) == ("orig", b"m", ["cc"])
+        assert props.headers["x-death"][0]["routing-keys"] == ["orig", "cc"]
+    assert drain_queue(ch, targets["new"]) == []
+
+
+def test_dead_lettering_twice_records_both_deaths(broker, names):
+    """x-death grows newest first; x-first-death-* keep the first death."""
+    ch = broker.connect().channel()
+    hop, final = names.exchange("hop"), names.exchange("final")
+    ch.exchange_declare(exchange=hop, exchange_type="fanout")
+    ch.exchange_declare(exchange=final, exchange_type="fanout")
+    first = exclusive_queue(ch, **{"x-dead-letter-exchange": hop})
+    second = exclusive_queue(ch, **{"x-dead-letter-exchange": final})
+    ch.queue_bind(queue=second, exchange=hop)
+    last = exclusive_queue(ch)
+    ch.queue_bind(queue=last, exchange=final)
+    ch.confirm_delivery()
+    ch.basic_publish("", first, b"twice")
+    reject_head(ch, first)
+    reject_head(ch, second)
+    method, props, body = get_within(ch, last, "the message dead-lettered twice")
+    assert (method.exchange, method.routing_key, body) == (final, first, b"twice")
+    deaths = [
+        (d["queue"], d["reason"], d["count"], d["exchange"], d["routing-keys"])
+        for d in props.headers["x-death"]
+    ]
+    assert deaths == [
+        (second, "rejected", 1, hop, [first]),
+        (first, "rejected", 1, "", [first]),
+    ]
+    first_death = {k: v for k, v in props.headers.items() if k.startswith("x-first-death")}
+    assert first_death == {
+        "x-first-death-exchange": "",
+        "x-first-death-queue": first,
+        "x-first-death-reason": "rejected",
+    }
+
+
+@pytest.mark.parametrize("ttl_kind", ["per-message", "per-queue"])
+def test_an_expired_message_is_never_delivered_to_a_late_consumer(broker, ttl_kind):
+    """A message whose TTL ran out while others were ahead of it is dropped, not delivered,
+    when a consumer subscribes later (RabbitMQ drops it as it reaches the head)."""
+    conn = broker.connect()
+    ch = conn.channel()
+    ttl = pika.BasicProperties(expiration="50")
+    if ttl_kind == "per-message":
+        queue = exclusive_queue(ch)
+        plan = [(b"a", None), (b"b", ttl), (b"c", None)]
+        expected = ["a", "c"]
+    else:
+        queue = exclusive_queue(ch, **{"x-message-ttl": 50})
+        plan = [(b"a", None), (b"b", None), (b"c", None)]
+        expected = []
+    # A clock: a message with the same TTL in a queue that dead-letters it; once it has been
+    # dead-lettered, the TTL of everything published before it has run out too.
+    sink = exclusive_queue(ch)
+    clock = exclusive_queue(ch, **{"x-dead-letter-exchange": "", "x-dead-letter-routing-key": sink})
+    ch.confirm_delivery()
+    for body, props in plan:
+        ch.basic_publish("", queue, body, props)
+    ch.basic_publish("", clock, b"tick", ttl)
+    get_within(ch, sink, "the clock message to expire")
+    inbox = Inbox()
+    ch.basic_consume(queue=queue, on_message_callback=inbox, auto_ack=True)
+    publish_end_markers(ch, [queue])
+    pump_until(lambda: received_before_marker(inbox) is not None, conn, what="the end marker")
+    assert received_before_marker(inbox) == expected
+
+
+@pytest.mark.parametrize("global_qos", [False, True])
+def test_prefetch_one_is_fair_between_the_queues_of_a_channel(broker, global_qos):
+    """One channel consumes three queues with prefetch 1 and acks each delivery: every queue
+    gets its turn (with the channel-wide limit too), none is starved."""
+    conn = broker.connect()
+    ch = conn.channel()
+    queues = [exclusive_queue(ch) for _ in range(3)]
+    ch.confirm_delivery()
+    for queue in queues:
+        for i in range(30):
+            ch.basic_publish("", queue, str(i).encode())
+    ch.basic_qos(prefetch_count=1, global_qos=global_qos)
+    inbox = Inbox()
+    for queue in queues:
+        ch.basic_consume(queue=queue, on_message_callback=inbox)
+    acked = 0
+    while acked < 45:
+        pump_until(lambda: len(inbox) > acked, conn, what=f"delivery {acked + 1}")
+        ch.basic_ack(delivery_tag=inbox.deliveries[acked].method.delivery_tag)
+        acked += 1
+    per_queue = {q: 0 for q in queues}
+    for d in inbox.deliveries[:45]:
+        per_queue[d.method.routing_key] += 1
+    # RabbitMQ is not exactly even with the channel-wide limit (seen: 14/16/15); a starved
+    # queue gets none.
+    assert min(per_queue.values()) >= 7, per_queue

@@ -35,6 +35,9 @@ impl Reason {
 #[derive(Debug)]
 pub struct DeadLetter {
     pub message: Message,
+    /// The keys it is routed with at the dead-letter exchange: the queue's
+    /// x-dead-letter-routing-key, or else the keys it was published with (CC included).
+    pub routing_keys: Vec<String>,
     /// Queues in the death history before this death.
     pub earlier_queues: Vec<String>,
     /// Whether any death in the history (this one included) was a rejection.
@@ -49,15 +52,18 @@ fn entry_str<'a>(t: &'a FieldTable, key: &str) -> Option<&'a [u8]> {
     t.inner().get(key).and_then(as_bytes)
 }
 
-/// Builds the copy of `m` that `queue` dead-letters to `dlx` for `reason`.
+/// Builds the copy of `m` that `queue` dead-letters to `dlx` for `reason`; `new_key` is the
+/// queue's x-dead-letter-routing-key, if it has one.
 pub fn dead_letter(
     m: &Message,
     queue: &str,
     reason: Reason,
     dlx: &str,
-    routing_key: &[u8],
+    new_key: Option<&[u8]>,
     now_secs: u64,
 ) -> DeadLetter {
+    let routing_key = new_key.unwrap_or(m.routing_key_bytes());
+    let mut routing_keys = vec![String::from_utf8_lossy(routing_key).into_owned()];
     let mut earlier_queues = Vec::new();
     let mut any_rejected = reason == Reason::Rejected;
     let properties = rewrite(m.properties(), |props| {
@@ -135,12 +141,25 @@ pub fn dead_letter(
                 headers.insert(ShortString::from(key), text(value));
             }
         }
-        // A quorum queue's delivery count does not travel with the dead-lettered copy.
-        if headers.contains_key("x-delivery-count") {
+        if let Some(AMQPValue::FieldArray(cc)) = headers.inner().get("CC") {
+            if new_key.is_none() {
+                // Without a new key the copy is routed with every key it was published with.
+                routing_keys.extend(
+                    cc.as_slice()
+                        .iter()
+                        .filter_map(as_bytes)
+                        .map(|k| String::from_utf8_lossy(k).into_owned()),
+                );
+            }
+        }
+        // A quorum queue's delivery count does not travel with the dead-lettered copy; a new
+        // routing key replaces the CC keys too (RabbitMQ removes the CC header then).
+        let dropped = |k: &str| k == "x-delivery-count" || (new_key.is_some() && k == "CC");
+        if headers.inner().keys().any(|k| dropped(k.as_str())) {
             let kept: std::collections::BTreeMap<_, _> = headers
                 .inner()
                 .iter()
-                .filter(|(k, _)| k.as_str() != "x-delivery-count")
+                .filter(|(k, _)| !dropped(k.as_str()))
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
             headers = kept.into();
@@ -149,6 +168,7 @@ pub fn dead_letter(
     });
     DeadLetter {
         message: Message::new(dlx, routing_key, &properties, m.body()),
+        routing_keys,
         earlier_queues,
         any_rejected,
     }

@@ -18,31 +18,47 @@ impl VHost {
         headers: Option<&[u8]>,
         out: &mut Routed,
     ) -> AmqpResult<()> {
+        self.route_keys(exchange, &[routing_key], headers, out)
+    }
+
+    /// Routes a message published with several routing keys (its own and those of its CC and
+    /// BCC headers, a RabbitMQ extension): every exchange on the way routes all of them, and
+    /// the alternate exchange is used only when none of them reaches a queue.
+    pub fn route_keys<K: AsRef<str>>(
+        &self,
+        exchange: &str,
+        keys: &[K],
+        headers: Option<&[u8]>,
+        out: &mut Routed,
+    ) -> AmqpResult<()> {
         out.queues.clear();
         out.exchanges.clear();
         if exchange.is_empty() {
-            if let Some(q) = self.queues.read().get(routing_key) {
-                out.queues.push(q.clone());
-            } else if routing_key.starts_with(REPLY_TO) {
-                if let Some(q) = self.reply_queues.lock().get(routing_key) {
+            for key in keys.iter().map(AsRef::as_ref) {
+                if let Some(q) = self.queues.read().get(key) {
                     out.queues.push(q.clone());
+                } else if key.starts_with(REPLY_TO) {
+                    if let Some(q) = self.reply_queues.lock().get(key) {
+                        out.queues.push(q.clone());
+                    }
                 }
             }
-            return Ok(());
-        }
-        let x = self.exchange(exchange)?;
-        if x.spec.internal {
-            return Err(AmqpError::access_refused(format!(
-                "cannot publish to internal exchange '{exchange}' in vhost '{}'",
-                self.name
-            )));
-        }
-        x.route(routing_key, headers, out);
-        if !out.exchanges.is_empty() {
-            self.follow_exchange_bindings(&x.spec.name, routing_key, headers, out);
-        }
-        if out.queues.is_empty() && x.spec.arguments.inner().contains_key("alternate-exchange") {
-            self.route_to_alternates(&x, routing_key, headers, out);
+        } else {
+            let x = self.exchange(exchange)?;
+            if x.spec.internal {
+                return Err(AmqpError::access_refused(format!(
+                    "cannot publish to internal exchange '{exchange}' in vhost '{}'",
+                    self.name
+                )));
+            }
+            route_all(&x, keys, headers, out);
+            if !out.exchanges.is_empty() {
+                self.follow_exchange_bindings(&x.spec.name, keys, headers, out);
+            }
+            if out.queues.is_empty() && x.spec.arguments.inner().contains_key("alternate-exchange")
+            {
+                self.route_to_alternates(&x, keys, headers, out);
+            }
         }
         if out.queues.len() > 1 {
             out.queues.sort_unstable_by_key(|q| Arc::as_ptr(q) as usize);
@@ -53,10 +69,10 @@ impl VHost {
 
     /// Unroutable messages go to the exchange's alternate-exchange (and its alternates in
     /// turn), each tried once (RabbitMQ extension).
-    fn route_to_alternates(
+    fn route_to_alternates<K: AsRef<str>>(
         &self,
         first: &Arc<Exchange>,
-        routing_key: &str,
+        keys: &[K],
         headers: Option<&[u8]>,
         out: &mut Routed,
     ) {
@@ -78,18 +94,18 @@ impl VHost {
             }
             let Ok(ae) = self.exchange(&name) else { return };
             tried.push(ae.spec.name.clone());
-            ae.route(routing_key, headers, out);
+            route_all(&ae, keys, headers, out);
             if !out.exchanges.is_empty() {
-                self.follow_exchange_bindings(&ae.spec.name, routing_key, headers, out);
+                self.follow_exchange_bindings(&ae.spec.name, keys, headers, out);
             }
             current = ae;
         }
     }
 
-    fn follow_exchange_bindings(
+    fn follow_exchange_bindings<K: AsRef<str>>(
         &self,
         first: &Arc<str>,
-        routing_key: &str,
+        keys: &[K],
         headers: Option<&[u8]>,
         out: &mut Routed,
     ) {
@@ -100,8 +116,15 @@ impl VHost {
             }
             visited.push(name.clone());
             if let Ok(x) = self.exchange(&name) {
-                x.route(routing_key, headers, out);
+                route_all(&x, keys, headers, out);
             }
         }
+    }
+}
+
+/// One exchange's destinations for every key (appended to `out`).
+fn route_all<K: AsRef<str>>(x: &Exchange, keys: &[K], headers: Option<&[u8]>, out: &mut Routed) {
+    for key in keys {
+        x.route(key.as_ref(), headers, out);
     }
 }

@@ -6,7 +6,6 @@
 //! so assembling a message allocates nothing beyond the message itself.
 
 use super::{Channel, Ctx, Signal};
-use crate::broker::exchange::Routed;
 use crate::broker::message::Message;
 use crate::broker::vhost::REPLY_TO;
 use crate::error::{code, AmqpError, AmqpResult};
@@ -15,7 +14,6 @@ use crate::protocol::encode::{put_content, put_return};
 use crate::protocol::fast::{parse_content_header, Publish, CLASS_BASIC};
 use crate::protocol::properties;
 use bytes::{Bytes, BytesMut};
-use std::sync::Arc;
 
 /// Most memory reserved up front for a multi-frame body; beyond it the buffer grows as data
 /// actually arrives.
@@ -295,42 +293,43 @@ impl Channel {
                 return self.hold(ctx, exchange, routing_key, props, body, delay);
             }
         }
+        let key = String::from_utf8_lossy(routing_key);
+        // CC and BCC headers (RabbitMQ extension): more routing keys for the same exchange;
+        // BCC never reaches the consumers.
+        let extra = match headers.map(sender_selected_keys).transpose() {
+            Ok(extra) => extra.flatten(),
+            Err(e) => {
+                // A missing exchange is reported first, as RabbitMQ does.
+                ctx.vhost
+                    .route(exchange, &key, None, &mut self.route_scratch)
+                    .map_err(|e| e.with_method(60, 40))?;
+                self.route_scratch.queues.clear();
+                return Err(e.with_method(60, 40));
+            }
+        };
+        let Some(mut extra) = extra else {
+            ctx.vhost
+                .route(exchange, &key, headers, &mut self.route_scratch)
+                .map_err(|e| e.with_method(60, 40))?;
+            return self.deliver_routed(ctx, exchange, routing_key, mandatory, props, body);
+        };
+        extra.keys.insert(0, key.into_owned());
         ctx.vhost
-            .route(
-                exchange,
-                &String::from_utf8_lossy(routing_key),
-                headers,
-                &mut self.route_scratch,
-            )
+            .route_keys(exchange, &extra.keys, headers, &mut self.route_scratch)
             .map_err(|e| e.with_method(60, 40))?;
-        if let Some(extra) = headers.and_then(sender_selected_keys) {
-            // CC and BCC headers (RabbitMQ extension): more routing keys on the same exchange;
-            // BCC never reaches the consumers.
-            let mut more = Routed::default();
-            for key in &extra.keys {
-                let _ = ctx.vhost.route(exchange, key, headers, &mut more);
-                for q in more.queues.drain(..) {
-                    if !self.route_scratch.queues.iter().any(|x| Arc::ptr_eq(x, &q)) {
-                        self.route_scratch.queues.push(q);
-                    }
+        if extra.has_bcc {
+            let stripped = properties::rewrite(props, |p| {
+                if let Some(h) = p.headers() {
+                    let kept: std::collections::BTreeMap<_, _> = h
+                        .inner()
+                        .iter()
+                        .filter(|(k, _)| k.as_str() != "BCC")
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect();
+                    *p = p.clone().with_headers(kept.into());
                 }
-            }
-            if extra.has_bcc {
-                let stripped = properties::rewrite(props, |p| {
-                    if let Some(h) = p.headers() {
-                        let mut h = h.clone();
-                        let kept: std::collections::BTreeMap<_, _> = h
-                            .inner()
-                            .iter()
-                            .filter(|(k, _)| k.as_str() != "BCC")
-                            .map(|(k, v)| (k.clone(), v.clone()))
-                            .collect();
-                        h = kept.into();
-                        *p = p.clone().with_headers(h);
-                    }
-                });
-                return self.deliver_routed(ctx, exchange, routing_key, mandatory, &stripped, body);
-            }
+            });
+            return self.deliver_routed(ctx, exchange, routing_key, mandatory, &stripped, body);
         }
         self.deliver_routed(ctx, exchange, routing_key, mandatory, props, body)
     }
@@ -429,29 +428,41 @@ struct SenderSelected {
 }
 
 /// Reads CC / BCC from a raw headers table; a cheap byte scan first, so messages without them
-/// are never parsed.
-fn sender_selected_keys(headers: &[u8]) -> Option<SenderSelected> {
+/// are never parsed. Either header must be an array (RabbitMQ refuses the message with 406
+/// otherwise); its elements that are not strings are ignored.
+fn sender_selected_keys(headers: &[u8]) -> AmqpResult<Option<SenderSelected>> {
     let mentions = |key: &[u8]| headers.windows(key.len()).any(|w| w == key);
     if !mentions(b"\x02CC") && !mentions(b"\x03BCC") {
-        return None;
+        return Ok(None);
     }
-    let (_, table) = amq_protocol::types::parsing::parse_field_table(headers).ok()?;
+    let Ok((_, table)) = amq_protocol::types::parsing::parse_field_table(headers) else {
+        return Ok(None);
+    };
     let mut out = SenderSelected {
         keys: Vec::new(),
         has_bcc: false,
     };
     for name in ["CC", "BCC"] {
-        if let Some(crate::protocol::AMQPValue::FieldArray(a)) = table.inner().get(name) {
-            out.has_bcc |= name == "BCC";
-            out.keys.extend(
-                a.as_slice()
-                    .iter()
-                    .filter_map(crate::protocol::table::as_bytes)
-                    .map(|b| String::from_utf8_lossy(b).into_owned()),
-            );
+        match table.inner().get(name) {
+            None => {}
+            Some(crate::protocol::AMQPValue::FieldArray(a)) => {
+                out.has_bcc |= name == "BCC";
+                out.keys.extend(
+                    a.as_slice()
+                        .iter()
+                        .filter_map(crate::protocol::table::as_bytes)
+                        .map(|b| String::from_utf8_lossy(b).into_owned()),
+                );
+            }
+            Some(other) => {
+                return Err(AmqpError::precondition_failed(format!(
+                    "invalid message: {{unacceptable_type_in_header,\"{name}\",{}}}",
+                    crate::protocol::table::type_name(other)
+                )))
+            }
         }
     }
-    (!out.keys.is_empty() || out.has_bcc).then_some(out)
+    Ok((!out.keys.is_empty() || out.has_bcc).then_some(out))
 }
 
 /// RabbitMQ refuses messages whose properties it cannot honour (406, channel error).
