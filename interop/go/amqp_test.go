@@ -331,6 +331,73 @@ func TestChannelErrorNotifyClose(t *testing.T) {
 	}
 }
 
+// Several goroutines publish on one channel while one of them causes a channel
+// error (publish to a missing exchange). Publishes already on the wire when the
+// broker closes the channel are discarded until close-ok (spec 4.2.2): the
+// channel closes with 404, the connection stays open and keeps working.
+func TestChannelErrorWhileGoroutinesPublish(t *testing.T) {
+	n := newNames(t)
+	conn := dial(t)
+	connClosed := conn.NotifyClose(make(chan *amqp.Error, 1))
+	ch := channel(t, conn)
+	chClosed := ch.NotifyClose(make(chan *amqp.Error, 1))
+	q := n.queue("busy")
+	declareQueue(t, ch, q)
+
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+	const publishers = 4
+	done := make(chan int, publishers)
+	for p := 0; p < publishers; p++ {
+		go func() {
+			sent := 0
+			for i := 0; i < 20000; i++ {
+				if ch.PublishWithContext(ctx, "", q, false, false, text("busy")) != nil {
+					break
+				}
+				sent++
+			}
+			done <- sent
+		}()
+	}
+	missing := n.exchange("missing")
+	if err := ch.PublishWithContext(ctx, missing, "k", false, false, text("doomed")); err != nil {
+		t.Fatalf("publish to the missing exchange failed on the client side: %v", err)
+	}
+	select {
+	case e, ok := <-chClosed:
+		if !ok || e == nil {
+			t.Fatalf("NotifyClose channel closed without an error")
+		}
+		want := fmt.Sprintf("NOT_FOUND - no exchange '%s' in vhost '/'", missing)
+		if e.Code != amqp.NotFound || !e.Server || e.Reason != want {
+			t.Fatalf("channel closed with %d %q (server=%v), want 404 %q", e.Code, e.Reason, e.Server, want)
+		}
+	case <-time.After(deadline):
+		t.Fatalf("the channel was not closed within %s", deadline)
+	}
+	for p := 0; p < publishers; p++ {
+		select {
+		case <-done:
+		case <-time.After(deadline):
+			t.Fatalf("a publishing goroutine did not stop within %s", deadline)
+		}
+	}
+	if conn.IsClosed() {
+		t.Fatalf("the connection was closed by a channel error")
+	}
+	select {
+	case e := <-connClosed:
+		t.Fatalf("connection NotifyClose fired: %v", e)
+	default:
+	}
+	ch2 := confirmChannel(t, conn)
+	publishConfirmed(t, ch2, "", q, text("after"))
+	if _, err := ch2.QueueDeclarePassive(q, false, false, false, false, nil); err != nil {
+		t.Fatalf("passive declare after the channel error: %v", err)
+	}
+}
+
 // rabbitmqctl runs a rabbitmqctl command with a deadline.
 func rabbitmqctl(args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

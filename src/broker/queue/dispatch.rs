@@ -39,8 +39,11 @@ impl Run {
 }
 
 impl QueueState {
-    /// Hands ready messages to consumers until messages or credit run out.
-    pub(super) fn dispatch(&mut self, queue: &Arc<Queue>, _now: u64) {
+    /// Hands ready messages to consumers until messages or credit run out; returns the
+    /// messages found expired on the way (for dead-lettering). `now` is 0 when nothing in
+    /// the queue can expire.
+    pub(super) fn dispatch(&mut self, queue: &Arc<Queue>, now: u64) -> Vec<QueuedMessage> {
+        let mut expired = Vec::new();
         let mut run: Option<Run> = None;
         while !self.ready.is_empty() && !self.consumers.is_empty() {
             let current = run.as_ref().map(|r| (r.consumer, r.has_room()));
@@ -67,6 +70,13 @@ impl QueueState {
                 break;
             };
             self.forget_expiry(&message);
+            // An expired message is never delivered (RabbitMQ drops or dead-letters it when it
+            // reaches the head). Strictly before now: a message with TTL 0 still reaches a
+            // consumer that is ready for it at once.
+            if message.expires_at != 0 && message.expires_at < now {
+                expired.push(message);
+                continue;
+            }
             if let Some(r) = run.as_mut() {
                 r.push(message);
             }
@@ -75,6 +85,7 @@ impl QueueState {
         if let Some(done) = run {
             self.send_run(queue, done);
         }
+        expired
     }
 
     /// Takes the run's credit and sends it to its consumer; false (and the messages back in

@@ -257,8 +257,8 @@ impl Queue {
         st.ready.push_back(m);
         dead.extend(st.drop_head_over_limits(&self.policy));
         // Dispatch first: a message with TTL 0 still reaches a consumer that is ready for it.
-        st.dispatch(self, now);
-        let expired = st.expire_head(now);
+        let mut expired = st.dispatch(self, now);
+        expired.extend(st.expire_head(now));
         let arm = st.expiring > 0 && !st.expiry_timer;
         drop(st);
         self.dead_letter(dead, Reason::Maxlen);
@@ -296,8 +296,8 @@ impl Queue {
             st.ready.insert_in_order(m);
         }
         let dropped = st.drop_head_over_limits(&self.policy);
-        let expired = st.expire_head(now);
-        st.dispatch(self, now);
+        let mut expired = st.expire_head(now);
+        expired.extend(st.dispatch(self, now));
         drop(st);
         self.dead_letter(dropped, Reason::Maxlen);
         self.dead_letter(expired, Reason::Expired);
@@ -321,8 +321,8 @@ impl Queue {
             st.ready.insert_in_order(m);
         }
         let dropped = st.drop_head_over_limits(&self.policy);
-        let expired = st.expire_head(now);
-        st.dispatch(self, now);
+        let mut expired = st.expire_head(now);
+        expired.extend(st.dispatch(self, now));
         drop(st);
         self.dead_letter(dropped, Reason::Maxlen);
         self.dead_letter(expired, Reason::Expired);
@@ -332,8 +332,8 @@ impl Queue {
     pub fn dispatch(self: &Arc<Self>) {
         let mut st = self.state.lock();
         let now = if st.expiring > 0 { now_ms() } else { 0 };
-        let expired = st.expire_head(now);
-        st.dispatch(self, now);
+        let mut expired = st.expire_head(now);
+        expired.extend(st.dispatch(self, now));
         drop(st);
         self.dead_letter(expired, Reason::Expired);
     }
@@ -358,8 +358,8 @@ impl Queue {
         st.consumers.push(consumer);
         st.had_consumer = true;
         st.last_used = now;
-        let expired = st.expire_head(now);
-        st.dispatch(self, now);
+        let mut expired = st.expire_head(now);
+        expired.extend(st.dispatch(self, now));
         drop(st);
         self.dead_letter(expired, Reason::Expired);
         Ok(())
@@ -376,12 +376,16 @@ impl Queue {
         }
         st.last_used = now;
         // With a single active consumer, the next one in line may now take over.
-        st.dispatch(self, now);
-        if self.spec.auto_delete && st.consumers.is_empty() && st.had_consumer && !st.deleted {
-            AfterCancel::AutoDelete
-        } else {
-            AfterCancel::Keep
-        }
+        let expired = st.dispatch(self, now);
+        let after =
+            if self.spec.auto_delete && st.consumers.is_empty() && st.had_consumer && !st.deleted {
+                AfterCancel::AutoDelete
+            } else {
+                AfterCancel::Keep
+            };
+        drop(st);
+        self.dead_letter(expired, Reason::Expired);
+        after
     }
 
     /// basic.get: the head message and how many remain.
@@ -461,19 +465,20 @@ impl Queue {
         };
         let now_secs = now_ms() / 1000;
         let mut routed = Routed::default();
+        let new_key = self
+            .policy
+            .dead_letter_routing_key
+            .as_deref()
+            .map(str::as_bytes);
         for m in &messages {
-            let key: &[u8] = match &self.policy.dead_letter_routing_key {
-                Some(k) => k.as_bytes(),
-                None => m.message.routing_key_bytes(),
-            };
-            let key_text = String::from_utf8_lossy(key);
-            if vhost.route(dlx, &key_text, None, &mut routed).is_err() {
+            let dl = dead_letter(&m.message, self.name(), reason, dlx, new_key, now_secs);
+            // Headers exchanges route on the rewritten headers.
+            let headers = dl.message.view().headers;
+            if vhost
+                .route_keys(dlx, &dl.routing_keys, headers, &mut routed)
+                .is_err()
+            {
                 continue; // A missing dead-letter exchange drops the message, as in RabbitMQ.
-            }
-            let dl = dead_letter(&m.message, self.name(), reason, dlx, key, now_secs);
-            if dl.message.view().headers.is_some() {
-                // Headers exchanges route on the rewritten headers.
-                let _ = vhost.route(dlx, &key_text, dl.message.view().headers, &mut routed);
             }
             for target in routed.queues.drain(..) {
                 // A cycle of dead-lettering with no rejection in it drops the message.

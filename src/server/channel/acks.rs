@@ -153,6 +153,7 @@ impl Channel {
         }
         // Credit goes back once per run of deliveries from the same consumer: the counter is
         // shared with the queue's dispatch on another core.
+        let channel_wide = self.channel_credit.limit() != 0;
         let mut channel_credit_freed = 0u32;
         let mut run: Option<(&Arc<Credit>, u32)> = None;
         for u in &settled {
@@ -166,7 +167,9 @@ impl Channel {
                     if let Some((done, n)) = run.replace((c, 1)) {
                         done.give_back(n);
                     }
-                    push_unique(ctx.redispatch, &u.queue);
+                    if !channel_wide {
+                        push_unique(ctx.redispatch, &u.queue);
+                    }
                 }
             }
         }
@@ -175,10 +178,20 @@ impl Channel {
         }
         if channel_credit_freed > 0 {
             self.channel_credit.give_back(channel_credit_freed);
-            if self.channel_credit.limit() != 0 {
+            if channel_wide {
                 // Channel-wide prefetch: any of this channel's consumers may now take more.
+                // They are woken in turn, starting after the queue whose delivery was just
+                // settled (as RabbitMQ's limiter does), so that one queue cannot take every
+                // credit that comes back and starve the others.
+                let first = ctx.redispatch.len();
                 for c in self.consumers.values() {
                     push_unique(ctx.redispatch, &c.queue);
+                }
+                if let Some(last) = settled.iter().rev().find(|u| u.credit.is_some()) {
+                    let woken = &mut ctx.redispatch[first..];
+                    if let Some(i) = woken.iter().position(|q| Arc::ptr_eq(q, &last.queue)) {
+                        woken.rotate_left(i + 1);
+                    }
                 }
             }
         }
