@@ -2545,6 +2545,36 @@ def pub_weird_props(ctx):
     ctx.obs(c)
 
 
+@scen("basic.publish with a CC header that is a string, not an array")
+def pub_cc_not_array(ctx):
+    c = ctx.connect()
+    q = ctx.queue(c, "ccstr", exclusive=1)
+    c.publish(1, "", q, prop=props(headers={"CC": "other"}))
+    c.method(1, M.get(q, no_ack=1))
+    ctx.obs(c)
+
+
+@scen("basic.publish with a BCC header that is a table")
+def pub_bcc_table(ctx):
+    c = ctx.connect()
+    q = ctx.queue(c, "bcctab", exclusive=1)
+    c.publish(1, "", q, prop=props(headers={"BCC": {"a": "b"}}))
+    c.method(1, M.get(q, no_ack=1))
+    ctx.obs(c)
+
+
+@scen("basic.publish to the default exchange with CC [second queue] and BCC [third]; get from the third")
+def pub_cc_bcc_default_exchange(ctx):
+    c = ctx.connect()
+    q1 = ctx.queue(c, "cc1", exclusive=1)
+    q2 = ctx.queue(c, "cc2", exclusive=1)
+    q3 = ctx.queue(c, "cc3", exclusive=1)
+    c.publish(1, "", q1, prop=props(headers={"CC": [q2], "BCC": [q3]}))
+    for q in (q1, q2, q3):
+        c.method(1, M.get(q, no_ack=1))
+    ctx.obs(c)
+
+
 # --------------------------------------------------------------------------
 # closing races
 
