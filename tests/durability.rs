@@ -769,3 +769,68 @@ async fn messages_waiting_out_a_ttl_at_a_crash_are_dead_lettered_once_after_it()
     assert_eq!(back, want);
     assert_eq!(count(&ch, "waiting").await, 0);
 }
+
+/// Durable auto-delete exchanges front -> middle -> a transient queue: deleting the queue takes
+/// middle, then front (the cascade), and a restart does not bring them back.
+#[tokio::test]
+async fn an_auto_delete_cascade_is_remembered_after_a_restart() {
+    let w = WarrenProcess::start_fresh().await;
+    let durable_auto_delete = ExchangeDeclareOptions {
+        durable: true,
+        auto_delete: true,
+        ..Default::default()
+    };
+    {
+        let (_c, ch) = w.channel().await;
+        for x in ["front", "middle"] {
+            ch.exchange_declare(
+                x.into(),
+                ExchangeKind::Fanout,
+                durable_auto_delete,
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        }
+        ch.exchange_bind(
+            "middle".into(),
+            "front".into(),
+            "".into(),
+            ExchangeBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+        declare(&ch, "q").await;
+        ch.queue_bind(
+            "q".into(),
+            "middle".into(),
+            "".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+        ch.queue_delete("q".into(), QueueDeleteOptions::default())
+            .await
+            .unwrap();
+    }
+    let w = w.restart().await;
+    let (c, _ch) = w.channel().await;
+    for x in ["middle", "front"] {
+        let ch = c.create_channel().await.unwrap();
+        let err = ch
+            .exchange_declare(
+                x.into(),
+                ExchangeKind::Fanout,
+                ExchangeDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(code_of(&err), Some(404), "exchange {x}");
+    }
+}

@@ -389,3 +389,64 @@ def test_prefetch_one_is_fair_between_the_queues_of_a_channel(broker, global_qos
     # RabbitMQ is not exactly even with the channel-wide limit (seen: 14/16/15); a starved
     # queue gets none.
     assert min(per_queue.values()) >= 7, per_queue
+
+
+def exchange_exists(conn, name):
+    ch = conn.channel()
+    try:
+        ch.exchange_declare(exchange=name, passive=True)
+    except pika.exceptions.ChannelClosedByBroker as e:
+        assert e.reply_code == 404
+        return False
+    ch.close()
+    return True
+
+
+def test_auto_delete_exchanges_go_with_their_last_binding_in_cascade(broker, names):
+    """front -> middle -> queue, both exchanges auto-delete: deleting the queue removes the
+    middle exchange's last binding, so it goes, and with it the front's last binding."""
+    conn = broker.connect()
+    ch = conn.channel()
+    front, middle = names.exchange("front"), names.exchange("middle")
+    for x in (front, middle):
+        ch.exchange_declare(exchange=x, exchange_type="fanout", auto_delete=True)
+    ch.exchange_bind(destination=middle, source=front)
+    queue = names.queue("q")
+    ch.queue_declare(queue=queue)
+    ch.queue_bind(queue=queue, exchange=middle)
+    # A new auto-delete exchange without bindings stays until it has had one.
+    lonely = names.exchange("lonely")
+    ch.exchange_declare(exchange=lonely, exchange_type="fanout", auto_delete=True)
+    ch.queue_delete(queue=queue)
+    assert not exchange_exists(conn, middle)
+    assert not exchange_exists(conn, front)
+    assert exchange_exists(conn, lonely)
+
+
+def test_auto_delete_exchange_goes_when_its_last_exchange_binding_is_unbound(broker, names):
+    conn = broker.connect()
+    ch = conn.channel()
+    source, destination = names.exchange("source"), names.exchange("destination")
+    ch.exchange_declare(exchange=source, exchange_type="direct", auto_delete=True)
+    ch.exchange_declare(exchange=destination, exchange_type="direct")
+    ch.exchange_bind(destination=destination, source=source, routing_key="a")
+    ch.exchange_bind(destination=destination, source=source, routing_key="b")
+    ch.exchange_unbind(destination=destination, source=source, routing_key="a")
+    assert exchange_exists(conn, source)
+    ch.exchange_unbind(destination=destination, source=source, routing_key="b")
+    assert not exchange_exists(conn, source)
+    assert exchange_exists(conn, destination)
+
+
+def test_a_no_ack_consumer_is_not_limited_by_basic_qos(broker):
+    conn = broker.connect()
+    ch = conn.channel()
+    queue = exclusive_queue(ch)
+    ch.confirm_delivery()
+    for i in range(10):
+        ch.basic_publish("", queue, str(i).encode())
+    ch.basic_qos(prefetch_count=1)
+    inbox = Inbox()
+    ch.basic_consume(queue=queue, on_message_callback=inbox, auto_ack=True)
+    pump_until(lambda: len(inbox) == 10, conn, what="all ten deliveries without acks")
+    assert inbox.texts == [str(i) for i in range(10)]

@@ -224,12 +224,13 @@ impl VHost {
         let others: Vec<Arc<Exchange>> = exchanges.values().cloned().collect();
         drop(exchanges);
         let gone = Dest::Exchange(name.into());
+        let mut cascaded = false;
         for x in others {
             if x.unbind_all(&gone) {
-                self.auto_delete_exchange(&x);
+                cascaded |= self.auto_delete_exchange(&x);
             }
         }
-        self.persist_if(durable)
+        self.persist_if(durable || cascaded)
     }
 
     /// Where a new queue pages out its backlog (None without a store: everything stays in RAM).
@@ -424,8 +425,8 @@ impl VHost {
         };
         let durable = x.spec.durable && q.log().is_some();
         if x.unbind(&Dest::Queue(q), routing_key, arguments) {
-            self.auto_delete_exchange(&x);
-            self.persist_if(durable)?;
+            let cascaded = self.auto_delete_exchange(&x);
+            self.persist_if(durable || cascaded)?;
         }
         Ok(())
     }
@@ -468,23 +469,44 @@ impl VHost {
             return Ok(());
         };
         if src.unbind(&Dest::Exchange(destination.into()), routing_key, arguments) {
-            self.auto_delete_exchange(&src);
-            self.persist_if(src.spec.durable)?;
+            let cascaded = self.auto_delete_exchange(&src);
+            self.persist_if(src.spec.durable || cascaded)?;
         }
         Ok(())
     }
 
-    /// An auto-delete exchange goes when its last binding does.
-    fn auto_delete_exchange(&self, x: &Arc<Exchange>) {
-        if x.spec.auto_delete && !x.has_bindings() {
-            let mut exchanges = self.exchanges.write();
-            if exchanges
-                .get(&x.spec.name)
-                .is_some_and(|e| Arc::ptr_eq(e, x))
+    /// An auto-delete exchange goes when its last binding does (RabbitMQ); its going removes
+    /// the bindings that lead to it, which can take other auto-delete exchanges with them
+    /// (a work list, not recursion: a chain of exchanges can be long). Returns whether
+    /// durable definitions changed.
+    fn auto_delete_exchange(&self, x: &Arc<Exchange>) -> bool {
+        let mut durable_changed = false;
+        let mut candidates = vec![x.clone()];
+        while let Some(x) = candidates.pop() {
+            if !x.spec.auto_delete || x.has_bindings() {
+                continue;
+            }
             {
+                let mut exchanges = self.exchanges.write();
+                if !exchanges
+                    .get(&x.spec.name)
+                    .is_some_and(|e| Arc::ptr_eq(e, &x))
+                {
+                    continue;
+                }
                 exchanges.remove(&x.spec.name);
             }
+            durable_changed |= x.spec.durable;
+            let gone = Dest::Exchange(x.spec.name.clone());
+            let sources: Vec<Arc<Exchange>> = self.exchanges.read().values().cloned().collect();
+            for source in sources {
+                if source.unbind_all(&gone) {
+                    durable_changed |= source.spec.durable;
+                    candidates.push(source);
+                }
+            }
         }
+        durable_changed
     }
 
     /// queue.purge.
@@ -561,15 +583,18 @@ impl VHost {
             }
         }
         let exchanges: Vec<Arc<Exchange>> = self.exchanges.read().values().cloned().collect();
+        let mut cascaded = false;
         for x in exchanges {
             if x.unbind_all(&Dest::Queue(q.clone())) {
-                self.auto_delete_exchange(&x);
+                cascaded |= self.auto_delete_exchange(&x);
             }
         }
         let n = q.delete();
         if let Some(log) = q.log() {
             self.persist_if(true)?;
             log.delete();
+        } else {
+            self.persist_if(cascaded)?;
         }
         Ok(n)
     }
