@@ -834,3 +834,39 @@ async fn an_auto_delete_cascade_is_remembered_after_a_restart() {
         assert_eq!(code_of(&err), Some(404), "exchange {x}");
     }
 }
+
+/// Once flagged redelivered by a crash, a message stays flagged: a client may have seen it
+/// before the crash, and a clean restart after one without deliveries must not clear the flag
+/// (found by the chaos suite: crash, clean restart, then a second delivery without the flag).
+#[tokio::test]
+async fn the_flag_a_crash_gives_survives_a_later_clean_restart() {
+    let w = WarrenProcess::start_fresh().await;
+    let (_c, ch) = w.channel().await;
+    durable_queue(&ch, "kept").await;
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .expect("confirm.select");
+    for i in 0..3 {
+        publish_confirmed(&ch, "", "kept", format!("m{i}").as_bytes(), persistent()).await;
+    }
+    let w = w.crash_and_restart().await;
+    {
+        // Published after the crash and never delivered: not flagged later.
+        let (_c, ch) = w.channel().await;
+        ch.confirm_select(ConfirmSelectOptions::default())
+            .await
+            .expect("confirm.select");
+        publish_confirmed(&ch, "", "kept", b"new", persistent()).await;
+    }
+    let w = w.restart().await;
+    let (_c, ch) = w.channel().await;
+    assert_eq!(
+        bodies(&ch, "kept").await,
+        [
+            ("m0".to_string(), true),
+            ("m1".to_string(), true),
+            ("m2".to_string(), true),
+            ("new".to_string(), false),
+        ]
+    );
+}

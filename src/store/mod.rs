@@ -114,12 +114,20 @@ impl Store {
         dir_name: &str,
         each: &mut dyn FnMut(StoredMessage),
     ) -> io::Result<Arc<QueueLog>> {
-        QueueLog::recover(
+        let log = QueueLog::recover(
             self.root.join("queues").join(dir_name),
             dir_name.to_string(),
             self.flush.clone(),
             each,
-        )
+        )?;
+        if !self.clean {
+            // Recovered messages are flagged redelivered after a crash; this keeps the flag
+            // across later clean restarts.
+            if let Err(e) = log.mark_all_possibly_delivered() {
+                tracing::warn!(queue_log = dir_name, error = %e, "cannot record that the recovered messages were possibly delivered: after a later clean restart, those not delivered meanwhile come back without the redelivered flag");
+            }
+        }
+        Ok(log)
     }
 
     /// Loads the durable definitions.

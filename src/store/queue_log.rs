@@ -67,6 +67,19 @@ fn segment_path(dir: &Path, no: u64) -> PathBuf {
     dir.join(format!("{no:020}.seg"))
 }
 
+/// Holds a sequence number below which every message counts as possibly delivered: written
+/// when the log is recovered after a crash (delivery records are written behind the
+/// deliveries, so any of its messages may have reached a client). Without it, a clean
+/// restart after the crash would bring those messages back without the redelivered flag.
+const DELIVERED_BELOW: &str = "delivered-below";
+
+fn read_delivered_below(dir: &Path) -> u64 {
+    fs::read(dir.join(DELIVERED_BELOW))
+        .ok()
+        .and_then(|b| Some(u64::from_be_bytes(b.get(..8)?.try_into().ok()?)))
+        .unwrap_or(0)
+}
+
 impl QueueLog {
     /// The log's directory name (stored in the queue definition).
     pub fn name(&self) -> &str {
@@ -97,6 +110,17 @@ impl QueueLog {
     /// make a new message look acked at the next recovery (and be lost).
     pub fn next_seq(&self) -> u64 {
         self.next_seq
+    }
+
+    /// After a crash: every message the log holds now counts as possibly delivered, at this
+    /// and every later recovery (see `DELIVERED_BELOW`). Written atomically and synced.
+    pub fn mark_all_possibly_delivered(&self) -> io::Result<()> {
+        let tmp = self.dir.join("delivered-below.tmp");
+        let mut f = File::create(&tmp)?;
+        f.write_all(&self.next_seq.to_be_bytes())?;
+        f.sync_all()?;
+        fs::rename(&tmp, self.dir.join(DELIVERED_BELOW))?;
+        File::open(&self.dir)?.sync_all()
     }
 
     /// Bytes waiting to be written at the next flush.
@@ -382,6 +406,7 @@ impl QueueLog {
         each: &mut dyn FnMut(StoredMessage),
     ) -> io::Result<Arc<QueueLog>> {
         fs::create_dir_all(&dir)?;
+        let delivered_below = read_delivered_below(&dir);
         let mut acked = HashSet::new();
         let mut delivered = HashSet::new();
         let ack_path = dir.join("acks.log");
@@ -437,7 +462,7 @@ impl QueueLog {
                         at += used;
                         if !acked.contains(&m.seq) {
                             seg.live += 1;
-                            let delivered = delivered.contains(&m.seq);
+                            let delivered = m.seq < delivered_below || delivered.contains(&m.seq);
                             each(StoredMessage { delivered, ..m });
                         }
                     }
