@@ -84,8 +84,8 @@ fn id_of(data: &[u8]) -> Option<Id> {
 struct Ledger {
     /// Confirmed persistent messages per queue.
     confirmed: HashMap<&'static str, HashSet<Id>>,
-    /// Deliveries seen per (queue, id).
-    delivered: HashMap<(&'static str, Id), u32>,
+    /// Per (queue, id): deliveries seen, and the incarnation of the first.
+    delivered: HashMap<(&'static str, Id), (u32, u32)>,
     /// The broker incarnation in which a message's ack was proven processed.
     acked_in: HashMap<(&'static str, Id), u64>,
     /// Per broker incarnation: whether it started after a clean shutdown.
@@ -139,14 +139,21 @@ impl Ledger {
     fn delivery(&mut self, queue: &'static str, id: Id, redelivered: bool, epoch: u64) {
         self.deliveries += 1;
         let key = (queue, id);
-        let seen = self.delivered.entry(key).or_insert(0);
-        *seen += 1;
+        let seen = self.delivered.entry(key).or_insert((0, epoch as u32));
+        seen.0 += 1;
+        let (n, first_epoch) = *seen;
         // Dead-lettering makes a new copy; a crash between the copy and the removal of the
         // original may make two (RabbitMQ's classic dead-lettering gives no guarantee either).
-        if *seen > 1 && !redelivered && queue != DEAD {
-            let n = *seen;
+        if n > 1 && !redelivered && queue != DEAD {
+            // How each incarnation since the first delivery started: c = clean, k = crash.
+            let starts: String = (first_epoch as usize + 1..=epoch as usize)
+                .map(|e| match self.clean_start.get(e) {
+                    Some(true) => 'c',
+                    _ => 'k',
+                })
+                .collect();
             self.violation(format!(
-                "{queue} {id:?}: delivery {n} without the redelivered flag"
+                "{queue} {id:?}: delivery {n} without the redelivered flag (first delivered in incarnation {first_epoch}, now {epoch}; starts since: {starts})"
             ));
         }
         if let Some(&acked) = self.acked_in.get(&key) {
