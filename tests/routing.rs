@@ -584,3 +584,78 @@ async fn cc_and_bcc_headers_add_routing_keys_and_bcc_is_stripped() {
         assert!(!headers.inner().contains_key("BCC"), "BCC is removed");
     }
 }
+
+/// Each exchange type's index changes one binding at a time: unbinding one of a queue's
+/// bindings keeps the others routing, one copy per queue however many bindings match.
+#[tokio::test]
+async fn unbinding_one_of_several_bindings_keeps_the_others() {
+    let b = start().await;
+    let (_c, ch) = b.channel().await;
+    let unbind = |q: &'static str, x: &'static str, key: &'static str, args: FieldTable| {
+        let ch = ch.clone();
+        async move {
+            ch.queue_unbind(q.into(), x.into(), key.into(), args)
+                .await
+                .expect("queue.unbind");
+        }
+    };
+    let send = |x: &'static str, key: &'static str, body: &'static str, headers: FieldTable| {
+        let ch = ch.clone();
+        async move {
+            ch.basic_publish(
+                x.into(),
+                key.into(),
+                BasicPublishOptions::default(),
+                body.as_bytes(),
+                BasicProperties::default().with_headers(headers),
+            )
+            .await
+            .expect("publish");
+        }
+    };
+    let none = FieldTable::default;
+    for (x, kind) in [
+        ("d", ExchangeKind::Direct),
+        ("f", ExchangeKind::Fanout),
+        ("t", ExchangeKind::Topic),
+    ] {
+        exchange(&ch, x, kind).await;
+    }
+    for q in ["q1", "q2", "h"] {
+        declare(&ch, q).await;
+    }
+    // direct: q1 and q2 share a key; q1 has a second key.
+    bind(&ch, "q1", "d", "k", none()).await;
+    bind(&ch, "q2", "d", "k", none()).await;
+    bind(&ch, "q1", "d", "k2", none()).await;
+    unbind("q1", "d", "k", none()).await;
+    send("d", "k", "d-k", none()).await;
+    send("d", "k2", "d-k2", none()).await;
+    // fanout: q1 bound twice (keys do not matter); one unbind keeps it bound once.
+    bind(&ch, "q1", "f", "a", none()).await;
+    bind(&ch, "q1", "f", "b", none()).await;
+    unbind("q1", "f", "a", none()).await;
+    send("f", "", "f-1", none()).await;
+    unbind("q1", "f", "b", none()).await;
+    send("f", "", "f-2", none()).await;
+    // topic: q2 by "a.*" and "#"; removing "#" prunes nothing "a.*" needs.
+    bind(&ch, "q2", "t", "a.*", none()).await;
+    bind(&ch, "q2", "t", "#", none()).await;
+    bind(&ch, "q1", "t", "a.b.c", none()).await;
+    unbind("q2", "t", "#", none()).await;
+    send("t", "a.x", "t-ax", none()).await;
+    send("t", "b", "t-b", none()).await;
+    send("t", "a.b.c", "t-abc", none()).await;
+    unbind("q1", "t", "a.b.c", none()).await;
+    send("t", "a.b.c", "t-abc-2", none()).await;
+    // headers: h bound twice with different arguments; unbinding one keeps the other.
+    let on = |k: &str| table(&[("x-match", text("any")), (k, AMQPValue::Void)]);
+    bind(&ch, "h", "amq.headers", "", on("p")).await;
+    bind(&ch, "h", "amq.headers", "", on("q")).await;
+    unbind("h", "amq.headers", "", on("p")).await;
+    send("amq.headers", "", "h-p", table(&[("p", text("1"))])).await;
+    send("amq.headers", "", "h-q", table(&[("q", text("1"))])).await;
+    assert_eq!(drain(&ch, "q1").await, ["d-k2", "f-1", "t-abc"]);
+    assert_eq!(drain(&ch, "q2").await, ["d-k", "t-ax"]);
+    assert_eq!(drain(&ch, "h").await, ["h-q"]);
+}

@@ -83,6 +83,11 @@ struct Args {
     /// Delete the queues (and --exchange) at the end.
     #[arg(long)]
     cleanup: bool,
+    /// Only time bindings: declare this many queues, bind each to --exchange (a topic exchange
+    /// by default) with its own key `<routing-key>.<i>.#`, unbind them all, delete them, and
+    /// print how long each step took. Methods are pipelined in windows of 1,000.
+    #[arg(long, default_value_t = 0)]
+    bindings: usize,
 }
 
 impl Args {
@@ -586,6 +591,108 @@ async fn hold_idle(args: &Args, addr: &str) -> Io {
     Ok(())
 }
 
+/// --bindings: how long declaring, binding, unbinding and deleting N queues take.
+async fn time_bindings(args: &Args, addr: &str) -> Io {
+    let n = args.bindings;
+    let exchange = if args.exchange.is_empty() {
+        "warren-bench.bindings".to_string()
+    } else {
+        args.exchange.clone()
+    };
+    let kind = if args.exchange.is_empty() {
+        "topic"
+    } else {
+        args.exchange_type.as_str()
+    };
+    let mut admin = Client::connect(addr).await?;
+    admin
+        .call(AMQPClass::Exchange(exchange::AMQPMethod::Declare(
+            exchange::Declare {
+                exchange: exchange.as_str().into(),
+                kind: kind.into(),
+                passive: false,
+                durable: false,
+                auto_delete: false,
+                internal: false,
+                nowait: false,
+                arguments: Default::default(),
+            },
+        )))
+        .await?;
+    let queue_name = |i: usize| format!("{}-b{i}", args.queue);
+    let key = |i: usize| format!("{}.{i}.#", args.routing_key);
+    let steps: [(&str, &dyn Fn(usize) -> AMQPClass); 4] = [
+        ("declare", &|i| {
+            AMQPClass::Queue(queue::AMQPMethod::Declare(queue::Declare {
+                queue: queue_name(i).as_str().into(),
+                passive: false,
+                durable: false,
+                exclusive: false,
+                auto_delete: false,
+                nowait: false,
+                arguments: Default::default(),
+            }))
+        }),
+        ("bind", &|i| {
+            AMQPClass::Queue(queue::AMQPMethod::Bind(queue::Bind {
+                queue: queue_name(i).as_str().into(),
+                exchange: exchange.as_str().into(),
+                routing_key: key(i).as_str().into(),
+                nowait: false,
+                arguments: Default::default(),
+            }))
+        }),
+        ("unbind", &|i| {
+            AMQPClass::Queue(queue::AMQPMethod::Unbind(queue::Unbind {
+                queue: queue_name(i).as_str().into(),
+                exchange: exchange.as_str().into(),
+                routing_key: key(i).as_str().into(),
+                arguments: Default::default(),
+            }))
+        }),
+        ("delete", &|i| {
+            AMQPClass::Queue(queue::AMQPMethod::Delete(queue::Delete {
+                queue: queue_name(i).as_str().into(),
+                if_unused: false,
+                if_empty: false,
+                nowait: false,
+            }))
+        }),
+    ];
+    const WINDOW: usize = 1000;
+    for (what, method) in steps {
+        let started = Instant::now();
+        let mut at = 0;
+        while at < n {
+            let end = (at + WINDOW).min(n);
+            let mut out = BytesMut::new();
+            for i in at..end {
+                put_method(&mut out, 1, method(i));
+            }
+            admin.stream.write_all(&out).await?;
+            for _ in at..end {
+                admin.expect_method().await?;
+            }
+            at = end;
+        }
+        let secs = started.elapsed().as_secs_f64();
+        println!(
+            "{what:>7} {n} queues on a {kind} exchange: {secs:.2} s ({:.0} per second)",
+            n as f64 / secs.max(1e-9)
+        );
+    }
+    admin
+        .call(AMQPClass::Exchange(exchange::AMQPMethod::Delete(
+            exchange::Delete {
+                exchange: exchange.as_str().into(),
+                if_unused: false,
+                nowait: false,
+            },
+        )))
+        .await?;
+    Ok(())
+}
+
 /// Deletes the run's queues and exchange (--cleanup).
 async fn cleanup(args: &Args, addr: &str) -> Io {
     let mut admin = Client::connect(addr).await?;
@@ -661,6 +768,9 @@ async fn main() -> Io {
     }
     if args.idle > 0 {
         return hold_idle(&args, &addr).await;
+    }
+    if args.bindings > 0 {
+        return time_bindings(&args, &addr).await;
     }
     let queue_count = if args.sink { 0 } else { args.queues.max(1) };
     if !args.sink && !args.exchange.is_empty() {

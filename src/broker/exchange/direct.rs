@@ -1,27 +1,41 @@
 //! Direct exchange: a message goes to the queues bound with exactly its routing key.
 
-use super::{Binding, Dest, Routed};
+use super::dest_set::DestSet;
+use super::{Dest, DestKey, Routed};
 
 #[derive(Debug, Default)]
 pub(super) struct DirectIndex {
-    by_key: crate::FastMap<String, Vec<Dest>>,
+    by_key: crate::FastMap<String, DestSet>,
 }
 
 impl DirectIndex {
-    pub(super) fn build(list: &[Binding]) -> DirectIndex {
-        let mut by_key: crate::FastMap<String, Vec<Dest>> = crate::FastMap::default();
-        for b in list {
-            let ds = by_key.entry(b.routing_key.clone()).or_default();
-            if !ds.iter().any(|d| d.same(&b.dest)) {
-                ds.push(b.dest.clone());
+    /// `dest` is now bound with `routing_key`.
+    pub(super) fn insert(&mut self, routing_key: &str, dest: &Dest) {
+        match self.by_key.get_mut(routing_key) {
+            Some(set) => {
+                set.insert(dest);
+            }
+            None => {
+                let mut set = DestSet::default();
+                set.insert(dest);
+                self.by_key.insert(routing_key.to_string(), set);
             }
         }
-        DirectIndex { by_key }
+    }
+
+    /// `dest` has no binding with `routing_key` any more.
+    pub(super) fn remove(&mut self, routing_key: &str, dest: &DestKey) {
+        if let Some(set) = self.by_key.get_mut(routing_key) {
+            set.remove(dest);
+            if set.is_empty() {
+                self.by_key.remove(routing_key);
+            }
+        }
     }
 
     pub(super) fn route(&self, routing_key: &str, out: &mut Routed) {
-        if let Some(ds) = self.by_key.get(routing_key) {
-            ds.iter().for_each(|d| d.push_to(out));
+        if let Some(set) = self.by_key.get(routing_key) {
+            set.route(out);
         }
     }
 }

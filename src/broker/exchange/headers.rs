@@ -3,7 +3,7 @@
 //! a binding value of type void matches on the key's presence alone. Values compare by value,
 //! as Erlang's `==` does (an `I` 1 equals an `l` 1).
 
-use super::{Binding, Dest, Routed};
+use super::{Dest, Routed};
 use crate::error::{AmqpError, AmqpResult};
 use crate::protocol::table::same_value;
 use crate::protocol::{AMQPValue, FieldTable};
@@ -17,6 +17,8 @@ enum Mode {
 
 #[derive(Debug)]
 struct Compiled {
+    /// The binding's id (see `Bindings`).
+    id: u64,
     mode: Mode,
     /// (key, expected value; None = void = presence only)
     wanted: Vec<(String, Option<AMQPValue>)>,
@@ -26,6 +28,8 @@ struct Compiled {
 #[derive(Debug, Default)]
 pub(super) struct HeadersIndex {
     bindings: Vec<Compiled>,
+    /// Where each binding id sits in `bindings` (removal is a swap_remove).
+    positions: crate::FastMap<u64, usize>,
 }
 
 impl HeadersIndex {
@@ -49,45 +53,48 @@ impl HeadersIndex {
         }
     }
 
-    pub(super) fn build(list: &[Binding]) -> HeadersIndex {
-        let bindings = list
+    /// Compiles and adds the binding `id` of `dest` with `arguments`.
+    pub(super) fn insert(&mut self, id: u64, dest: &Dest, arguments: &FieldTable) {
+        let x_match = match arguments.inner().get("x-match") {
+            Some(AMQPValue::LongString(s)) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
+            _ => "all".to_string(),
+        };
+        let (mode, with_x) = match x_match.as_str() {
+            "any" => (Mode::Any, false),
+            "any-with-x" => (Mode::Any, true),
+            "all-with-x" => (Mode::All, true),
+            _ => (Mode::All, false),
+        };
+        let wanted = arguments
+            .inner()
             .iter()
-            .map(|b| {
-                let x_match = match b.arguments.inner().get("x-match") {
-                    Some(AMQPValue::LongString(s)) => {
-                        String::from_utf8_lossy(s.as_bytes()).into_owned()
-                    }
-                    _ => "all".to_string(),
+            .filter(|(k, _)| k.as_str() != "x-match" && (with_x || !k.as_str().starts_with("x-")))
+            .map(|(k, v)| {
+                let v = match v {
+                    AMQPValue::Void => None,
+                    other => Some(other.clone()),
                 };
-                let (mode, with_x) = match x_match.as_str() {
-                    "any" => (Mode::Any, false),
-                    "any-with-x" => (Mode::Any, true),
-                    "all-with-x" => (Mode::All, true),
-                    _ => (Mode::All, false),
-                };
-                let wanted = b
-                    .arguments
-                    .inner()
-                    .iter()
-                    .filter(|(k, _)| {
-                        k.as_str() != "x-match" && (with_x || !k.as_str().starts_with("x-"))
-                    })
-                    .map(|(k, v)| {
-                        let v = match v {
-                            AMQPValue::Void => None,
-                            other => Some(other.clone()),
-                        };
-                        (k.as_str().to_string(), v)
-                    })
-                    .collect();
-                Compiled {
-                    mode,
-                    wanted,
-                    dest: b.dest.clone(),
-                }
+                (k.as_str().to_string(), v)
             })
             .collect();
-        HeadersIndex { bindings }
+        self.positions.insert(id, self.bindings.len());
+        self.bindings.push(Compiled {
+            id,
+            mode,
+            wanted,
+            dest: dest.clone(),
+        });
+    }
+
+    /// Removes the binding `id`.
+    pub(super) fn remove(&mut self, id: u64) {
+        let Some(at) = self.positions.remove(&id) else {
+            return;
+        };
+        self.bindings.swap_remove(at);
+        if let Some(moved) = self.bindings.get(at) {
+            self.positions.insert(moved.id, at);
+        }
     }
 
     pub(super) fn route(&self, headers: Option<&[u8]>, out: &mut Routed) {

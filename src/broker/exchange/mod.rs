@@ -1,11 +1,13 @@
 //! Exchanges: declared properties, bindings, and routing by kind.
 //!
-//! Bindings are the source of truth; each kind keeps an index built from them (rebuilt on
-//! bind/unbind, which are rare) so that routing a message is a lookup, never a scan of regexes.
+//! Bindings are the source of truth; each kind keeps an index of them, changed one binding at
+//! a time (binding or unbinding one of N queues never costs O(N)), so that routing a message
+//! is a lookup, never a scan of regexes.
 //! The index sits behind a read-mostly `RwLock` that is never held across `.await`.
 //! A binding leads to a queue or, for exchange-to-exchange bindings (a RabbitMQ extension), to
 //! another exchange by name; the vhost follows those hops with loop detection.
 
+mod dest_set;
 mod direct;
 mod headers;
 mod topic;
@@ -120,12 +122,19 @@ pub enum Dest {
     Exchange(Arc<str>),
 }
 
+/// A destination's identity: a queue by its allocation (a binding holds the queue, so the
+/// address is not reused while bound), an exchange by name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(super) enum DestKey {
+    Queue(usize),
+    Exchange(Arc<str>),
+}
+
 impl Dest {
-    fn same(&self, other: &Dest) -> bool {
-        match (self, other) {
-            (Dest::Queue(a), Dest::Queue(b)) => Arc::ptr_eq(a, b),
-            (Dest::Exchange(a), Dest::Exchange(b)) => a == b,
-            _ => false,
+    fn key(&self) -> DestKey {
+        match self {
+            Dest::Queue(q) => DestKey::Queue(Arc::as_ptr(q) as usize),
+            Dest::Exchange(x) => DestKey::Exchange(x.clone()),
         }
     }
 
@@ -164,24 +173,136 @@ impl ExchangeSpec {
     }
 }
 
-impl Binding {
-    fn same_as(&self, dest: &Dest, routing_key: &str, arguments: &FieldTable) -> bool {
-        self.dest.same(dest) && self.routing_key == routing_key && &self.arguments == arguments
-    }
-}
-
 #[derive(Debug)]
 enum Index {
     Direct(direct::DirectIndex),
-    Fanout(Vec<Dest>),
+    Fanout(dest_set::DestSet),
     Topic(topic::TopicTrie),
     Headers(headers::HeadersIndex),
 }
 
+/// The bindings to one destination: routing key -> argument tables, each with the binding's
+/// id (the headers index refers to bindings by id).
+#[derive(Debug)]
+struct DestBindings {
+    dest: Dest,
+    keys: crate::FastMap<String, Vec<(FieldTable, u64)>>,
+}
+
 #[derive(Debug)]
 struct Bindings {
-    list: Vec<Binding>,
+    by_dest: crate::FastMap<DestKey, DestBindings>,
+    count: usize,
+    next_id: u64,
     index: Index,
+}
+
+impl Bindings {
+    fn new(kind: ExchangeKind) -> Bindings {
+        let index = match kind {
+            ExchangeKind::Direct => Index::Direct(Default::default()),
+            ExchangeKind::Fanout => Index::Fanout(Default::default()),
+            ExchangeKind::Topic => Index::Topic(Default::default()),
+            ExchangeKind::Headers => Index::Headers(Default::default()),
+        };
+        Bindings {
+            by_dest: Default::default(),
+            count: 0,
+            next_id: 0,
+            index,
+        }
+    }
+
+    /// Adds a binding; false if it exists (spec: queue.bind is idempotent).
+    fn add(&mut self, dest: Dest, routing_key: &str, arguments: &FieldTable) -> bool {
+        let key = dest.key();
+        let entry = self.by_dest.entry(key).or_insert_with(|| DestBindings {
+            dest,
+            keys: Default::default(),
+        });
+        let new_dest = entry.keys.is_empty();
+        let tables = match entry.keys.get_mut(routing_key) {
+            Some(tables) => tables,
+            None => entry.keys.entry(routing_key.to_string()).or_default(),
+        };
+        if tables.iter().any(|(a, _)| a == arguments) {
+            return false;
+        }
+        let new_key = tables.is_empty();
+        let id = self.next_id;
+        self.next_id += 1;
+        tables.push((arguments.clone(), id));
+        self.count += 1;
+        let dest = &entry.dest;
+        match &mut self.index {
+            Index::Direct(d) if new_key => d.insert(routing_key, dest),
+            Index::Topic(t) if new_key => t.insert(routing_key, dest),
+            Index::Fanout(f) if new_dest => {
+                f.insert(dest);
+            }
+            Index::Headers(h) => h.insert(id, dest, arguments),
+            _ => {}
+        }
+        true
+    }
+
+    /// Removes one binding; false if there was none.
+    fn remove(&mut self, key: &DestKey, routing_key: &str, arguments: &FieldTable) -> bool {
+        let Some(entry) = self.by_dest.get_mut(key) else {
+            return false;
+        };
+        let Some(tables) = entry.keys.get_mut(routing_key) else {
+            return false;
+        };
+        let Some(at) = tables.iter().position(|(a, _)| a == arguments) else {
+            return false;
+        };
+        let (_, id) = tables.remove(at);
+        self.count -= 1;
+        if let Index::Headers(h) = &mut self.index {
+            h.remove(id);
+        }
+        if tables.is_empty() {
+            entry.keys.remove(routing_key);
+            self.index.key_gone(routing_key, key);
+        }
+        if entry.keys.is_empty() {
+            self.by_dest.remove(key);
+            if let Index::Fanout(f) = &mut self.index {
+                f.remove(key);
+            }
+        }
+        true
+    }
+
+    /// Removes every binding to the destination; false if it had none.
+    fn remove_dest(&mut self, key: &DestKey) -> bool {
+        let Some(entry) = self.by_dest.remove(key) else {
+            return false;
+        };
+        for (routing_key, tables) in &entry.keys {
+            self.count -= tables.len();
+            if let Index::Headers(h) = &mut self.index {
+                tables.iter().for_each(|(_, id)| h.remove(*id));
+            }
+            self.index.key_gone(routing_key, key);
+        }
+        if let Index::Fanout(f) = &mut self.index {
+            f.remove(key);
+        }
+        true
+    }
+}
+
+impl Index {
+    /// The destination has no binding with this routing key any more.
+    fn key_gone(&mut self, routing_key: &str, key: &DestKey) {
+        match self {
+            Index::Direct(d) => d.remove(routing_key, key),
+            Index::Topic(t) => t.remove(routing_key, key),
+            Index::Fanout(_) | Index::Headers(_) => {}
+        }
+    }
 }
 
 /// An exchange and its bindings.
@@ -193,14 +314,8 @@ pub struct Exchange {
 
 impl Exchange {
     pub fn new(spec: ExchangeSpec) -> Arc<Exchange> {
-        let index = build_index(spec.kind, &[]);
-        Arc::new(Exchange {
-            spec,
-            bindings: RwLock::new(Bindings {
-                list: Vec::new(),
-                index,
-            }),
-        })
+        let bindings = RwLock::new(Bindings::new(spec.kind));
+        Arc::new(Exchange { spec, bindings })
     }
 
     /// Checks a new binding's arguments as RabbitMQ's exchange type would (headers: x-match).
@@ -213,49 +328,41 @@ impl Exchange {
 
     /// Adds a binding; binding twice is a no-op (spec: queue.bind is idempotent).
     pub fn bind(&self, dest: Dest, routing_key: &str, arguments: &FieldTable) {
-        let mut b = self.bindings.write();
-        if b.list
-            .iter()
-            .any(|x| x.same_as(&dest, routing_key, arguments))
-        {
-            return;
-        }
-        b.list.push(Binding {
-            dest,
-            routing_key: routing_key.to_string(),
-            arguments: arguments.clone(),
-        });
-        b.index = build_index(self.spec.kind, &b.list);
+        self.bindings.write().add(dest, routing_key, arguments);
     }
 
     /// Removes a binding; returns whether one was removed.
     pub fn unbind(&self, dest: &Dest, routing_key: &str, arguments: &FieldTable) -> bool {
-        self.remove_where(|x| x.same_as(dest, routing_key, arguments))
+        self.bindings
+            .write()
+            .remove(&dest.key(), routing_key, arguments)
     }
 
     /// Removes every binding to `dest` (it was deleted).
     pub fn unbind_all(&self, dest: &Dest) -> bool {
-        self.remove_where(|x| x.dest.same(dest))
-    }
-
-    fn remove_where(&self, doomed: impl Fn(&Binding) -> bool) -> bool {
-        let mut b = self.bindings.write();
-        let before = b.list.len();
-        b.list.retain(|x| !doomed(x));
-        let removed = b.list.len() != before;
-        if removed {
-            b.index = build_index(self.spec.kind, &b.list);
-        }
-        removed
+        self.bindings.write().remove_dest(&dest.key())
     }
 
     /// A copy of the bindings (for persisting definitions).
     pub fn bindings(&self) -> Vec<Binding> {
-        self.bindings.read().list.clone()
+        let b = self.bindings.read();
+        let mut out = Vec::with_capacity(b.count);
+        for entry in b.by_dest.values() {
+            for (routing_key, tables) in &entry.keys {
+                for (arguments, _) in tables {
+                    out.push(Binding {
+                        dest: entry.dest.clone(),
+                        routing_key: routing_key.clone(),
+                        arguments: arguments.clone(),
+                    });
+                }
+            }
+        }
+        out
     }
 
     pub fn has_bindings(&self) -> bool {
-        !self.bindings.read().list.is_empty()
+        self.bindings.read().count > 0
     }
 
     /// Appends where a message goes. `headers` is the raw headers table, if any.
@@ -263,26 +370,9 @@ impl Exchange {
         let b = self.bindings.read();
         match &b.index {
             Index::Direct(d) => d.route(routing_key, out),
-            Index::Fanout(all) => all.iter().for_each(|d| d.push_to(out)),
+            Index::Fanout(all) => all.route(out),
             Index::Topic(t) => t.route(routing_key, out),
             Index::Headers(h) => h.route(headers, out),
         }
-    }
-}
-
-fn build_index(kind: ExchangeKind, list: &[Binding]) -> Index {
-    match kind {
-        ExchangeKind::Direct => Index::Direct(direct::DirectIndex::build(list)),
-        ExchangeKind::Fanout => {
-            let mut all: Vec<Dest> = Vec::new();
-            for b in list {
-                if !all.iter().any(|d| d.same(&b.dest)) {
-                    all.push(b.dest.clone());
-                }
-            }
-            Index::Fanout(all)
-        }
-        ExchangeKind::Topic => Index::Topic(topic::TopicTrie::build(list)),
-        ExchangeKind::Headers => Index::Headers(headers::HeadersIndex::build(list)),
     }
 }

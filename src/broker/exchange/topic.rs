@@ -1,7 +1,9 @@
 //! Topic exchange: binding keys are dot-separated words where `*` matches exactly one word and
-//! `#` matches zero or more. Bindings are compiled into a word trie; routing walks it once.
+//! `#` matches zero or more. Bindings are compiled into a word trie, changed one binding at a
+//! time; routing walks it once.
 
-use super::{Binding, Dest, Routed};
+use super::dest_set::DestSet;
+use super::{Dest, DestKey, Routed};
 use std::collections::HashMap;
 
 #[derive(Debug, Default)]
@@ -9,7 +11,13 @@ struct Node {
     words: HashMap<String, Node>,
     star: Option<Box<Node>>,
     hash: Option<Box<Node>>,
-    dests: Vec<Dest>,
+    dests: DestSet,
+}
+
+impl Node {
+    fn is_empty(&self) -> bool {
+        self.dests.is_empty() && self.words.is_empty() && self.star.is_none() && self.hash.is_none()
+    }
 }
 
 /// The compiled bindings of one topic exchange.
@@ -18,36 +26,84 @@ pub(super) struct TopicTrie {
     root: Node,
 }
 
-impl TopicTrie {
-    pub(super) fn build(list: &[Binding]) -> TopicTrie {
-        let mut root = Node::default();
-        for b in list {
-            let mut node = &mut root;
-            let mut previous = "";
-            for word in words_of(&b.routing_key) {
-                // "#.#" matches exactly what "#" matches; collapsing keeps routing linear.
-                if word == "#" && previous == "#" {
-                    continue;
-                }
-                previous = word;
-                node = match word {
-                    "*" => node.star.get_or_insert_with(Default::default),
-                    "#" => node.hash.get_or_insert_with(Default::default),
-                    w => node.words.entry(w.to_string()).or_default(),
-                };
-            }
-            if !node.dests.iter().any(|d| d.same(&b.dest)) {
-                node.dests.push(b.dest.clone());
-            }
+/// The trie path of a binding key: its words, with "#.#" collapsed to "#" (it matches exactly
+/// what "#" matches; collapsing keeps routing linear).
+fn path_of(binding_key: &str) -> Vec<&str> {
+    let mut path: Vec<&str> = Vec::new();
+    for word in words_of(binding_key) {
+        if word == "#" && path.last() == Some(&"#") {
+            continue;
         }
-        TopicTrie { root }
+        path.push(word);
+    }
+    path
+}
+
+impl TopicTrie {
+    /// `dest` is now bound with `binding_key`.
+    pub(super) fn insert(&mut self, binding_key: &str, dest: &Dest) {
+        let mut node = &mut self.root;
+        for word in path_of(binding_key) {
+            node = match word {
+                "*" => node.star.get_or_insert_with(Default::default),
+                "#" => node.hash.get_or_insert_with(Default::default),
+                w => node.words.entry(w.to_string()).or_default(),
+            };
+        }
+        node.dests.insert(dest);
     }
 
-    /// Appends matching queues (possibly with duplicates; the caller dedups).
-    pub(super) fn route(&self, routing_key: &str, out: &mut Routed) {
-        let words: Vec<&str> = words_of(routing_key).collect();
-        walk(&self.root, &words, out);
+    /// `dest` has no binding with `binding_key` any more; nodes left empty are pruned.
+    pub(super) fn remove(&mut self, binding_key: &str, dest: &DestKey) {
+        remove_at(&mut self.root, &path_of(binding_key), dest);
     }
+
+    /// Appends matching queues (possibly with duplicates; the caller dedups). The words go in
+    /// a stack array: no allocation per message unless the key has more than 32 words.
+    pub(super) fn route(&self, routing_key: &str, out: &mut Routed) {
+        let mut on_stack = [""; 32];
+        let mut n = 0;
+        for word in words_of(routing_key) {
+            if n == on_stack.len() {
+                let words: Vec<&str> = words_of(routing_key).collect();
+                walk(&self.root, &words, out);
+                return;
+            }
+            on_stack[n] = word;
+            n += 1;
+        }
+        walk(&self.root, &on_stack[..n], out);
+    }
+}
+
+/// Removes `dest` at the end of `path` below `node`; returns whether `node` is now empty.
+/// The recursion is as deep as the key has words (a shortstr: at most 128).
+fn remove_at(node: &mut Node, path: &[&str], dest: &DestKey) -> bool {
+    match path.split_first() {
+        None => {
+            node.dests.remove(dest);
+        }
+        Some((&"*", rest)) => {
+            if node.star.as_mut().is_some_and(|n| remove_at(n, rest, dest)) {
+                node.star = None;
+            }
+        }
+        Some((&"#", rest)) => {
+            if node.hash.as_mut().is_some_and(|n| remove_at(n, rest, dest)) {
+                node.hash = None;
+            }
+        }
+        Some((word, rest)) => {
+            if node
+                .words
+                .get_mut(*word)
+                .is_some_and(|n| remove_at(n, rest, dest))
+            {
+                node.words.remove(*word);
+            }
+        }
+    }
+    node.is_empty()
 }
 
 /// The words of a routing or binding key. An empty key has none, as in RabbitMQ: `""` is
@@ -65,7 +121,7 @@ fn walk(node: &Node, words: &[&str], out: &mut Routed) {
         }
     }
     let Some((first, rest)) = words.split_first() else {
-        node.dests.iter().for_each(|d| d.push_to(out));
+        node.dests.route(out);
         return;
     };
     if let Some(next) = node.words.get(*first) {
