@@ -84,8 +84,9 @@ fn id_of(data: &[u8]) -> Option<Id> {
 struct Ledger {
     /// Confirmed persistent messages per queue.
     confirmed: HashMap<&'static str, HashSet<Id>>,
-    /// Per (queue, id): deliveries seen, and the incarnation of the first.
-    delivered: HashMap<(&'static str, Id), (u32, u32)>,
+    /// Per (queue, id): the first delivery (when, to whom, in which incarnation) and how
+    /// many there were.
+    delivered: HashMap<(&'static str, Id), FirstDelivery>,
     /// The broker incarnation in which a message's ack was proven processed.
     acked_in: HashMap<(&'static str, Id), u64>,
     /// Per broker incarnation: whether it started after a clean shutdown.
@@ -135,25 +136,42 @@ impl Ledger {
         }
     }
 
-    /// Checks a delivery against what came before, and records it.
-    fn delivery(&mut self, queue: &'static str, id: Id, redelivered: bool, epoch: u64) {
+    /// Checks a delivery against what came before, and records it. `by` names the consumer
+    /// (see `FirstDelivery`).
+    fn delivery(&mut self, queue: &'static str, id: Id, redelivered: bool, epoch: u64, by: u32) {
         self.deliveries += 1;
         let key = (queue, id);
-        let seen = self.delivered.entry(key).or_insert((0, epoch as u32));
-        seen.0 += 1;
-        let (n, first_epoch) = *seen;
+        let at = self.millis() as u32;
+        let first = *self.delivered.entry(key).or_insert(FirstDelivery {
+            count: 0,
+            epoch: epoch as u16,
+            at,
+            by,
+        });
+        let n = first.count.saturating_add(1);
+        if let Some(f) = self.delivered.get_mut(&key) {
+            f.count = n;
+        }
         // Dead-lettering makes a new copy; a crash between the copy and the removal of the
         // original may make two (RabbitMQ's classic dead-lettering gives no guarantee either).
         if n > 1 && !redelivered && queue != DEAD {
             // How each incarnation since the first delivery started: c = clean, k = crash.
-            let starts: String = (first_epoch as usize + 1..=epoch as usize)
+            let starts: String = (first.epoch as usize + 1..=epoch as usize)
                 .map(|e| match self.clean_start.get(e) {
                     Some(true) => 'c',
                     _ => 'k',
                 })
                 .collect();
+            let near: Vec<String> = self
+                .timeline
+                .iter()
+                .filter(|(t, _, _)| *t + 10_000 >= u64::from(first.at) && *t <= u64::from(at))
+                .filter(|(_, _, what)| !what.starts_with("its log"))
+                .map(|(t, e, what)| format!("{t} ms #{e} {what}"))
+                .collect();
             self.violation(format!(
-                "{queue} {id:?}: delivery {n} without the redelivered flag (first delivered in incarnation {first_epoch}, now {epoch}; starts since: {starts})"
+                "{queue} {id:?}: delivery {n} without the redelivered flag (first: {} ms, consumer {}, incarnation {}; this one: {at} ms, consumer {by}, incarnation {epoch}; starts since: {starts}; events: {near:?})",
+                first.at, first.by, first.epoch
             ));
         }
         if let Some(&acked) = self.acked_in.get(&key) {
@@ -168,6 +186,17 @@ impl Ledger {
             }
         }
     }
+}
+
+/// What the report needs about a message's first delivery (kept small: one per message).
+#[derive(Clone, Copy)]
+struct FirstDelivery {
+    count: u16,
+    epoch: u16,
+    /// Milliseconds into the run.
+    at: u32,
+    /// The consumer (its id; 0 for basic.get, 1 for the vanishing raw consumer).
+    by: u32,
 }
 
 /// The shared state of one run.
@@ -548,7 +577,7 @@ async fn consume_session(
             let Some(id) = id_of(&d.data) else { continue };
             {
                 let mut l = run.ledger();
-                l.delivery(queue, id, d.redelivered, epoch);
+                l.delivery(queue, id, d.redelivered, epoch, cid);
                 if queue == DEAD {
                     l.dead_lettered += 1;
                     let has_death = d
@@ -661,7 +690,7 @@ async fn get_session(run: &Run, ch: &Channel, queue: &'static str, epoch: u64) {
             {
                 let mut l = run.ledger();
                 l.gets += 1;
-                l.delivery(queue, id, m.delivery.redelivered, epoch);
+                l.delivery(queue, id, m.delivery.redelivered, epoch, 0);
             }
             if m.delivery.ack(BasicAckOptions::default()).await.is_err() {
                 return;
@@ -742,7 +771,7 @@ async fn raw_consume_then_vanish(
             3 if in_content => {
                 in_content = false;
                 if let Some(id) = id_of(&payload) {
-                    run.ledger().delivery(queue, id, redelivered, epoch);
+                    run.ledger().delivery(queue, id, redelivered, epoch, 1);
                 }
                 seen += 1;
             }
