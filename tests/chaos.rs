@@ -144,17 +144,24 @@ impl Ledger {
         let at = self.millis() as u32;
         let first = *self.delivered.entry(key).or_insert(FirstDelivery {
             count: 0,
+            unflagged: 0,
             epoch: epoch as u16,
             at,
             by,
         });
         let n = first.count.saturating_add(1);
+        let unflagged = first.unflagged + u16::from(!redelivered);
         if let Some(f) = self.delivered.get_mut(&key) {
             f.count = n;
+            f.unflagged = unflagged;
         }
-        // Dead-lettering makes a new copy; a crash between the copy and the removal of the
-        // original may make two (RabbitMQ's classic dead-lettering gives no guarantee either).
-        if n > 1 && !redelivered && queue != DEAD {
+        // Every delivery after the first must be flagged: a message comes unflagged at most
+        // once. (Not "the second one seen must be flagged": a connection that is closing
+        // writes deliveries it had encoded while the queue already redelivers them, flagged,
+        // to another consumer, whose client may see its copy first.) Dead-lettering makes a
+        // new copy; a crash between the copy and the removal of the original may make two
+        // (RabbitMQ's classic dead-lettering gives no guarantee either).
+        if unflagged > 1 && !redelivered && queue != DEAD {
             // How each incarnation since the first delivery started: c = clean, k = crash.
             let starts: String = (first.epoch as usize + 1..=epoch as usize)
                 .map(|e| match self.clean_start.get(e) {
@@ -170,7 +177,7 @@ impl Ledger {
                 .map(|(t, e, what)| format!("{t} ms #{e} {what}"))
                 .collect();
             self.violation(format!(
-                "{queue} {id:?}: delivery {n} without the redelivered flag (first: {} ms, consumer {}, incarnation {}; this one: {at} ms, consumer {by}, incarnation {epoch}; starts since: {starts}; events: {near:?})",
+                "{queue} {id:?}: delivery {n} is the second without the redelivered flag (first delivery: {} ms, consumer {}, incarnation {}; this one: {at} ms, consumer {by}, incarnation {epoch}; starts since: {starts}; events: {near:?})",
                 first.at, first.by, first.epoch
             ));
         }
@@ -192,6 +199,8 @@ impl Ledger {
 #[derive(Clone, Copy)]
 struct FirstDelivery {
     count: u16,
+    /// Deliveries seen without the redelivered flag.
+    unflagged: u16,
     epoch: u16,
     /// Milliseconds into the run.
     at: u32,
