@@ -10,6 +10,15 @@ fn persistent() -> BasicProperties {
     BasicProperties::default().with_delivery_mode(2)
 }
 
+/// A channel in confirm mode on the broker.
+async fn confirming(w: &WarrenProcess) -> (lapin::Connection, Channel) {
+    let (c, ch) = w.channel().await;
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .expect("confirm.select");
+    (c, ch)
+}
+
 async fn durable_queue(ch: &Channel, name: &str) {
     ch.queue_declare(
         name.into(),
@@ -513,11 +522,8 @@ async fn a_consumer_delivery_left_unacked_comes_back_redelivered_after_a_restart
 #[tokio::test]
 async fn a_delete_that_could_not_be_recorded_leaves_the_queue_whole() {
     let w = WarrenProcess::start_fresh().await;
-    let (c, ch) = w.channel().await;
+    let (c, ch) = confirming(&w).await;
     durable_queue(&ch, "doomed").await;
-    ch.confirm_select(ConfirmSelectOptions::default())
-        .await
-        .expect("confirm.select");
     for i in 0..200 {
         publish_confirmed(&ch, "", "doomed", format!("m{i}").as_bytes(), persistent()).await;
     }
@@ -540,11 +546,8 @@ async fn a_delete_that_could_not_be_recorded_leaves_the_queue_whole() {
 #[tokio::test]
 async fn an_answered_delete_stays_deleted_after_kill_9() {
     let w = WarrenProcess::start_fresh().await;
-    let (_c, ch) = w.channel().await;
+    let (_c, ch) = confirming(&w).await;
     durable_queue(&ch, "gone").await;
-    ch.confirm_select(ConfirmSelectOptions::default())
-        .await
-        .expect("confirm.select");
     for i in 0..200 {
         publish_confirmed(&ch, "", "gone", format!("m{i}").as_bytes(), persistent()).await;
     }
@@ -576,11 +579,8 @@ async fn an_answered_delete_stays_deleted_after_kill_9() {
 #[tokio::test]
 async fn after_a_crash_every_recovered_message_is_flagged_redelivered() {
     let w = WarrenProcess::start_fresh().await;
-    let (_c, ch) = w.channel().await;
+    let (_c, ch) = confirming(&w).await;
     durable_queue(&ch, "flags").await;
-    ch.confirm_select(ConfirmSelectOptions::default())
-        .await
-        .expect("confirm.select");
     for i in 0..4 {
         publish_confirmed(&ch, "", "flags", format!("m{i}").as_bytes(), persistent()).await;
     }
@@ -606,11 +606,8 @@ async fn after_a_crash_every_recovered_message_is_flagged_redelivered() {
 #[tokio::test]
 async fn a_delivery_after_a_crash_is_recorded_for_the_next_restart() {
     let w = WarrenProcess::start_fresh().await;
-    let (_c, ch) = w.channel().await;
+    let (_c, ch) = confirming(&w).await;
     durable_queue(&ch, "twice").await;
-    ch.confirm_select(ConfirmSelectOptions::default())
-        .await
-        .expect("confirm.select");
     publish_confirmed(&ch, "", "twice", b"m", persistent()).await;
     let w = w.crash_and_restart().await;
     let (c, ch) = w.channel().await;
@@ -638,18 +635,12 @@ async fn a_delivery_after_a_crash_is_recorded_for_the_next_restart() {
 #[tokio::test]
 async fn a_message_published_after_a_restart_onto_an_emptied_queue_survives_the_next() {
     let w = WarrenProcess::start_fresh().await;
-    let (_c, ch) = w.channel().await;
+    let (_c, ch) = confirming(&w).await;
     durable_queue(&ch, "emptied").await;
-    ch.confirm_select(ConfirmSelectOptions::default())
-        .await
-        .expect("confirm.select");
     publish_confirmed(&ch, "", "emptied", b"first", persistent()).await;
     assert_eq!(bodies(&ch, "emptied").await.len(), 1);
     let w = w.restart().await;
-    let (_c, ch) = w.channel().await;
-    ch.confirm_select(ConfirmSelectOptions::default())
-        .await
-        .expect("confirm.select");
+    let (_c, ch) = confirming(&w).await;
     publish_confirmed(&ch, "", "emptied", b"second", persistent()).await;
     let w = w.crash_and_restart().await;
     let (_c, ch) = w.channel().await;
@@ -687,10 +678,7 @@ async fn priorities_do_not_make_a_restart_reuse_acked_message_numbers() {
     let high = get(&ch, "prio").await.expect("the high one");
     assert_eq!(high.delivery.data, b"high");
     let w = w.restart().await;
-    let (_c, ch) = w.channel().await;
-    ch.confirm_select(ConfirmSelectOptions::default())
-        .await
-        .expect("confirm.select");
+    let (_c, ch) = confirming(&w).await;
     publish_confirmed(&ch, "", "prio", b"later", persistent().with_priority(0)).await;
     let w = w.crash_and_restart().await;
     let (_c, ch) = w.channel().await;
@@ -841,21 +829,15 @@ async fn an_auto_delete_cascade_is_remembered_after_a_restart() {
 #[tokio::test]
 async fn the_flag_a_crash_gives_survives_a_later_clean_restart() {
     let w = WarrenProcess::start_fresh().await;
-    let (_c, ch) = w.channel().await;
+    let (_c, ch) = confirming(&w).await;
     durable_queue(&ch, "kept").await;
-    ch.confirm_select(ConfirmSelectOptions::default())
-        .await
-        .expect("confirm.select");
     for i in 0..3 {
         publish_confirmed(&ch, "", "kept", format!("m{i}").as_bytes(), persistent()).await;
     }
     let w = w.crash_and_restart().await;
     {
         // Published after the crash and never delivered: not flagged later.
-        let (_c, ch) = w.channel().await;
-        ch.confirm_select(ConfirmSelectOptions::default())
-            .await
-            .expect("confirm.select");
+        let (_c, ch) = confirming(&w).await;
         publish_confirmed(&ch, "", "kept", b"new", persistent()).await;
     }
     let w = w.restart().await;

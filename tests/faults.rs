@@ -8,6 +8,7 @@ use common::*;
 use lapin::options::*;
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+use std::time::Duration;
 
 const MIB: u64 = 1 << 20;
 
@@ -228,8 +229,17 @@ async fn the_memory_alarm_clears_when_the_backlog_is_purged() {
             }
         }
     });
+    // However slowly a loaded machine publishes: the alarm must be up by the time the
+    // publisher has sent everything (or is stuck because it is blocked).
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while !publisher.status().blocked()
+        && !filling.is_finished()
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert!(
-        eventually(|| async { publisher.status().blocked() }).await,
+        publisher.status().blocked(),
         "the backlog must raise the memory alarm"
     );
     filling.abort();
