@@ -39,6 +39,7 @@ impl DestSet {
     }
 
     /// Appends every destination to the routing result.
+    #[inline]
     pub(super) fn route(&self, out: &mut Routed) {
         self.list.iter().for_each(|d| d.push_to(out));
     }

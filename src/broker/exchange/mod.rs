@@ -139,6 +139,7 @@ impl Dest {
     }
 
     /// Appends this destination to the routing result.
+    #[inline]
     fn push_to(&self, out: &mut Routed) {
         match self {
             Dest::Queue(q) => out.queues.push(q.clone()),

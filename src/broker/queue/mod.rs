@@ -258,7 +258,7 @@ impl Queue {
         dead.extend(st.drop_head_over_limits(&self.policy));
         // Dispatch first: a message with TTL 0 still reaches a consumer that is ready for it.
         let mut expired = st.dispatch(self, now);
-        expired.extend(st.expire_head(now));
+        append(&mut expired, st.expire_head(now));
         let arm = st.expiring > 0 && !st.expiry_timer;
         drop(st);
         self.dead_letter(dead, Reason::Maxlen);
@@ -297,7 +297,7 @@ impl Queue {
         }
         let dropped = st.drop_head_over_limits(&self.policy);
         let mut expired = st.expire_head(now);
-        expired.extend(st.dispatch(self, now));
+        append(&mut expired, st.dispatch(self, now));
         drop(st);
         self.dead_letter(dropped, Reason::Maxlen);
         self.dead_letter(expired, Reason::Expired);
@@ -322,7 +322,7 @@ impl Queue {
         }
         let dropped = st.drop_head_over_limits(&self.policy);
         let mut expired = st.expire_head(now);
-        expired.extend(st.dispatch(self, now));
+        append(&mut expired, st.dispatch(self, now));
         drop(st);
         self.dead_letter(dropped, Reason::Maxlen);
         self.dead_letter(expired, Reason::Expired);
@@ -333,7 +333,7 @@ impl Queue {
         let mut st = self.state.lock();
         let now = if st.expiring > 0 { now_ms() } else { 0 };
         let mut expired = st.expire_head(now);
-        expired.extend(st.dispatch(self, now));
+        append(&mut expired, st.dispatch(self, now));
         drop(st);
         self.dead_letter(expired, Reason::Expired);
     }
@@ -359,7 +359,7 @@ impl Queue {
         st.had_consumer = true;
         st.last_used = now;
         let mut expired = st.expire_head(now);
-        expired.extend(st.dispatch(self, now));
+        append(&mut expired, st.dispatch(self, now));
         drop(st);
         self.dead_letter(expired, Reason::Expired);
         Ok(())
@@ -626,5 +626,13 @@ impl QueueState {
             }
         }
         out
+    }
+}
+
+/// Appends `more` to `to`; both are almost always empty, and then nothing is called.
+#[inline]
+fn append(to: &mut Vec<QueuedMessage>, more: Vec<QueuedMessage>) {
+    if !more.is_empty() {
+        to.extend(more);
     }
 }
