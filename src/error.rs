@@ -79,7 +79,7 @@ impl AmqpError {
     }
 
     /// Records the method that failed (goes into channel.close / connection.close).
-    pub fn with_method(mut self, class_id: u16, method_id: u16) -> Self {
+    pub fn with_method(mut self, (class_id, method_id): (u16, u16)) -> Self {
         if self.class_id == 0 && self.method_id == 0 {
             self.class_id = class_id;
             self.method_id = method_id;

@@ -852,3 +852,53 @@ async fn the_flag_a_crash_gives_survives_a_later_clean_restart() {
         ]
     );
 }
+
+#[tokio::test]
+async fn a_publish_refused_by_reject_publish_dlx_leaves_the_stored_messages_alone() {
+    let w = WarrenProcess::start_fresh().await;
+    {
+        let (_c, ch) = confirming(&w).await;
+        ch.queue_declare(
+            "capped".into(),
+            QueueDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            args(&[
+                ("x-max-length", lapin::types::AMQPValue::LongInt(1)),
+                ("x-overflow", text("reject-publish-dlx")),
+                ("x-dead-letter-exchange", text("")),
+                ("x-dead-letter-routing-key", text("overflow")),
+            ]),
+        )
+        .await
+        .expect("capped queue");
+        durable_queue(&ch, "overflow").await;
+        publish_confirmed(&ch, "", "capped", b"kept", persistent()).await;
+        let refused = ch
+            .basic_publish(
+                "".into(),
+                "capped".into(),
+                BasicPublishOptions::default(),
+                b"refused",
+                persistent(),
+            )
+            .await
+            .expect("publish")
+            .await
+            .expect("confirm");
+        assert!(matches!(refused, Confirmation::Nack(_)), "{refused:?}");
+        assert_eq!(
+            count(&ch, "overflow").await,
+            1,
+            "the refused one is dead-lettered"
+        );
+    }
+    let w = w.restart().await;
+    let (_c, ch) = w.channel().await;
+    assert_eq!(bodies(&ch, "capped").await, [("kept".to_string(), false)]);
+    assert_eq!(
+        bodies(&ch, "overflow").await,
+        [("refused".to_string(), false)]
+    );
+}

@@ -1,8 +1,10 @@
 //! What a queue knows about a consumer: an opaque sink toward its connection, never the
 //! connection itself (no back-edges), plus the credit counters it shares with its channel.
+//!
+//! A delivery names its queue by a handle `Q` (the broker uses `Arc<Queue>`, see
+//! `queue::Delivery`), so this module does not depend on the queue that depends on it.
 
 use super::message::QueuedMessage;
-use super::queue::Queue;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedSender;
@@ -23,9 +25,9 @@ pub fn window_units(size: usize) -> u32 {
 
 /// Events a queue sends to a connection.
 #[derive(Debug)]
-pub enum Outbound {
+pub enum Outbound<Q> {
     /// A message for a consumer.
-    Deliver(Delivery),
+    Deliver(Delivery<Q>),
     /// The queue went away: the consumer is cancelled (basic.cancel from the server).
     Cancelled {
         channel: u16,
@@ -37,16 +39,17 @@ pub enum Outbound {
 /// tags. A dispatch pass sends one per run of messages for the same consumer, so the inbox,
 /// the credit counters and the reference counts are touched once per batch, not per message.
 #[derive(Debug)]
-pub struct Delivery {
+pub struct Delivery<Q> {
     pub channel: u16,
     pub consumer_tag: Arc<str>,
-    pub queue: Arc<Queue>,
+    /// The queue the messages come from, for their acks.
+    pub queue: Q,
     pub first: QueuedMessage,
     /// The messages after `first` (an empty Vec does not allocate).
     pub rest: Vec<QueuedMessage>,
 }
 
-impl Delivery {
+impl<Q> Delivery<Q> {
     /// Every message, in order.
     pub fn into_messages(self) -> Vec<QueuedMessage> {
         let mut all = Vec::with_capacity(1 + self.rest.len());
@@ -115,12 +118,12 @@ impl Credit {
 }
 
 /// A consumer registered on a queue.
-#[derive(Debug, Clone)]
-pub struct ConsumerEntry {
+#[derive(Debug)]
+pub struct ConsumerEntry<Q> {
     pub tag: Arc<str>,
     pub conn_id: u64,
     pub channel: u16,
-    pub tx: UnboundedSender<Outbound>,
+    pub tx: UnboundedSender<Outbound<Q>>,
     pub no_ack: bool,
     pub exclusive: bool,
     /// Per-consumer prefetch (basic.qos global=false), or the no-ack window.
@@ -136,7 +139,7 @@ pub struct ConsumerEntry {
     pub window: Arc<Credit>,
 }
 
-impl ConsumerEntry {
+impl<Q> ConsumerEntry<Q> {
     /// Whether this consumer may take one more message now.
     pub fn can_take(&self) -> bool {
         let room = self.room();

@@ -7,8 +7,7 @@
 use super::message::Message;
 use crate::protocol::properties::{rewrite, without_expiration};
 use crate::protocol::table::as_bytes;
-use crate::protocol::{AMQPValue, FieldTable, ShortString};
-use amq_protocol::types::FieldArray;
+use crate::protocol::{AMQPValue, FieldArray, FieldTable, ShortString};
 
 /// Why a message was dead-lettered (the `reason` field of x-death).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -157,21 +157,23 @@ pub struct QueuedMessage {
 }
 
 impl QueuedMessage {
-    /// Places `message` in a queue with `policy`: the shorter of the queue's x-message-ttl and
-    /// the message's expiration applies; priority is capped at x-max-priority.
+    /// Places `message` in a queue with x-message-ttl `queue_ttl` and x-max-priority
+    /// `max_priority` (0: none): the shorter of the queue's TTL and the message's expiration
+    /// applies; priority is capped at x-max-priority.
     pub fn new(
         seq: u64,
         message: Message,
         now_ms: u64,
-        policy: &crate::broker::queue::QueuePolicy,
+        queue_ttl: Option<u64>,
+        max_priority: u8,
     ) -> QueuedMessage {
         let per_message = message.expiration();
-        let ttl = match (policy.message_ttl, per_message) {
+        let ttl = match (queue_ttl, per_message) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let priority = if policy.max_priority > 0 {
-            message.priority().min(policy.max_priority)
+        let priority = if max_priority > 0 {
+            message.priority().min(max_priority)
         } else {
             0
         };

@@ -3,6 +3,7 @@
 
 pub mod alarm;
 pub mod arguments;
+pub mod clock;
 pub mod consumer;
 pub mod dead_letter;
 pub mod exchange;

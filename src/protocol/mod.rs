@@ -9,15 +9,21 @@
 //! * `cold`: parses every other method through amq-protocol.
 //! * `table`: field-table values compared and named the way RabbitMQ does.
 //!
-//! This is the only module that imports `amq_protocol` parsing and generation.
+//! * `methods`: class and method ids by name.
+//!
+//! This is the only module that names the `amq_protocol` crate: the rest of Warren takes its
+//! method structs and field types from here.
 
 pub mod cold;
 pub mod cursor;
 pub mod encode;
 pub mod fast;
 pub mod frame;
+pub mod methods;
 pub mod properties;
 pub mod table;
 
-pub use amq_protocol::protocol::AMQPClass;
-pub use amq_protocol::types::{AMQPValue, FieldTable, LongString, ShortString};
+pub use amq_protocol::protocol::{
+    basic, channel, confirm, connection, exchange, queue, tx, AMQPClass, BasicProperties,
+};
+pub use amq_protocol::types::{AMQPValue, FieldArray, FieldTable, LongString, ShortString};

@@ -14,8 +14,8 @@ use super::handshake::{handshake, HandshakeError, Negotiated};
 use super::output::Output;
 use super::Slots;
 use crate::broker::alarm::Alarms;
-use crate::broker::consumer::Outbound;
 use crate::broker::queue::Queue;
+use crate::broker::queue::{Delivery, Outbound};
 use crate::broker::Broker;
 use crate::config::Config;
 use crate::error::{AmqpError, AmqpResult};
@@ -25,8 +25,12 @@ use crate::protocol::fast::{method_ids, parse_fast_method, FastMethod};
 use crate::protocol::frame::{
     frame_end_fault_len, split_frame, FRAME_BODY, FRAME_HEADER, FRAME_HEARTBEAT, FRAME_METHOD,
 };
+use crate::protocol::methods::{
+    BASIC_ACK, BASIC_NACK, BASIC_PUBLISH, BASIC_QOS, BASIC_REJECT, CHANNEL_OPEN,
+    CONNECTION_UPDATE_SECRET,
+};
 use crate::protocol::AMQPClass;
-use amq_protocol::protocol::{channel, connection};
+use crate::protocol::{channel, connection};
 use bytes::{Buf, BytesMut};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -391,7 +395,7 @@ impl Connection {
     /// clients that asked for it get connection.blocked, once, with the alarms on at that
     /// moment), and unblocks it when the last alarm clears.
     fn apply_alarm(&mut self, alarms: Alarms) {
-        use amq_protocol::protocol::connection::{Blocked, Unblocked};
+        use crate::protocol::connection::{Blocked, Unblocked};
         if alarms.any() && self.published && !self.blocked && self.phase == Phase::Open {
             self.blocked = true;
             if self.n.connection_blocked {
@@ -418,7 +422,7 @@ impl Connection {
 
     /// Cancels consumers that held deliveries past the acknowledgement timeout.
     fn enforce_ack_timeouts(&mut self) {
-        let now = crate::broker::queue::now_ms();
+        let now = crate::broker::clock::now_ms();
         for channel in self.channels.values_mut() {
             let mut ctx = channel_ctx!(self);
             channel.enforce_ack_timeouts(&mut ctx, now, self.n.consumer_cancel_notify);
@@ -432,7 +436,8 @@ impl Connection {
             ch.flush_confirms(&mut self.out);
         }
         for q in self.redispatch.drain(..) {
-            q.dispatch();
+            let fx = q.dispatch();
+            self.n.vhost.carry_out(&q, fx);
         }
     }
 
@@ -499,7 +504,7 @@ impl Connection {
                     return Err(AmqpError::not_allowed(
                         "New secret was refused by one of the backends",
                     )
-                    .with_method(10, 70));
+                    .with_method(CONNECTION_UPDATE_SECRET));
                 }
                 tracing::info!(peer = %self.peer, user = ?self.n.user, reason = ?m.reason.as_str(), "secret updated");
                 put_method(
@@ -513,7 +518,7 @@ impl Connection {
             }
             other => Err(
                 AmqpError::channel_error("unexpected method in connection state running")
-                    .with_method(other.get_amqp_class_id(), other.get_amqp_method_id()),
+                    .with_method((other.get_amqp_class_id(), other.get_amqp_method_id())),
             ),
         }
     }
@@ -586,9 +591,8 @@ impl Connection {
             if with_close {
                 // Reopened before our close-ok could have been seen (RabbitMQ: the old
                 // channel is still there).
-                return Err(
-                    AmqpError::channel_error("second 'channel.open' seen").with_method(20, 10)
-                );
+                return Err(AmqpError::channel_error("second 'channel.open' seen")
+                    .with_method(CHANNEL_OPEN));
             }
             // RabbitMQ closes the connection with class/method 0/0 here.
             if self.channels.len() >= self.n.channel_max as usize {
@@ -610,7 +614,7 @@ impl Connection {
             return Ok(());
         }
         Err(AmqpError::channel_error("expected 'channel.open'")
-            .with_method(method.get_amqp_class_id(), method.get_amqp_method_id()))
+            .with_method((method.get_amqp_class_id(), method.get_amqp_method_id())))
     }
 
     /// The one place that turns an AMQP error into channel.close or connection.close.
@@ -648,12 +652,12 @@ impl Connection {
         match ev {
             Outbound::Deliver(d) => {
                 let Some(channel) = self.channels.get_mut(&d.channel) else {
-                    give_back(d);
+                    give_back(&self.n.vhost, d);
                     return;
                 };
                 let mut ctx = channel_ctx!(self);
                 if let Err(d) = channel.deliver(&mut ctx, d) {
-                    give_back(d);
+                    give_back(&self.n.vhost, d);
                 }
             }
             Outbound::Cancelled {
@@ -684,18 +688,18 @@ impl Connection {
         inbox.close();
         while let Ok(ev) = inbox.try_recv() {
             if let Outbound::Deliver(d) = ev {
-                give_back(d);
+                give_back(&self.n.vhost, d);
             }
         }
         self.n.vhost.connection_closed(self.id);
     }
 }
 
-/// Sleeps until a wall-clock deadline in ms since the epoch (forever for None).
+/// Sleeps until a deadline on the broker clock, in ms (forever for None).
 async fn sleep_until_ms(deadline: Option<u64>) {
     match deadline {
         Some(d) => {
-            let wait = d.saturating_sub(crate::broker::queue::now_ms());
+            let wait = d.saturating_sub(crate::broker::clock::now_ms());
             tokio::time::sleep(Duration::from_millis(wait)).await;
         }
         None => std::future::pending().await,
@@ -727,40 +731,41 @@ async fn next_round(durable: &mut Option<watch::Receiver<u64>>) -> u64 {
 }
 
 /// A delivery whose consumer is gone before it was written goes back to its queue.
-fn give_back(d: crate::broker::consumer::Delivery) {
+fn give_back(vhost: &crate::broker::vhost::VHost, d: Delivery) {
     let queue = d.queue.clone();
-    queue.return_unsent(d.into_messages());
+    let fx = queue.return_unsent(d.into_messages());
+    vhost.carry_out(&queue, fx);
 }
 
 /// Hot-path methods are decoded by hand; the rest through amq-protocol.
 fn channel_method(channel: &mut Channel, ctx: &mut Ctx<'_>, payload: &[u8]) -> AmqpResult<Signal> {
     match parse_fast_method(payload) {
-        Some(Ok(FastMethod::Publish(p))) => {
-            channel.start_publish(&p).map_err(|e| e.with_method(60, 40))
-        }
+        Some(Ok(FastMethod::Publish(p))) => channel
+            .start_publish(&p)
+            .map_err(|e| e.with_method(BASIC_PUBLISH)),
         Some(Ok(FastMethod::Ack {
             delivery_tag,
             multiple,
         })) => channel
             .settle(ctx, delivery_tag, multiple, None)
-            .map_err(|e| e.with_method(60, 80)),
+            .map_err(|e| e.with_method(BASIC_ACK)),
         Some(Ok(FastMethod::Reject {
             delivery_tag,
             requeue,
         })) => channel
             .settle(ctx, delivery_tag, false, Some(requeue))
-            .map_err(|e| e.with_method(60, 90)),
+            .map_err(|e| e.with_method(BASIC_REJECT)),
         Some(Ok(FastMethod::Nack {
             delivery_tag,
             multiple,
             requeue,
         })) => channel
             .settle(ctx, delivery_tag, multiple, Some(requeue))
-            .map_err(|e| e.with_method(60, 120)),
+            .map_err(|e| e.with_method(BASIC_NACK)),
         Some(Err(_)) => Err(cannot_decode(payload)),
         None => {
             let ids = method_ids(payload).unwrap_or((0, 0));
-            if ids == (60, 10) {
+            if ids == BASIC_QOS {
                 // basic.qos: amq-protocol drops prefetch_size, so check it on the raw bytes.
                 let size = payload
                     .get(4..8)
@@ -768,7 +773,7 @@ fn channel_method(channel: &mut Channel, ctx: &mut Ctx<'_>, payload: &[u8]) -> A
                 if let Some(size) = size.filter(|s| *s != 0) {
                     return Err(
                         AmqpError::not_implemented(format!("prefetch_size!=0 ({size})"))
-                            .with_method(60, 10),
+                            .with_method(BASIC_QOS),
                     );
                 }
             }
@@ -791,7 +796,7 @@ fn decode_method(payload: &[u8]) -> AmqpResult<AMQPClass> {
     }
     if !is_known_method(class_id, method_id) {
         return Err(
-            AmqpError::command_invalid("unimplemented method").with_method(class_id, method_id)
+            AmqpError::command_invalid("unimplemented method").with_method((class_id, method_id))
         );
     }
     // RabbitMQ checks every shortstr of a method without content for UTF-8 and answers a
@@ -818,7 +823,7 @@ fn cannot_decode(payload: &[u8]) -> AmqpError {
         "cannot decode {}",
         erlang_binary(payload.get(4..).unwrap_or(&[]))
     ))
-    .with_method(class_id, method_id)
+    .with_method((class_id, method_id))
 }
 
 fn close_ok_channel() -> AMQPClass {

@@ -6,13 +6,13 @@ use crate::broker::Broker;
 use crate::config::Config;
 use crate::error::AmqpError;
 use crate::protocol::cold::parse_method;
+use crate::protocol::connection;
 use crate::protocol::encode::put_method;
 use crate::protocol::frame::{
     split_frame, FRAME_HEARTBEAT, FRAME_METHOD, PRE_TUNE_FRAME_MAX, PROTOCOL_HEADER,
 };
+use crate::protocol::methods::CONNECTION_OPEN;
 use crate::protocol::{AMQPClass, AMQPValue, FieldTable, LongString, ShortString};
-use amq_protocol::protocol::connection;
-use amq_protocol::types::parsing::parse_field_table;
 use bytes::{Buf, BytesMut};
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -170,13 +170,13 @@ pub async fn handshake(
                 "connection refused: node connection limit ({}) is reached",
                 config.max_connections
             ))
-            .with_method(10, 40),
+            .with_method(CONNECTION_OPEN),
         ));
     };
     let Some(vhost) = broker.vhost(open.virtual_host.as_str()) else {
         return Err(HandshakeError::Refused(
             AmqpError::not_allowed(format!("vhost {} not found", open.virtual_host))
-                .with_method(10, 40),
+                .with_method(CONNECTION_OPEN),
         ));
     };
     out.clear();
@@ -295,9 +295,8 @@ fn parse_amqplain(response: &[u8]) -> Option<(String, String)> {
     let mut framed = Vec::with_capacity(response.len() + 4);
     framed.extend_from_slice(&(response.len() as u32).to_be_bytes());
     framed.extend_from_slice(response);
-    // Bound the nesting before amq-protocol recurses into it (this is pre-authentication input).
-    crate::protocol::properties::skip_table(&mut crate::protocol::cursor::Cursor::new(&framed), 0)?;
-    let (_, table) = parse_field_table(&framed[..]).ok()?;
+    // decode_table bounds the nesting before parsing (this is pre-authentication input).
+    let table = crate::protocol::table::decode_table(&framed)?;
     let text = |k: &str| match table.inner().get(k)? {
         AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
         AMQPValue::ShortString(s) => Some(s.as_str().to_string()),

@@ -3,9 +3,10 @@
 //!
 //! Each log tracks how far its appends are durable (`QueueLog::is_durable`); `done` (a watch
 //! channel) counts completed rounds so that waiting connections know when to look again.
+//! The flusher knows a log only as something that can `Flush`.
 
 use super::disk::DiskGuard;
-use super::queue_log::QueueLog;
+use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
@@ -21,6 +22,14 @@ pub enum SyncPolicy {
     Write,
 }
 
+/// A file with writes pending, flushed on the flusher thread.
+pub trait Flush: Send + Sync {
+    /// Bytes waiting to be written (for the disk alarm).
+    fn pending_bytes(&self) -> u64;
+    /// Writes what is pending and, under `SyncPolicy::Fsync`, syncs it.
+    fn flush(&self, policy: SyncPolicy) -> io::Result<()>;
+}
+
 /// Shared between writers (queues) and the flusher thread.
 #[derive(Debug)]
 pub struct FlushState {
@@ -32,7 +41,7 @@ pub struct FlushState {
 /// What the flusher thread is asked to do.
 enum Job {
     /// Write and sync this log.
-    Dirty(Arc<QueueLog>),
+    Dirty(Arc<dyn Flush>),
     /// Answer once everything asked before is on disk.
     Barrier(Sender<()>),
 }
@@ -44,7 +53,7 @@ impl FlushState {
     }
 
     /// Queues a log for the next round.
-    pub fn mark_dirty(&self, log: Arc<QueueLog>) {
+    pub fn mark_dirty(&self, log: Arc<dyn Flush>) {
         // The flusher only stops with the process; a send error cannot lose acknowledged data.
         let _ = self.dirty.send(Job::Dirty(log));
     }
@@ -89,9 +98,9 @@ fn run(
     policy: SyncPolicy,
     disk: Arc<DiskGuard>,
 ) {
-    let mut batch: Vec<Arc<QueueLog>> = Vec::new();
+    let mut batch: Vec<Arc<dyn Flush>> = Vec::new();
     let mut barriers: Vec<Sender<()>> = Vec::new();
-    let take = |job: Job, batch: &mut Vec<Arc<QueueLog>>, barriers: &mut Vec<Sender<()>>| match job
+    let take = |job: Job, batch: &mut Vec<Arc<dyn Flush>>, barriers: &mut Vec<Sender<()>>| match job
     {
         Job::Dirty(log) => batch.push(log),
         Job::Barrier(reply) => barriers.push(reply),
@@ -109,8 +118,8 @@ fn run(
         let Some(state) = state.upgrade() else {
             return;
         };
-        batch.sort_unstable_by_key(|l| Arc::as_ptr(l) as usize);
-        batch.dedup_by(|a, b| Arc::ptr_eq(a, b));
+        batch.sort_unstable_by_key(|l| Arc::as_ptr(l) as *const () as usize);
+        batch.dedup_by(|a, b| std::ptr::addr_eq(Arc::as_ptr(a), Arc::as_ptr(b)));
         let round = state.started.fetch_add(1, Ordering::SeqCst) + 1;
         // Raise the disk alarm before writing what would take the disk below its limit.
         disk.check(batch.iter().map(|l| l.pending_bytes()).sum());

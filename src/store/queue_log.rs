@@ -5,7 +5,7 @@
 //! messages are all acked. Recovery replays segments minus acks, streaming, in order; a torn tail is cut off with a
 //! warning, a damaged record in an older segment skips the rest of that segment.
 
-use super::flusher::{FlushState, SyncPolicy};
+use super::flusher::{Flush, FlushState, SyncPolicy};
 use super::record::{self, put_ack, put_message, read_acks, Read, StoredMessage, RECORD_HEADER};
 use parking_lot::Mutex;
 use std::collections::{HashSet, VecDeque};
@@ -78,6 +78,15 @@ fn read_delivered_below(dir: &Path) -> u64 {
         .ok()
         .and_then(|b| Some(u64::from_be_bytes(b.get(..8)?.try_into().ok()?)))
         .unwrap_or(0)
+}
+
+impl Flush for QueueLog {
+    fn pending_bytes(&self) -> u64 {
+        QueueLog::pending_bytes(self)
+    }
+    fn flush(&self, policy: SyncPolicy) -> io::Result<()> {
+        QueueLog::flush(self, policy)
+    }
 }
 
 impl QueueLog {

@@ -5,9 +5,8 @@
 
 use super::{Dest, Routed};
 use crate::error::{AmqpError, AmqpResult};
-use crate::protocol::table::same_value;
+use crate::protocol::table::{parse_checked_table, same_value};
 use crate::protocol::{AMQPValue, FieldTable};
-use amq_protocol::types::parsing::parse_field_table;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -101,9 +100,7 @@ impl HeadersIndex {
         if self.bindings.is_empty() {
             return;
         }
-        let table = headers
-            .and_then(|raw| parse_field_table(raw).ok().map(|(_, t)| t))
-            .unwrap_or_default();
+        let table = headers.and_then(parse_checked_table).unwrap_or_default();
         for b in &self.bindings {
             if matches(b, &table) {
                 b.dest.push_to(out);

@@ -7,8 +7,8 @@
 //! counters are shared with the consumer's connection on another core, so touching them per
 //! message cost more than the rest of the dispatch.
 
-use super::{Queue, QueueState};
-use crate::broker::consumer::{window_units, Delivery, Outbound, Room};
+use super::{Delivery, Outbound, Queue, QueueState};
+use crate::broker::consumer::{window_units, Room};
 use crate::broker::message::QueuedMessage;
 use std::sync::Arc;
 

@@ -9,28 +9,39 @@
 //! path (each queue is its own lock; routing tables are read-mostly `RwLock`s).
 //! Deliveries leave through each consumer's unbounded sink, bounded by its credit (prefetch or
 //! the no-ack window), so nothing here ever waits on a connection (the deadlock rule).
-//! Dead letters are collected under the lock and routed after it is released, so two queues
-//! dead-lettering into each other can never deadlock.
+//!
+//! The queue is a core that knows nothing of its vhost: every operation decides under the
+//! lock and returns `Effects` (dead letters to route, an expiry timer to start, "delete me"),
+//! which the vhost carries out after the lock is released, so two queues dead-lettering into
+//! each other can never deadlock. Time comes from `clock`; timers live in the vhost.
 
 mod dispatch;
+mod effects;
 mod policy;
 mod ready;
 mod spool;
-mod timers;
+#[cfg(test)]
+mod tests;
 
+pub use effects::{DeadLetters, Effects};
 pub use policy::{Overflow, QueuePolicy};
 
-use super::consumer::{ConsumerEntry, Outbound};
-use super::dead_letter::{dead_letter, Reason};
-use super::exchange::Routed;
+use super::clock::now_ms;
+use super::dead_letter::Reason;
 use super::message::{Message, QueuedMessage};
-use super::vhost::VHost;
 use crate::error::{AmqpError, AmqpResult};
 use crate::protocol::FieldTable;
 use crate::store::QueueLog;
 use parking_lot::Mutex;
 use ready::ReadyList;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
+
+/// A consumer as this queue knows it; its deliveries name the queue by `Arc<Queue>`.
+pub type ConsumerEntry = super::consumer::ConsumerEntry<Arc<Queue>>;
+/// What this queue sends to a consumer's connection.
+pub type Outbound = super::consumer::Outbound<Arc<Queue>>;
+/// A batch of messages for one consumer.
+pub type Delivery = super::consumer::Delivery<Arc<Queue>>;
 
 /// Declared properties of a queue.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,7 +60,6 @@ pub struct Queue {
     pub spec: QueueSpec,
     pub policy: QueuePolicy,
     vhost_name: Arc<str>,
-    vhost: Weak<VHost>,
     /// The durable log (durable, non-exclusive queues only): persistent messages go there.
     /// Set once, at creation or at the end of recovery.
     log: std::sync::OnceLock<Arc<QueueLog>>,
@@ -74,14 +84,6 @@ struct QueueState {
     last_used: u64,
 }
 
-/// What removing a consumer left behind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AfterCancel {
-    Keep,
-    /// An auto-delete queue lost its last consumer: the caller deletes it.
-    AutoDelete,
-}
-
 /// The result of offering a message to a queue.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Enqueued {
@@ -91,23 +93,26 @@ pub struct Enqueued {
     pub rejected: bool,
 }
 
-/// Milliseconds since the Unix epoch (message expiry times).
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+/// When an idle-queue check (x-expires) should look again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdleCheck {
+    /// Look again at this time (ms, `clock`).
+    At(u64),
+    /// The queue has been unused for x-expires: delete it.
+    Expired,
+    /// Nothing to watch (deleted, or no x-expires).
+    Stop,
 }
 
 impl Queue {
     pub fn new(
         spec: QueueSpec,
         vhost_name: Arc<str>,
-        vhost: Weak<VHost>,
         log: Option<Arc<QueueLog>>,
         spool_path: Option<std::path::PathBuf>,
     ) -> Arc<Queue> {
         let policy = QueuePolicy::from_arguments(&spec.arguments);
-        let q = Arc::new(Queue {
+        Arc::new(Queue {
             state: Mutex::new(QueueState {
                 ready: ReadyList::new(policy.max_priority, spool_path),
                 consumers: Vec::new(),
@@ -122,16 +127,11 @@ impl Queue {
             spec,
             policy,
             vhost_name,
-            vhost,
             log: match log {
                 Some(l) => std::sync::OnceLock::from(l),
                 None => std::sync::OnceLock::new(),
             },
-        });
-        if q.policy.expires.is_some() {
-            timers::start_idle_timer(&q);
-        }
-        q
+        })
     }
 
     /// The durable log, if this queue has one.
@@ -182,8 +182,10 @@ impl Queue {
     }
 
     /// Recovery is complete: expiry starts.
-    pub fn recovered(self: &Arc<Self>) {
-        self.arm_expiry();
+    pub fn recovered(&self) -> Effects {
+        let mut fx = Effects::default();
+        self.state.lock().arm_if_needed(&mut fx);
+        fx
     }
 
     /// Messages that left the queue for good (acked, rejected without requeue, delivered
@@ -215,8 +217,8 @@ impl Queue {
     }
 
     /// Offers a message: TTL, length limits and persistence apply, then dispatch.
-    pub fn publish(self: &Arc<Self>, message: Message) -> Enqueued {
-        let mut dead = Vec::new();
+    pub fn publish(self: &Arc<Self>, message: Message) -> (Enqueued, Effects) {
+        let mut fx = Effects::default();
         let mut out = Enqueued::default();
         let mut st = self.state.lock();
         // The clock is read only when something here can expire.
@@ -224,7 +226,7 @@ impl Queue {
             self.policy.message_ttl.is_some() || message.expiration().is_some() || st.expiring > 0;
         let now = if timed { now_ms() } else { 0 };
         if st.deleted {
-            return out;
+            return (out, fx);
         }
         let bytes_with_it = (st.ready.bytes() + message.body().len() as u64).saturating_sub(1);
         if self.policy.overflow != Overflow::DropHead
@@ -232,11 +234,22 @@ impl Queue {
         {
             drop(st);
             if self.policy.overflow == Overflow::RejectPublishDlx {
-                let m = QueuedMessage::new(0, message, now, &self.policy);
-                self.dead_letter(vec![m], Reason::Maxlen);
+                let m = QueuedMessage::new(
+                    0,
+                    message,
+                    now,
+                    self.policy.message_ttl,
+                    self.policy.max_priority,
+                );
+                // Never written to the log: its (made-up) number must not be released there.
+                fx.dead.push(DeadLetters {
+                    reason: Reason::Maxlen,
+                    messages: vec![m],
+                    in_log: false,
+                });
             }
             out.rejected = true;
-            return out;
+            return (out, fx);
         }
         let seq = st.next_seq;
         st.next_seq += 1;
@@ -252,25 +265,29 @@ impl Queue {
                 ));
             }
         }
-        let m = QueuedMessage::new(seq, message, now, &self.policy);
+        let m = QueuedMessage::new(
+            seq,
+            message,
+            now,
+            self.policy.message_ttl,
+            self.policy.max_priority,
+        );
         st.note_expiry(&m);
         st.ready.push_back(m);
-        dead.extend(st.drop_head_over_limits(&self.policy));
+        let dropped = st.drop_head_over_limits(&self.policy);
         // Dispatch first: a message with TTL 0 still reaches a consumer that is ready for it.
         let mut expired = st.dispatch(self, now);
         append(&mut expired, st.expire_head(now));
-        let arm = st.expiring > 0 && !st.expiry_timer;
+        st.arm_if_needed(&mut fx);
         drop(st);
-        self.dead_letter(dead, Reason::Maxlen);
-        self.dead_letter(expired, Reason::Expired);
-        if arm {
-            self.arm_expiry();
-        }
-        out
+        fx.dead_letter(Reason::Maxlen, dropped);
+        fx.dead_letter(Reason::Expired, expired);
+        (out, fx)
     }
 
     /// Puts unacked messages back at their original positions, marked redelivered.
-    pub fn requeue(self: &Arc<Self>, mut messages: Vec<QueuedMessage>) {
+    pub fn requeue(self: &Arc<Self>, mut messages: Vec<QueuedMessage>) -> Effects {
+        let mut fx = Effects::default();
         let now = now_ms();
         let mut over_limit = Vec::new();
         if self.policy.quorum {
@@ -284,7 +301,13 @@ impl Queue {
             messages = keep;
             over_limit = over;
         }
-        self.dead_letter(over_limit, Reason::DeliveryLimit);
+        fx.dead_letter(Reason::DeliveryLimit, over_limit);
+        self.put_back(messages, now, &mut fx);
+        fx
+    }
+
+    /// Puts messages back at their original positions, flagged redelivered, and dispatches.
+    fn put_back(self: &Arc<Self>, mut messages: Vec<QueuedMessage>, now: u64, fx: &mut Effects) {
         let mut st = self.state.lock();
         if st.deleted || messages.is_empty() {
             return;
@@ -298,9 +321,10 @@ impl Queue {
         let dropped = st.drop_head_over_limits(&self.policy);
         let mut expired = st.expire_head(now);
         append(&mut expired, st.dispatch(self, now));
+        st.arm_if_needed(fx);
         drop(st);
-        self.dead_letter(dropped, Reason::Maxlen);
-        self.dead_letter(expired, Reason::Expired);
+        fx.dead_letter(Reason::Maxlen, dropped);
+        fx.dead_letter(Reason::Expired, expired);
     }
 
     /// Puts back deliveries that never reached the client (still in its connection's inbox
@@ -308,38 +332,26 @@ impl Queue {
     /// redelivered as RabbitMQ marks everything it handed to a channel (a consumer may
     /// already have seen later messages, so these would otherwise look out of order), with
     /// their quorum delivery count unchanged.
-    pub fn return_unsent(self: &Arc<Self>, mut messages: Vec<QueuedMessage>) {
-        let now = now_ms();
-        let mut st = self.state.lock();
-        if st.deleted || messages.is_empty() {
-            return;
-        }
-        messages.sort_unstable_by_key(|m| m.seq);
-        for mut m in messages.into_iter().rev() {
-            m.redelivered = true;
-            st.note_expiry(&m);
-            st.ready.insert_in_order(m);
-        }
-        let dropped = st.drop_head_over_limits(&self.policy);
-        let mut expired = st.expire_head(now);
-        append(&mut expired, st.dispatch(self, now));
-        drop(st);
-        self.dead_letter(dropped, Reason::Maxlen);
-        self.dead_letter(expired, Reason::Expired);
+    pub fn return_unsent(self: &Arc<Self>, messages: Vec<QueuedMessage>) -> Effects {
+        let mut fx = Effects::default();
+        self.put_back(messages, now_ms(), &mut fx);
+        fx
     }
 
     /// Credit came back (ack, qos change, written no-ack delivery): deliver more if possible.
-    pub fn dispatch(self: &Arc<Self>) {
+    pub fn dispatch(self: &Arc<Self>) -> Effects {
+        let mut fx = Effects::default();
         let mut st = self.state.lock();
         let now = if st.expiring > 0 { now_ms() } else { 0 };
         let mut expired = st.expire_head(now);
         append(&mut expired, st.dispatch(self, now));
         drop(st);
-        self.dead_letter(expired, Reason::Expired);
+        fx.dead_letter(Reason::Expired, expired);
+        fx
     }
 
     /// Adds a consumer (basic.consume), honouring exclusive consumers (403 in exclusive use).
-    pub fn add_consumer(self: &Arc<Self>, consumer: ConsumerEntry) -> AmqpResult<()> {
+    pub fn add_consumer(self: &Arc<Self>, consumer: ConsumerEntry) -> AmqpResult<Effects> {
         let now = now_ms();
         let mut st = self.state.lock();
         if st.deleted {
@@ -361,12 +373,15 @@ impl Queue {
         let mut expired = st.expire_head(now);
         append(&mut expired, st.dispatch(self, now));
         drop(st);
-        self.dead_letter(expired, Reason::Expired);
-        Ok(())
+        let mut fx = Effects::default();
+        fx.dead_letter(Reason::Expired, expired);
+        Ok(fx)
     }
 
-    /// Removes a consumer (cancel, channel or connection close).
-    pub fn remove_consumer(self: &Arc<Self>, conn_id: u64, channel: u16, tag: &str) -> AfterCancel {
+    /// Removes a consumer (cancel, channel or connection close). An auto-delete queue that
+    /// lost its last consumer asks to be deleted (RabbitMQ: only once it has had one).
+    pub fn remove_consumer(self: &Arc<Self>, conn_id: u64, channel: u16, tag: &str) -> Effects {
+        let mut fx = Effects::default();
         let now = now_ms();
         let mut st = self.state.lock();
         st.consumers
@@ -377,19 +392,16 @@ impl Queue {
         st.last_used = now;
         // With a single active consumer, the next one in line may now take over.
         let expired = st.dispatch(self, now);
-        let after =
-            if self.spec.auto_delete && st.consumers.is_empty() && st.had_consumer && !st.deleted {
-                AfterCancel::AutoDelete
-            } else {
-                AfterCancel::Keep
-            };
+        fx.delete =
+            self.spec.auto_delete && st.consumers.is_empty() && st.had_consumer && !st.deleted;
         drop(st);
-        self.dead_letter(expired, Reason::Expired);
-        after
+        fx.dead_letter(Reason::Expired, expired);
+        fx
     }
 
     /// basic.get: the head message and how many remain.
-    pub fn get(self: &Arc<Self>) -> Option<(QueuedMessage, u32)> {
+    #[allow(clippy::type_complexity)]
+    pub fn get(self: &Arc<Self>) -> (Option<(QueuedMessage, u32)>, Effects) {
         let now = now_ms();
         let mut st = self.state.lock();
         st.last_used = now;
@@ -400,8 +412,9 @@ impl Queue {
         }
         let remaining = st.ready.len() as u32;
         drop(st);
-        self.dead_letter(expired, Reason::Expired);
-        m.map(|m| (m, remaining))
+        let mut fx = Effects::default();
+        fx.dead_letter(Reason::Expired, expired);
+        (m.map(|m| (m, remaining)), fx)
     }
 
     /// Marks the queue used (queue.declare of an existing queue), for x-expires.
@@ -449,60 +462,28 @@ impl Queue {
 
     /// Messages rejected or nacked without requeue: dead-lettered when the queue has a
     /// dead-letter exchange, dropped otherwise.
-    pub fn reject(self: &Arc<Self>, messages: Vec<QueuedMessage>) {
-        self.dead_letter(messages, Reason::Rejected);
+    pub fn reject(&self, messages: Vec<QueuedMessage>) -> Effects {
+        let mut fx = Effects::default();
+        fx.dead_letter(Reason::Rejected, messages);
+        fx
     }
 
-    /// Republishes messages to the dead-letter exchange (if any) and releases them here.
-    fn dead_letter(self: &Arc<Self>, messages: Vec<QueuedMessage>, reason: Reason) {
-        if messages.is_empty() {
-            return;
-        }
-        let (Some(dlx), Some(vhost)) = (&self.policy.dead_letter_exchange, self.vhost.upgrade())
-        else {
-            self.forget(messages.iter());
-            return;
-        };
-        let now_secs = now_ms() / 1000;
-        let mut routed = Routed::default();
-        let new_key = self
-            .policy
-            .dead_letter_routing_key
-            .as_deref()
-            .map(str::as_bytes);
-        for m in &messages {
-            let dl = dead_letter(&m.message, self.name(), reason, dlx, new_key, now_secs);
-            // Headers exchanges route on the rewritten headers.
-            let headers = dl.message.view().headers;
-            if vhost
-                .route_keys(dlx, &dl.routing_keys, headers, &mut routed)
-                .is_err()
-            {
-                continue; // A missing dead-letter exchange drops the message, as in RabbitMQ.
+    /// When the expiry timer should first look (`clock` ms).
+    pub fn next_expiry_check(&self) -> u64 {
+        let now = now_ms();
+        self.state.lock().ready.front().map_or(now, |m| {
+            if m.expires_at == 0 {
+                now
+            } else {
+                m.expires_at
             }
-            for target in routed.queues.drain(..) {
-                // A cycle of dead-lettering with no rejection in it drops the message.
-                if !dl.any_rejected && dl.earlier_queues.iter().any(|q| q == target.name()) {
-                    continue;
-                }
-                target.publish(dl.message.clone());
-            }
-        }
-        self.forget(messages.iter());
+        })
     }
 
-    /// Starts the expiry timer if messages with an expiry are waiting and none runs.
-    fn arm_expiry(self: &Arc<Self>) {
-        let mut st = self.state.lock();
-        if st.expiring > 0 && !st.expiry_timer {
-            st.expiry_timer = true;
-            drop(st);
-            timers::start_expiry_timer(self);
-        }
-    }
-
-    /// Expires due messages at the head; returns the next head expiry, or None (timer stops).
-    fn expire_due(self: &Arc<Self>) -> Option<u64> {
+    /// Expires due messages at the head (the expiry timer); returns when to look next, or
+    /// None when nothing is left to expire (the timer stops).
+    pub fn expire_due(self: &Arc<Self>) -> (Option<u64>, Effects) {
+        let mut fx = Effects::default();
         let now = now_ms();
         let mut st = self.state.lock();
         let expired = st.expire_head(now);
@@ -522,35 +503,29 @@ impl Queue {
             st.expiry_timer = false;
         }
         drop(st);
-        self.dead_letter(expired, Reason::Expired);
-        next
+        fx.dead_letter(Reason::Expired, expired);
+        (next, fx)
     }
 
-    /// x-expires: deletes the queue when it has been unused long enough; returns when to look
-    /// again (None: deleted or gone).
-    fn expire_if_unused(self: &Arc<Self>) -> Option<u64> {
-        let expires = self.policy.expires?;
+    /// x-expires: whether the queue has been unused long enough to be deleted, or when to
+    /// look again.
+    pub fn idle_check(&self) -> IdleCheck {
+        let Some(expires) = self.policy.expires else {
+            return IdleCheck::Stop;
+        };
         let now = now_ms();
         let st = self.state.lock();
         if st.deleted {
-            return None;
+            return IdleCheck::Stop;
         }
-        let idle_since = st.last_used;
         let unused = st.consumers.is_empty();
-        drop(st);
-        if unused && now >= idle_since + expires {
-            if let Some(vhost) = self.vhost.upgrade() {
-                if let Err(e) = vhost.remove_queue(self) {
-                    tracing::error!(queue = ?self.spec.name, error = ?e.text, "x-expires could not delete the queue");
-                }
-            }
-            return None;
-        }
-        Some(if unused {
-            idle_since + expires
+        if unused && now >= st.last_used + expires {
+            IdleCheck::Expired
+        } else if unused {
+            IdleCheck::At(st.last_used + expires)
         } else {
-            now + expires
-        })
+            IdleCheck::At(now + expires)
+        }
     }
 }
 
@@ -578,6 +553,14 @@ fn count_delivery(mut m: QueuedMessage) -> QueuedMessage {
 }
 
 impl QueueState {
+    /// Asks for the expiry timer when messages with an expiry wait and none runs.
+    fn arm_if_needed(&mut self, fx: &mut Effects) {
+        if self.expiring > 0 && !self.expiry_timer {
+            self.expiry_timer = true;
+            fx.arm_expiry = true;
+        }
+    }
+
     /// x-overflow drop-head (the default): the oldest messages make room, after a publish and
     /// after messages are put back (RabbitMQ keeps the limit across requeues too).
     fn drop_head_over_limits(&mut self, policy: &QueuePolicy) -> Vec<QueuedMessage> {

@@ -8,9 +8,9 @@
 //! with the message's due time: `DUE_TAG`, then the due time in ms (big-endian u64).
 
 use super::VHost;
+use crate::broker::clock::{from_unix_ms, now_ms, unix_ms};
 use crate::broker::exchange::Routed;
 use crate::broker::message::Message;
-use crate::broker::queue::now_ms;
 use crate::store::QueueLog;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -39,7 +39,8 @@ impl DelayedLog {
         }
     }
 
-    /// Appends a message due at `due_ms`; returns its number and log position.
+    /// Appends a message due at `due_ms` (wall clock, ms since the Unix epoch: it must mean
+    /// the same after a restart); returns its number and log position.
     fn append(&self, message: &Message, due_ms: u64) -> (u64, u64) {
         let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
         let mut stored = Vec::with_capacity(12 + message.body().len());
@@ -80,7 +81,7 @@ impl VHost {
         let mut persisted = None;
         if message.is_persistent() && durable_exchange {
             if let Some(delayed) = self.delayed_log() {
-                let (seq, position) = delayed.append(&message, due);
+                let (seq, position) = delayed.append(&message, unix_ms().saturating_add(delay));
                 persisted = Some((delayed.log.clone(), seq, position));
             }
         }
@@ -91,7 +92,8 @@ impl VHost {
         out
     }
 
-    /// Starts the timer that routes a delayed message when it is due.
+    /// Starts the timer that routes a delayed message when it is due (`due_ms` on the
+    /// monotonic clock).
     pub(super) fn schedule_delayed(
         &self,
         message: Message,
@@ -117,7 +119,8 @@ impl VHost {
                 .is_ok()
             {
                 for q in routed.queues.drain(..) {
-                    q.publish(message.clone());
+                    let (_, fx) = q.publish(message.clone());
+                    vhost.carry_out(&q, fx);
                 }
             }
             if let Some((log, seq)) = stored {
@@ -160,7 +163,7 @@ impl VHost {
         for m in waiting {
             let (due, body) = split_due(m.seq, &m.body);
             let message = Message::new(&m.exchange, &m.routing_key, &m.properties, body);
-            self.schedule_delayed(message, due, Some((log.clone(), m.seq)));
+            self.schedule_delayed(message, from_unix_ms(due), Some((log.clone(), m.seq)));
         }
         Ok(count)
     }

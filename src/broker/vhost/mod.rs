@@ -6,8 +6,10 @@
 //! `persist` writes and recovers durable definitions; `route` routes published messages.
 
 mod delayed;
+mod effects;
 mod persist;
 mod route;
+mod timers;
 
 use super::exchange::{parse_type, Dest, Exchange, ExchangeKind, ExchangeSpec, DELAYED_TYPE};
 use super::queue::{Queue, QueueSpec};
@@ -69,7 +71,7 @@ pub struct VHost {
     store: Option<Arc<Store>>,
     /// Serialises definition snapshots so the file always ends with the latest state.
     persist_lock: Mutex<()>,
-    /// Handed to queues so they can dead-letter and expire themselves.
+    /// Held weakly by this vhost's timers, which end when it goes.
     me: Weak<VHost>,
     /// Direct reply-to pseudo-queues by their name (`amq.rabbitmq.reply-to.<token>`).
     reply_queues: Mutex<HashMap<Arc<str>, Arc<Queue>>>,
@@ -317,15 +319,10 @@ impl VHost {
             _ => None,
         };
         let persisted = log.is_some();
-        let q = Queue::new(
-            spec,
-            self.name.clone(),
-            self.me.clone(),
-            log,
-            self.spool_path(),
-        );
+        let q = Queue::new(spec, self.name.clone(), log, self.spool_path());
         queues.insert(name, q.clone());
         drop(queues);
+        timers::start_idle_timer(self, &q);
         self.persist_if(persisted)?;
         Ok((q, 0, 0))
     }
@@ -554,7 +551,7 @@ impl VHost {
             auto_delete: true,
             arguments: FieldTable::default(),
         };
-        let q = Queue::new(spec, self.name.clone(), self.me.clone(), None, None);
+        let q = Queue::new(spec, self.name.clone(), None, None);
         self.reply_queues.lock().insert(name, q.clone());
         q
     }

@@ -128,20 +128,20 @@ impl VHost {
                 auto_delete: qd.auto_delete,
                 arguments: decode_table(&qd.arguments).unwrap_or_default(),
             };
-            let q = Queue::new(
-                spec,
-                self.name.clone(),
-                self.me.clone(),
-                None,
-                self.spool_path(),
-            );
+            let q = Queue::new(spec, self.name.clone(), None, self.spool_path());
             // TTLs restart from recovery time.
-            let now = crate::broker::queue::now_ms();
+            let now = crate::broker::clock::now_ms();
             let mut batch: Vec<QueuedMessage> = Vec::with_capacity(RESTORE_BATCH);
             // Streamed: the queue pages out beyond its window while the log is read.
             let log = store.open_queue_log(&qd.log, &mut |m| {
                 let message = Message::new(&m.exchange, &m.routing_key, &m.properties, &m.body);
-                let mut qm = QueuedMessage::new(m.seq, message, now, &q.policy);
+                let mut qm = QueuedMessage::new(
+                    m.seq,
+                    message,
+                    now,
+                    q.policy.message_ttl,
+                    q.policy.max_priority,
+                );
                 // After a crash every message may have been delivered: the spec's meaning of
                 // redelivered (delivery records are written behind the deliveries).
                 qm.redelivered = m.delivered || !clean;
@@ -177,7 +177,9 @@ impl VHost {
         }
         let recovered_queues: Vec<Arc<Queue>> = self.queues.read().values().cloned().collect();
         for q in recovered_queues {
-            q.recovered();
+            let fx = q.recovered();
+            self.carry_out(&q, fx);
+            super::timers::start_idle_timer(self, &q);
         }
         // Delayed messages whose time passed while Warren was down are routed at once: only
         // now that their queues and bindings are back.

@@ -5,7 +5,6 @@
 
 use super::acks::{requeue_all, Unacked};
 use super::{Channel, Ctx};
-use crate::broker::queue::AfterCancel;
 use std::sync::Arc;
 
 impl Channel {
@@ -48,10 +47,9 @@ impl Channel {
             self.channel_credit.give_back(theirs.len() as u32);
             // The consumer goes first, so the requeued messages are not handed straight back.
             self.consumers.remove(&tag);
-            if queue.remove_consumer(ctx.conn_id, self.id, &tag) == AfterCancel::AutoDelete {
-                let _ = ctx.vhost.remove_queue(&queue); // a failure is logged where it happens
-            }
-            requeue_all(theirs);
+            let fx = queue.remove_consumer(ctx.conn_id, self.id, &tag);
+            ctx.vhost.carry_out(&queue, fx);
+            requeue_all(ctx.vhost, theirs);
             if notify {
                 self.consumer_cancelled_notice(ctx, &tag);
             }

@@ -7,6 +7,7 @@ use super::{push_unique, Channel, Ctx, Signal, Tx};
 use crate::broker::consumer::Credit;
 use crate::broker::message::QueuedMessage;
 use crate::broker::queue::Queue;
+use crate::broker::vhost::VHost;
 use crate::error::{AmqpError, AmqpResult};
 use std::sync::Arc;
 
@@ -29,7 +30,7 @@ pub struct Unacked {
 }
 
 /// Puts deliveries back in their queues, in their original order.
-pub fn requeue_all(pending: Vec<Unacked>) {
+pub fn requeue_all(vhost: &VHost, pending: Vec<Unacked>) {
     let mut by_queue: Vec<(Arc<Queue>, Vec<QueuedMessage>)> = Vec::new();
     for u in pending {
         if let Some(c) = &u.credit {
@@ -41,7 +42,8 @@ pub fn requeue_all(pending: Vec<Unacked>) {
         }
     }
     for (q, list) in by_queue {
-        q.requeue(list);
+        let fx = q.requeue(list);
+        vhost.carry_out(&q, fx);
     }
 }
 
@@ -56,7 +58,7 @@ pub enum Outcome {
 }
 
 /// Hands rejected deliveries to their queues (dead-lettering), one call per queue.
-fn reject_all(settled: Vec<Unacked>) {
+fn reject_all(vhost: &VHost, settled: Vec<Unacked>) {
     let mut by_queue: Vec<(Arc<Queue>, Vec<QueuedMessage>)> = Vec::new();
     for u in settled {
         match by_queue.iter_mut().find(|(q, _)| Arc::ptr_eq(q, &*u.queue)) {
@@ -65,7 +67,8 @@ fn reject_all(settled: Vec<Unacked>) {
         }
     }
     for (q, list) in by_queue {
-        q.reject(list);
+        let fx = q.reject(list);
+        vhost.carry_out(&q, fx);
     }
 }
 
@@ -148,7 +151,7 @@ impl Channel {
             for u in &settled {
                 push_unique(ctx.redispatch, &u.queue);
             }
-            requeue_all(settled);
+            requeue_all(ctx.vhost, settled);
             return;
         }
         // Credit goes back once per run of deliveries from the same consumer: the counter is
@@ -196,7 +199,7 @@ impl Channel {
             }
         }
         match outcome {
-            Outcome::Reject => reject_all(settled),
+            Outcome::Reject => reject_all(ctx.vhost, settled),
             _ => forget_all(&settled),
         }
     }
@@ -209,7 +212,7 @@ impl Channel {
         for u in &all {
             push_unique(ctx.redispatch, &u.queue);
         }
-        requeue_all(all);
+        requeue_all(ctx.vhost, all);
     }
 
     /// tx.commit: applies deferred acks, then deferred publishes.

@@ -1,14 +1,14 @@
 //! Every channel method off the hot path: one flat match, one function per method.
 
 use super::{Channel, ChannelConsumer, ChannelResult, Confirms, Ctx, Signal, Tx};
-use crate::broker::consumer::{ConsumerEntry, Credit, NO_ACK_WINDOW};
+use crate::broker::consumer::{Credit, NO_ACK_WINDOW};
 use crate::broker::message::QueuedMessage;
-use crate::broker::queue::AfterCancel;
+use crate::broker::queue::ConsumerEntry;
 use crate::broker::vhost::{generate_name, ExchangeDeclare, QueueDeclare, REPLY_TO};
 use crate::error::{AmqpError, AmqpResult};
 use crate::protocol::encode::{put_content, put_get_ok};
 use crate::protocol::AMQPClass;
-use amq_protocol::protocol::{basic, channel, confirm, exchange, queue, tx};
+use crate::protocol::{basic, channel, confirm, exchange, queue, tx};
 use std::sync::Arc;
 
 impl Channel {
@@ -28,7 +28,7 @@ impl Channel {
     pub fn handle_method(&mut self, ctx: &mut Ctx<'_>, method: AMQPClass) -> ChannelResult {
         let ids = (method.get_amqp_class_id(), method.get_amqp_method_id());
         self.dispatch_method(ctx, super::names::strip_cr_lf(method))
-            .map_err(|e| e.with_method(ids.0, ids.1))
+            .map_err(|e| e.with_method(ids))
     }
 
     fn dispatch_method(&mut self, ctx: &mut Ctx<'_>, method: AMQPClass) -> ChannelResult {
@@ -349,9 +349,12 @@ impl Channel {
                 window,
             },
         );
-        if let Err(e) = q.add_consumer(entry) {
-            self.consumers.remove(&tag);
-            return Err(e);
+        match q.add_consumer(entry) {
+            Ok(fx) => ctx.vhost.carry_out(&q, fx),
+            Err(e) => {
+                self.consumers.remove(&tag);
+                return Err(e);
+            }
         }
         if !m.nowait {
             let ok = basic::ConsumeOk {
@@ -365,9 +368,8 @@ impl Channel {
     fn cancel(&mut self, ctx: &mut Ctx<'_>, m: basic::Cancel) {
         let tag = m.consumer_tag.as_str();
         if let Some(c) = self.consumers.remove(tag) {
-            if c.queue.remove_consumer(ctx.conn_id, self.id, tag) == AfterCancel::AutoDelete {
-                let _ = ctx.vhost.remove_queue(&c.queue); // a failure is logged where it happens
-            }
+            let fx = c.queue.remove_consumer(ctx.conn_id, self.id, tag);
+            ctx.vhost.carry_out(&c.queue, fx);
             if self.reply_queue.as_deref() == Some(c.queue.name()) {
                 self.reply_queue = None;
             }
@@ -384,7 +386,9 @@ impl Channel {
         let q = ctx
             .vhost
             .queue(&self.queue_name(m.queue.as_str())?, ctx.conn_id)?;
-        let Some((qm, remaining)) = q.get() else {
+        let (got, fx) = q.get();
+        ctx.vhost.carry_out(&q, fx);
+        let Some((qm, remaining)) = got else {
             self.reply(
                 ctx,
                 AMQPClass::Basic(basic::AMQPMethod::GetEmpty(basic::GetEmpty {})),

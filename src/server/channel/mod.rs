@@ -11,16 +11,16 @@ mod names;
 mod publish;
 
 use super::output::Output;
-use crate::broker::consumer::{window_units, Credit, Delivery, Outbound};
+use crate::broker::consumer::{window_units, Credit};
 use crate::broker::exchange::Routed;
-use crate::broker::queue::{AfterCancel, Queue};
+use crate::broker::queue::{Delivery, Outbound, Queue};
 use crate::broker::vhost::VHost;
 use crate::error::AmqpResult;
+use crate::protocol::basic;
 use crate::protocol::encode::{put_deliver, put_method};
 use crate::protocol::AMQPClass;
 use crate::store::QueueLog;
 use acks::{QueueRef, Unacked};
-use amq_protocol::protocol::basic;
 use bytes::BytesMut;
 use publish::Assembly;
 use std::collections::VecDeque;
@@ -209,7 +209,7 @@ impl Channel {
         let deadline = if timeout == 0 {
             0
         } else {
-            crate::broker::queue::now_ms() + timeout
+            crate::broker::clock::now_ms() + timeout
         };
         let first_tag = self.next_delivery_tag - 1 - rest.len() as u64;
         for (tag, mut message) in (first_tag..).zip(std::iter::once(first).chain(rest)) {
@@ -287,8 +287,8 @@ impl Channel {
             .retain(|(log, position)| !log.is_durable(*position));
         if tx.durable.is_empty() {
             tx.commit_waiting = false;
-            let ok = AMQPClass::Tx(amq_protocol::protocol::tx::AMQPMethod::CommitOk(
-                amq_protocol::protocol::tx::CommitOk {},
+            let ok = AMQPClass::Tx(crate::protocol::tx::AMQPMethod::CommitOk(
+                crate::protocol::tx::CommitOk {},
             ));
             put_method(out, self.id, ok);
         }
@@ -308,15 +308,14 @@ impl Channel {
     /// consumer are deleted.
     pub fn release(&mut self, vhost: &VHost, conn_id: u64) {
         for (tag, c) in self.consumers.drain() {
-            if c.queue.remove_consumer(conn_id, self.id, &tag) == AfterCancel::AutoDelete {
-                let _ = vhost.remove_queue(&c.queue); // a failure is logged where it happens
-            }
+            let fx = c.queue.remove_consumer(conn_id, self.id, &tag);
+            vhost.carry_out(&c.queue, fx);
         }
         let mut pending: Vec<Unacked> = self.unacked.drain(..).collect();
         if let Some(tx) = self.tx.take() {
             pending.extend(tx.acks.into_iter().map(|(u, _)| u));
         }
-        acks::requeue_all(pending);
+        acks::requeue_all(vhost, pending);
     }
 }
 

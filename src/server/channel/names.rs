@@ -2,8 +2,8 @@
 //! exchange.declare/delete/bind/unbind and queue.declare/delete/bind/unbind: the names only,
 //! never routing keys, and not in basic.consume, basic.get or queue.purge.
 
+use crate::protocol::{exchange, queue};
 use crate::protocol::{AMQPClass, ShortString};
-use amq_protocol::protocol::{exchange, queue};
 
 fn strip(name: &mut ShortString) {
     if name.as_str().contains(['\r', '\n']) {

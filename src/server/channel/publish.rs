@@ -12,6 +12,7 @@ use crate::error::{code, AmqpError, AmqpResult};
 use crate::protocol::cold::erlang_binary;
 use crate::protocol::encode::{put_content, put_return};
 use crate::protocol::fast::{parse_content_header, Publish, CLASS_BASIC};
+use crate::protocol::methods::BASIC_PUBLISH;
 use crate::protocol::properties;
 use bytes::{Bytes, BytesMut};
 
@@ -55,7 +56,7 @@ impl PublishTarget {
                 "no exchange '{}' in vhost '{vhost}'",
                 String::from_utf8_lossy(name)
             ))
-            .with_method(60, 40)
+            .with_method(BASIC_PUBLISH)
         })
     }
     fn routing_key(&self) -> &[u8] {
@@ -89,7 +90,7 @@ impl Channel {
                 "expected content body, got non content body frame instead"
             }
         };
-        Some(AmqpError::unexpected_frame(text).with_method(60, 40))
+        Some(AmqpError::unexpected_frame(text).with_method(BASIC_PUBLISH))
     }
 
     /// basic.publish arrived: wait for its content header.
@@ -121,27 +122,27 @@ impl Channel {
         };
         let header = parse_content_header(payload).map_err(|_| {
             AmqpError::frame_error(format!("cannot decode {}", erlang_binary(payload)))
-                .with_method(60, 40)
+                .with_method(BASIC_PUBLISH)
         })?;
         if header.class_id != CLASS_BASIC {
             return Err(AmqpError::unexpected_frame(format!(
                 "expected content header for class {CLASS_BASIC}, got one for class {} instead",
                 header.class_id
             ))
-            .with_method(60, 40));
+            .with_method(BASIC_PUBLISH));
         }
         if header.weight != 0 {
             return Err(AmqpError::unexpected_frame(
                 "expected content header for class 60, got non content header frame instead",
             )
-            .with_method(60, 40));
+            .with_method(BASIC_PUBLISH));
         }
         if header.body_size > MAX_MESSAGE_SIZE {
             return Err(AmqpError::precondition_failed(format!(
                 "message size {} is larger than configured max size {MAX_MESSAGE_SIZE}",
                 header.body_size
             ))
-            .with_method(60, 40));
+            .with_method(BASIC_PUBLISH));
         }
         let mut target = target;
         target.properties.clear();
@@ -234,7 +235,7 @@ impl Channel {
         if !exchange.is_empty() {
             ctx.vhost
                 .exchange(exchange)
-                .map_err(|e| e.with_method(60, 40))?;
+                .map_err(|e| e.with_method(BASIC_PUBLISH))?;
         }
         if let Some(tx) = &mut self.tx {
             tx.publishes.push(TxPublish {
@@ -279,7 +280,7 @@ impl Channel {
             let Some(reply_queue) = self.reply_queue.clone() else {
                 return Err(
                     AmqpError::precondition_failed("fast reply consumer does not exist")
-                        .with_method(60, 40),
+                        .with_method(BASIC_PUBLISH),
                 );
             };
             let rewritten = properties::rewrite(props, |p| {
@@ -302,21 +303,21 @@ impl Channel {
                 // A missing exchange is reported first, as RabbitMQ does.
                 ctx.vhost
                     .route(exchange, &key, None, &mut self.route_scratch)
-                    .map_err(|e| e.with_method(60, 40))?;
+                    .map_err(|e| e.with_method(BASIC_PUBLISH))?;
                 self.route_scratch.queues.clear();
-                return Err(e.with_method(60, 40));
+                return Err(e.with_method(BASIC_PUBLISH));
             }
         };
         let Some(mut extra) = extra else {
             ctx.vhost
                 .route(exchange, &key, headers, &mut self.route_scratch)
-                .map_err(|e| e.with_method(60, 40))?;
+                .map_err(|e| e.with_method(BASIC_PUBLISH))?;
             return self.deliver_routed(ctx, exchange, routing_key, mandatory, props, body);
         };
         extra.keys.insert(0, key.into_owned());
         ctx.vhost
             .route_keys(exchange, &extra.keys, headers, &mut self.route_scratch)
-            .map_err(|e| e.with_method(60, 40))?;
+            .map_err(|e| e.with_method(BASIC_PUBLISH))?;
         if extra.has_bcc {
             let stripped = properties::rewrite(props, |p| {
                 if let Some(h) = p.headers() {
@@ -385,7 +386,8 @@ impl Channel {
             let seq = self.confirms.as_ref().map_or(0, |c| c.last_seq + 1);
             let mut rejected = false;
             for q in self.route_scratch.queues.drain(..) {
-                let outcome = q.publish(message.clone());
+                let (outcome, fx) = q.publish(message.clone());
+                ctx.vhost.carry_out(&q, fx);
                 rejected |= outcome.rejected;
                 if let (Some(position), Some(log)) = (outcome.position, q.log()) {
                     if let Some(c) = &mut self.confirms {
@@ -413,7 +415,7 @@ fn delay_of(headers: &[u8]) -> Option<u64> {
     if !headers.windows(8).any(|w| w == b"\x07x-delay") {
         return None;
     }
-    let (_, table) = amq_protocol::types::parsing::parse_field_table(headers).ok()?;
+    let table = crate::protocol::table::parse_checked_table(headers)?;
     let delay = table
         .inner()
         .get("x-delay")
@@ -435,7 +437,7 @@ fn sender_selected_keys(headers: &[u8]) -> AmqpResult<Option<SenderSelected>> {
     if !mentions(b"\x02CC") && !mentions(b"\x03BCC") {
         return Ok(None);
     }
-    let Ok((_, table)) = amq_protocol::types::parsing::parse_field_table(headers) else {
+    let Some(table) = crate::protocol::table::parse_checked_table(headers) else {
         return Ok(None);
     };
     let mut out = SenderSelected {
@@ -467,7 +469,8 @@ fn sender_selected_keys(headers: &[u8]) -> AmqpResult<Option<SenderSelected>> {
 
 /// RabbitMQ refuses messages whose properties it cannot honour (406, channel error).
 fn check_properties(view: &properties::PropertiesView<'_>, user: &str) -> AmqpResult<()> {
-    let refuse = |text: String| Err(AmqpError::precondition_failed(text).with_method(60, 40));
+    let refuse =
+        |text: String| Err(AmqpError::precondition_failed(text).with_method(BASIC_PUBLISH));
     if let Some(mode) = view.delivery_mode {
         if mode != 1 && mode != 2 {
             return refuse(format!("invalid message: {{delivery_mode_unknown,{mode}}}"));

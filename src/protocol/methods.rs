@@ -1,0 +1,14 @@
+//! Class and method ids by name (AMQP 0-9-1 spec, section 1), for the replies that name the
+//! method that failed (channel.close and connection.close carry them).
+
+/// A method's (class id, method id).
+pub type MethodId = (u16, u16);
+
+pub const CONNECTION_OPEN: MethodId = (10, 40);
+pub const CONNECTION_UPDATE_SECRET: MethodId = (10, 70);
+pub const CHANNEL_OPEN: MethodId = (20, 10);
+pub const BASIC_PUBLISH: MethodId = (60, 40);
+pub const BASIC_QOS: MethodId = (60, 10);
+pub const BASIC_ACK: MethodId = (60, 80);
+pub const BASIC_REJECT: MethodId = (60, 90);
+pub const BASIC_NACK: MethodId = (60, 120);
