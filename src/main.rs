@@ -74,6 +74,20 @@ async fn shutdown_signal() {
 /// How long a clean shutdown waits for pending writes (acks, delivery records) to reach disk.
 const SHUTDOWN_FLUSH: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// A panic anywhere ends the process, as a crash would. Tokio would catch a panic in a
+/// connection task and keep serving, and parking_lot locks do not poison, so a queue left
+/// half-updated by a bug would go on serving from inconsistent state. After an abort the
+/// supervisor (systemd, a container runtime) restarts Warren and recovery rebuilds every
+/// durable queue from the disk, which is consistent after a crash at any point.
+fn abort_on_panic() {
+    let print = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        tracing::error!(%info, "panic: Warren aborts (a bug); at the next start it recovers as after a crash");
+        print(info);
+        std::process::abort();
+    }));
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     let config = match load(&args) {
@@ -93,6 +107,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
+    abort_on_panic();
 
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if config.workers > 0 {

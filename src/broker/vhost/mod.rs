@@ -278,6 +278,7 @@ impl VHost {
             )));
         }
         let mut queues = self.queues.write();
+        panic_if_asked(d.name);
         if !queues.contains_key(d.name) {
             // RabbitMQ validates arguments of new queues only; redeclares are compared.
             let what = format!("queue '{}' in vhost '{}'", d.name, self.name);
@@ -609,6 +610,17 @@ impl VHost {
             // Exclusive queues are never durable on disk: nothing to report.
             let _ = self.remove_queue(&q);
         }
+    }
+}
+
+/// Fault injection for the panic policy's test (tests/panics.rs): declaring the queue named
+/// in `FAULT_INJECTION_PANIC_ON_DECLARE` panics while the vhost's queue table is locked for
+/// writing, the way a bug in the middle of an update would.
+fn panic_if_asked(name: &str) {
+    static TRIGGER: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    let trigger = TRIGGER.get_or_init(|| std::env::var("FAULT_INJECTION_PANIC_ON_DECLARE").ok());
+    if trigger.as_deref() == Some(name) {
+        panic!("queue.declare of '{name}': panic injected by FAULT_INJECTION_PANIC_ON_DECLARE");
     }
 }
 
