@@ -1,5 +1,6 @@
 //! Resource alarms (memory, disk): publishers are blocked with connection.blocked, consumers
 //! keep working.
+#![allow(clippy::unwrap_used)] // a test fails loudly; the broker never unwraps
 mod common;
 
 use common::*;

@@ -1,5 +1,6 @@
 //! Bounded memory: a queue holding far more than its window keeps RSS flat (the rest is paged
 //! out) and still delivers everything in order.
+#![allow(clippy::unwrap_used)] // a test fails loudly; the broker never unwraps
 mod common;
 
 use common::*;

@@ -22,6 +22,7 @@
 //!
 //! `CHAOS_SECONDS` sets the length (30 by default, for the test suite); `.ci/chaos` runs long
 //! ones. `CHAOS_SEED` repeats a run's choices. The figures are printed at the end.
+#![allow(clippy::unwrap_used)] // a test fails loudly; the broker never unwraps
 
 mod common;
 

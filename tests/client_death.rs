@@ -6,6 +6,7 @@
 //! The consumer is a raw socket that stops reading after its first delivery, so the broker
 //! holds deliveries at every stage at once: some in the socket buffers, some encoded in the
 //! connection's output, the rest in its inbox.
+#![allow(clippy::unwrap_used)] // a test fails loudly; the broker never unwraps
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! How connections end: the close handshake after a server-side error, shutdown of a blocked
 //! connection, the reason connection.blocked gives, and the connection limit.
+#![allow(clippy::unwrap_used)] // a test fails loudly; the broker never unwraps
 
 mod common;
 

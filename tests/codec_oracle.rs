@@ -1,6 +1,7 @@
 //! The hand-written hot path agrees with amq-protocol, byte for byte, on valid input and on
 //! mangled input (random flips, truncations, insertions). A small deterministic PRNG drives
 //! thousands of cases per property, so failures reproduce exactly.
+#![allow(clippy::unwrap_used)] // a test fails loudly; the broker never unwraps
 
 use amq_protocol::frame::{gen_frame, parse_frame, AMQPContentHeader, AMQPFrame, WriteContext};
 use amq_protocol::protocol::{basic, AMQPClass, BasicProperties};

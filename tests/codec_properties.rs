@@ -2,6 +2,7 @@
 //! smallest failing case): what is written reads back the same, and damaged or arbitrary
 //! input is refused without a panic. The cargo-fuzz targets in `fuzz/` explore the same code
 //! for longer; crashes they found are kept as cases at the end of this file.
+#![allow(clippy::unwrap_used)] // a test fails loudly; the broker never unwraps
 
 use amq_protocol::frame::{gen_frame, parse_frame, AMQPFrame, WriteContext};
 use amq_protocol::protocol::{basic, AMQPClass};

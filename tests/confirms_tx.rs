@@ -1,4 +1,5 @@
 //! Publisher confirms and transactions.
+#![allow(clippy::unwrap_used)] // a test fails loudly; the broker never unwraps
 mod common;
 
 use common::*;

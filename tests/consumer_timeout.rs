@@ -1,4 +1,5 @@
 //! The consumer acknowledgement timeout cancels the slow consumer, not the channel.
+#![allow(clippy::unwrap_used)] // a test fails loudly; the broker never unwraps
 mod common;
 
 use common::*;

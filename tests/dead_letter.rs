@@ -1,5 +1,6 @@
 //! Dead-lettering: rejected, expired and overflowed messages go to the dead-letter exchange
 //! with RabbitMQ's x-death history.
+#![allow(clippy::unwrap_used)] // a test fails loudly; the broker never unwraps
 mod common;
 
 use common::*;

@@ -1,4 +1,5 @@
 //! The delayed-message exchange (type x-delayed-message, header x-delay).
+#![allow(clippy::unwrap_used)] // a test fails loudly; the broker never unwraps
 mod common;
 
 use common::*;

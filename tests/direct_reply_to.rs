@@ -1,4 +1,5 @@
 //! Direct reply-to (amq.rabbitmq.reply-to): RPC without declaring a reply queue.
+#![allow(clippy::unwrap_used)] // a test fails loudly; the broker never unwraps
 mod common;
 
 use common::*;

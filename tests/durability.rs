@@ -1,4 +1,5 @@
 //! Durability: what survives a restart or a crash, and what does not.
+#![allow(clippy::unwrap_used)] // a test fails loudly; the broker never unwraps
 mod common;
 
 use common::*;

@@ -1,6 +1,7 @@
 //! Resource faults: a disk that fills up under a persistent publisher, a restart onto a full
 //! disk, and a memory alarm that must clear once the backlog is gone. Nothing confirmed may
 //! be lost or hidden, and alarms clear when their cause goes.
+#![allow(clippy::unwrap_used)] // a test fails loudly; the broker never unwraps
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! Names that are not plain text: bytes that are not UTF-8 and line breaks. RabbitMQ checks
 //! the shortstrs of methods without content for UTF-8 (501 "Malformed UTF-8 in shortstr"),
 //! but not those of basic.publish: a routing key is delivered as the bytes that were sent.
+#![allow(clippy::unwrap_used)] // a test fails loudly; the broker never unwraps
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Priority queues (x-max-priority), consumer priorities (x-priority) and single active
 //! consumer (x-single-active-consumer).
+#![allow(clippy::unwrap_used)] // a test fails loudly; the broker never unwraps
 mod common;
 
 use common::*;

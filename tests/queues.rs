@@ -1,5 +1,6 @@
 //! queue.* and exchange.* declarations: passive, exclusive, server-named, equivalence,
 //! reserved names, purge and delete with their conditions.
+#![allow(clippy::unwrap_used)] // a test fails loudly; the broker never unwraps
 mod common;
 
 use common::*;

@@ -1,4 +1,5 @@
 //! x-queue-type quorum on a single node: durable-only, x-delivery-count, x-delivery-limit.
+#![allow(clippy::unwrap_used)] // a test fails loudly; the broker never unwraps
 mod common;
 
 use common::*;

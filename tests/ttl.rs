@@ -1,4 +1,5 @@
 //! Message TTL (x-message-ttl and the expiration property) and queue expiry (x-expires).
+#![allow(clippy::unwrap_used)] // a test fails loudly; the broker never unwraps
 mod common;
 
 use common::*;

@@ -2,14 +2,14 @@
 //! No sockets, frames or method structs here; errors are `AmqpError`s.
 
 pub mod alarm;
-pub mod arguments;
-pub mod clock;
-pub mod consumer;
-pub mod dead_letter;
-pub mod exchange;
+pub(crate) mod arguments;
+pub(crate) mod clock;
+pub(crate) mod consumer;
+pub(crate) mod dead_letter;
+pub(crate) mod exchange;
 pub mod message;
-pub mod queue;
-pub mod vhost;
+pub(crate) mod queue;
+pub(crate) mod vhost;
 
 use crate::store::{Store, SyncPolicy};
 use std::collections::HashMap;

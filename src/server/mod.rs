@@ -1,7 +1,7 @@
 //! The I/O shell: the accept loop, connection limits and shutdown. The only layer with sockets.
 
 mod channel;
-pub mod connection;
+pub(crate) mod connection;
 mod handshake;
 mod output;
 

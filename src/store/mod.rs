@@ -5,9 +5,9 @@
 //! is a unique name per queue incarnation, recorded in the queue's definition.
 
 pub mod definitions;
-pub mod disk;
-pub mod flusher;
-pub mod queue_log;
+pub(crate) mod disk;
+pub(crate) mod flusher;
+pub(crate) mod queue_log;
 pub mod record;
 
 pub use definitions::{BindingDef, Definitions, ExchangeDef, QueueDef};

@@ -7,7 +7,6 @@
 //! warren-bench --uri 127.0.0.1:5672 --producers 1 --consumers 1 --size 16 --time 10
 //! ```
 
-use amq_protocol::protocol::{basic, channel, confirm, connection, exchange, queue, AMQPClass};
 use bytes::{Buf, BufMut, BytesMut};
 use clap::Parser;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -18,6 +17,7 @@ use tokio::net::TcpStream;
 use warren::protocol::cold::parse_method;
 use warren::protocol::encode::put_method;
 use warren::protocol::frame::{split_frame, FRAME_BODY, FRAME_END, FRAME_HEADER, FRAME_METHOD};
+use warren::protocol::{basic, channel, confirm, connection, exchange, queue, AMQPClass};
 
 #[derive(Debug, Parser, Clone)]
 #[command(about = "AMQP 0-9-1 load generator built on Warren's codec")]

@@ -1,0 +1,69 @@
+//! A broker running inside the test's runtime, on 127.0.0.1:0 with its own data folder.
+
+use super::RawClient;
+use lapin::{Channel, Connection, ConnectionProperties};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use tokio::net::TcpListener;
+use warren::config::Config;
+
+/// A broker running inside the test's runtime.
+pub struct TestBroker {
+    pub addr: SocketAddr,
+    pub data_dir: std::path::PathBuf,
+}
+
+impl Drop for TestBroker {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+/// Numbers data folders apart within one test binary.
+pub(crate) static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// Starts a broker with default settings.
+pub async fn start() -> TestBroker {
+    start_with(|_| {}).await
+}
+
+/// Starts a broker after letting the test adjust its config.
+pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestBroker {
+    let data_dir = std::env::temp_dir().join(format!(
+        "warren-test-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let mut config = Config {
+        port: 0,
+        data_dir: data_dir.clone(),
+        ..Config::default()
+    };
+    adjust(&mut config);
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = warren::server::start(listener, config).expect("start");
+    TestBroker { addr, data_dir }
+}
+
+impl TestBroker {
+    pub fn uri(&self) -> String {
+        format!("amqp://guest:guest@{}/%2f", self.addr)
+    }
+
+    pub async fn connect(&self) -> Connection {
+        Connection::connect(&self.uri(), ConnectionProperties::default())
+            .await
+            .expect("connect")
+    }
+
+    pub async fn channel(&self) -> (Connection, Channel) {
+        let c = self.connect().await;
+        let ch = c.create_channel().await.expect("channel");
+        (c, ch)
+    }
+
+    /// A raw socket past the handshake.
+    pub async fn raw(&self) -> RawClient {
+        RawClient::connect(self.addr).await
+    }
+}
