@@ -528,7 +528,7 @@ async fn a_delete_that_could_not_be_recorded_leaves_the_queue_whole() {
     for i in 0..200 {
         publish_confirmed(&ch, "", "doomed", format!("m{i}").as_bytes(), persistent()).await;
     }
-    let blocker = w.data_dir.join("definitions.tmp");
+    let blocker = w.data_dir.join("definitions/vhost-2f.tmp");
     std::fs::create_dir(&blocker).expect("block the definitions file");
     let deleted = ch
         .queue_delete("doomed".into(), QueueDeleteOptions::default())

@@ -169,25 +169,86 @@ impl Definitions {
         Some(d)
     }
 
-    /// Replaces the definitions file atomically.
+    /// Replaces `dir/definitions.bin` atomically.
     pub fn save(&self, dir: &Path) -> io::Result<()> {
         fs::create_dir_all(dir)?;
-        let tmp = dir.join("definitions.tmp");
+        self.save_file(&dir.join(FILE))
+    }
+
+    /// Replaces the file at `path` atomically (through `path` with the extension `tmp`).
+    pub fn save_file(&self, path: &Path) -> io::Result<()> {
+        let tmp = path.with_extension("tmp");
         let mut f = File::create(&tmp)?;
         f.write_all(&self.encode())?;
         f.sync_all()?;
-        fs::rename(&tmp, dir.join(FILE))?;
-        File::open(dir)?.sync_all()
+        fs::rename(&tmp, path)?;
+        match path.parent() {
+            Some(dir) => File::open(dir)?.sync_all(),
+            None => Ok(()),
+        }
     }
 
-    /// Loads the definitions file; a missing file is an empty set, a damaged one an error.
+    /// Loads `dir/definitions.bin`; a missing file is an empty set, a damaged one an error.
     pub fn load(dir: &Path) -> io::Result<Definitions> {
-        match fs::read(dir.join(FILE)) {
+        Self::load_file(&dir.join(FILE))
+    }
+
+    /// Loads the file at `path`; a missing file is an empty set, a damaged one an error.
+    pub fn load_file(path: &Path) -> io::Result<Definitions> {
+        match fs::read(path) {
             Ok(data) => Definitions::decode(&data).ok_or_else(|| {
-                io::Error::new(io::ErrorKind::InvalidData, "definitions.bin is damaged")
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("{} is damaged", path.display()),
+                )
             }),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Definitions::default()),
             Err(e) => Err(e),
+        }
+    }
+
+    /// Adds everything in `other`.
+    pub fn extend(&mut self, other: Definitions) {
+        self.exchanges.extend(other.exchanges);
+        self.queues.extend(other.queues);
+        self.bindings.extend(other.bindings);
+    }
+
+    /// The names of the vhosts these definitions mention.
+    pub fn vhosts(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .exchanges
+            .iter()
+            .map(|x| x.vhost.clone())
+            .chain(self.queues.iter().map(|q| q.vhost.clone()))
+            .chain(self.bindings.iter().map(|b| b.vhost.clone()))
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    /// The part of these definitions that belongs to `vhost`.
+    pub fn of_vhost(&self, vhost: &str) -> Definitions {
+        Definitions {
+            exchanges: self
+                .exchanges
+                .iter()
+                .filter(|x| x.vhost == vhost)
+                .cloned()
+                .collect(),
+            queues: self
+                .queues
+                .iter()
+                .filter(|q| q.vhost == vhost)
+                .cloned()
+                .collect(),
+            bindings: self
+                .bindings
+                .iter()
+                .filter(|b| b.vhost == vhost)
+                .cloned()
+                .collect(),
         }
     }
 }

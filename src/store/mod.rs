@@ -1,8 +1,10 @@
 //! Durable storage: definitions and per-queue message logs under the data directory, synced by
 //! one group-commit flusher. Knows bytes and files, not AMQP.
 //!
-//! Layout: `data_dir/definitions.bin`, `data_dir/queues/<log>/NNN.seg` + `acks.log`, where `<log>`
-//! is a unique name per queue incarnation, recorded in the queue's definition.
+//! Layout: `data_dir/definitions/vhost-<hex>.bin` (one snapshot per vhost, its name in hex:
+//! `vhost-2f.bin` is `/`), `data_dir/queues/<log>/NNN.seg` + `acks.log`, where `<log>` is a unique
+//! name per queue incarnation, recorded in the queue's definition. A data directory from
+//! before per-vhost snapshots (`data_dir/definitions.bin`) is split at start-up.
 
 pub mod definitions;
 pub(crate) mod disk;
@@ -29,6 +31,21 @@ pub struct Store {
     disk: Arc<DiskGuard>,
     /// The previous run ended with `close` (not a crash).
     clean: bool,
+}
+
+/// The folder of per-vhost definition snapshots.
+const DEFINITIONS_DIR: &str = "definitions";
+/// The one snapshot of every vhost that data directories had before.
+const SINGLE_SNAPSHOT: &str = "definitions.bin";
+
+/// A vhost's snapshot file: its name in hex, so any vhost name makes a safe file name.
+fn definitions_file_name(vhost: &str) -> String {
+    let mut name = String::from("vhost-");
+    for b in vhost.bytes() {
+        name.push_str(&format!("{b:02x}"));
+    }
+    name.push_str(".bin");
+    name
 }
 
 /// Written by a clean shutdown once everything is on disk; removed at start-up. Without it,
@@ -130,14 +147,46 @@ impl Store {
         Ok(log)
     }
 
-    /// Loads the durable definitions.
+    /// Loads the durable definitions of every vhost.
     pub fn load_definitions(&self) -> io::Result<Definitions> {
-        Definitions::load(&self.root)
+        self.split_single_snapshot()?;
+        let mut all = Definitions::default();
+        let dir = self.root.join(DEFINITIONS_DIR);
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(all),
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let path = entry?.path();
+            if path.extension().is_some_and(|x| x == "bin") {
+                all.extend(Definitions::load_file(&path)?);
+            }
+        }
+        Ok(all)
     }
 
-    /// Replaces the durable definitions atomically.
-    pub fn save_definitions(&self, defs: &Definitions) -> io::Result<()> {
-        defs.save(&self.root)
+    /// Replaces the durable definitions of `vhost` atomically; other vhosts' stay as they are.
+    pub fn save_definitions(&self, vhost: &str, defs: &Definitions) -> io::Result<()> {
+        let dir = self.root.join(DEFINITIONS_DIR);
+        std::fs::create_dir_all(&dir)?;
+        defs.save_file(&dir.join(definitions_file_name(vhost)))
+    }
+
+    /// A data directory written before per-vhost snapshots has every vhost in one file: it is
+    /// split into one file per vhost, then removed. Interrupted, it is simply done again (the
+    /// old file stays the source until it is gone; nothing is saved before this runs).
+    fn split_single_snapshot(&self) -> io::Result<()> {
+        let single = self.root.join(SINGLE_SNAPSHOT);
+        if !single.exists() {
+            return Ok(());
+        }
+        let all = Definitions::load(&self.root)?;
+        for vhost in all.vhosts() {
+            self.save_definitions(&vhost, &all.of_vhost(&vhost))?;
+        }
+        std::fs::remove_file(&single)?;
+        std::fs::File::open(&self.root)?.sync_all()
     }
 
     /// Watch the last durable flush round (publisher confirms wait on it).
@@ -155,5 +204,73 @@ impl Store {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queue(vhost: &str, name: &str) -> QueueDef {
+        QueueDef {
+            vhost: vhost.into(),
+            name: name.into(),
+            auto_delete: false,
+            arguments: Vec::new(),
+            log: format!("log-{name}"),
+        }
+    }
+
+    fn fresh_root(tag: &str) -> PathBuf {
+        let root = std::env::temp_dir().join(format!("warren-store-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        root
+    }
+
+    #[test]
+    fn each_vhost_has_its_own_snapshot_and_saving_one_keeps_the_others() {
+        let root = fresh_root("per-vhost");
+        let store = Store::open(root.clone(), SyncPolicy::Write).expect("open");
+        let one = |vhost: &str, name: &str| Definitions {
+            queues: vec![queue(vhost, name)],
+            ..Definitions::default()
+        };
+        store.save_definitions("/", &one("/", "a")).expect("save /");
+        store
+            .save_definitions("orders", &one("orders", "b"))
+            .expect("save orders");
+        store
+            .save_definitions("/", &one("/", "c"))
+            .expect("save / again");
+        let mut names: Vec<String> = store
+            .load_definitions()
+            .expect("load")
+            .queues
+            .into_iter()
+            .map(|q| format!("{}:{}", q.vhost, q.name))
+            .collect();
+        names.sort();
+        assert_eq!(names, ["/:c", "orders:b"]);
+        assert!(root.join("definitions/vhost-2f.bin").exists());
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn a_single_snapshot_from_before_is_split_by_vhost() {
+        let root = fresh_root("split");
+        let old = Definitions {
+            queues: vec![queue("/", "a"), queue("orders", "b")],
+            ..Definitions::default()
+        };
+        old.save(&root).expect("old layout");
+        let store = Store::open(root.clone(), SyncPolicy::Write).expect("open");
+        assert_eq!(store.load_definitions().expect("load").queues.len(), 2);
+        assert!(!root.join(SINGLE_SNAPSHOT).exists());
+        store
+            .save_definitions("/", &Definitions::default())
+            .expect("save /");
+        let left = store.load_definitions().expect("load again");
+        assert_eq!(left.queues, [queue("orders", "b")]);
+        let _ = std::fs::remove_dir_all(&root);
     }
 }

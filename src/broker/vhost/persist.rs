@@ -20,7 +20,17 @@ impl VHost {
             return Ok(());
         };
         let _serial = self.persist_lock.lock();
-        store.save_definitions(&self.snapshot()).map_err(|e| {
+        let save = || store.save_definitions(&self.name, &self.snapshot());
+        // Written and synced on this thread; on the multi-threaded runtime the worker's other
+        // tasks move to another worker meanwhile, so a declare's fsyncs stall no connection.
+        let multi_threaded = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        let saved = if multi_threaded {
+            tokio::task::block_in_place(save)
+        } else {
+            save()
+        };
+        saved.map_err(|e| {
             tracing::error!(error = %e, "cannot write durable definitions");
             AmqpError::internal_error("cannot write durable definitions")
         })
