@@ -8,6 +8,7 @@
 mod delayed;
 mod effects;
 mod persist;
+mod publish;
 mod route;
 mod timers;
 
@@ -18,6 +19,7 @@ use crate::protocol::table::{same_value, type_name, value_text};
 use crate::protocol::{AMQPValue, FieldTable};
 use crate::store::Store;
 use parking_lot::{Mutex, RwLock};
+pub use publish::{ConfirmTicket, Publish, Published};
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 

@@ -12,9 +12,8 @@ mod publish;
 
 use super::output::Output;
 use crate::broker::consumer::{window_units, Credit};
-use crate::broker::exchange::Routed;
 use crate::broker::queue::{Delivery, Outbound, Queue};
-use crate::broker::vhost::VHost;
+use crate::broker::vhost::{ConfirmTicket, VHost};
 use crate::error::AmqpResult;
 use crate::protocol::basic;
 use crate::protocol::encode::{put_deliver, put_method};
@@ -103,7 +102,8 @@ pub struct Channel {
     channel_credit: Arc<Credit>,
     confirms: Option<Confirms>,
     tx: Option<Tx>,
-    route_scratch: Routed,
+    /// What the last publish's confirm waits for (reused).
+    confirm_ticket: ConfirmTicket,
     /// The last publish's name buffer, reused by the next one.
     spare_target: Option<publish::PublishTarget>,
     /// We sent channel.close and wait for close-ok; everything else is discarded.
@@ -126,7 +126,7 @@ impl Channel {
             channel_credit: Arc::new(Credit::with_limit(0)),
             confirms: None,
             tx: None,
-            route_scratch: Routed::default(),
+            confirm_ticket: ConfirmTicket::default(),
             spare_target: None,
             closing: false,
             reply_queue: None,

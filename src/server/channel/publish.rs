@@ -6,14 +6,12 @@
 //! so assembling a message allocates nothing beyond the message itself.
 
 use super::{Channel, Ctx, Signal};
-use crate::broker::message::Message;
-use crate::broker::vhost::REPLY_TO;
+use crate::broker::vhost::{self, Published};
 use crate::error::{code, AmqpError, AmqpResult};
 use crate::protocol::cold::erlang_binary;
 use crate::protocol::encode::{put_content, put_return};
 use crate::protocol::fast::{parse_content_header, Publish, CLASS_BASIC};
 use crate::protocol::methods::BASIC_PUBLISH;
-use crate::protocol::properties;
 use bytes::{Bytes, BytesMut};
 
 /// Most memory reserved up front for a multi-frame body; beyond it the buffer grows as data
@@ -261,9 +259,8 @@ impl Channel {
         )
     }
 
-    /// Routes one message to its queues; unroutable mandatory messages are returned (312).
-    /// A routing key that is not UTF-8 is routed as text with U+FFFD in place of the bad bytes
-    /// (only wildcards can match it) and delivered as sent.
+    /// Publishes one message through the vhost; unroutable mandatory messages are returned
+    /// (312 NO_ROUTE), and the confirm waits for what the vhost's ticket names.
     fn route(
         &mut self,
         ctx: &mut Ctx<'_>,
@@ -273,104 +270,21 @@ impl Channel {
         props: &[u8],
         body: &[u8],
     ) -> AmqpResult<()> {
-        let view = properties::view(props).unwrap_or_default();
-        check_properties(&view, ctx.user)?;
-        if view.reply_to == Some(REPLY_TO) {
-            // Direct reply-to: the reply address becomes this channel's pseudo-queue.
-            let Some(reply_queue) = self.reply_queue.clone() else {
-                return Err(
-                    AmqpError::precondition_failed("fast reply consumer does not exist")
-                        .with_method(BASIC_PUBLISH),
-                );
-            };
-            let rewritten = properties::rewrite(props, |p| {
-                *p = p.clone().with_reply_to(reply_queue.as_str().into())
-            });
-            return self.route(ctx, exchange, routing_key, mandatory, &rewritten, body);
-        }
-        let headers = view.headers;
-        if let Some(delay) = headers.and_then(delay_of) {
-            if ctx.vhost.is_delayed(exchange) {
-                return self.hold(ctx, exchange, routing_key, props, body, delay);
-            }
-        }
-        let key = String::from_utf8_lossy(routing_key);
-        // CC and BCC headers (RabbitMQ extension): more routing keys for the same exchange;
-        // BCC never reaches the consumers.
-        let extra = match headers.map(sender_selected_keys).transpose() {
-            Ok(extra) => extra.flatten(),
-            Err(e) => {
-                // A missing exchange is reported first, as RabbitMQ does.
-                ctx.vhost
-                    .route(exchange, &key, None, &mut self.route_scratch)
-                    .map_err(|e| e.with_method(BASIC_PUBLISH))?;
-                self.route_scratch.queues.clear();
-                return Err(e.with_method(BASIC_PUBLISH));
-            }
+        let publish = vhost::Publish {
+            exchange,
+            routing_key,
+            properties: props,
+            body,
+            user: ctx.user,
+            reply_queue: self.reply_queue.as_deref(),
         };
-        let Some(mut extra) = extra else {
-            ctx.vhost
-                .route(exchange, &key, headers, &mut self.route_scratch)
-                .map_err(|e| e.with_method(BASIC_PUBLISH))?;
-            return self.deliver_routed(ctx, exchange, routing_key, mandatory, props, body);
-        };
-        extra.keys.insert(0, key.into_owned());
-        ctx.vhost
-            .route_keys(exchange, &extra.keys, headers, &mut self.route_scratch)
+        let published = ctx
+            .vhost
+            .publish(&publish, &mut self.confirm_ticket)
             .map_err(|e| e.with_method(BASIC_PUBLISH))?;
-        if extra.has_bcc {
-            let stripped = properties::rewrite(props, |p| {
-                if let Some(h) = p.headers() {
-                    let kept: std::collections::BTreeMap<_, _> = h
-                        .inner()
-                        .iter()
-                        .filter(|(k, _)| k.as_str() != "BCC")
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect();
-                    *p = p.clone().with_headers(kept.into());
-                }
-            });
-            return self.deliver_routed(ctx, exchange, routing_key, mandatory, &stripped, body);
-        }
-        self.deliver_routed(ctx, exchange, routing_key, mandatory, props, body)
-    }
-
-    /// x-delayed-message: the vhost keeps the message for `delay` ms, then routes it through
-    /// the exchange (persistent messages of durable exchanges on disk meanwhile).
-    fn hold(
-        &mut self,
-        ctx: &mut Ctx<'_>,
-        exchange: &str,
-        routing_key: &[u8],
-        props: &[u8],
-        body: &[u8],
-        delay: u64,
-    ) -> AmqpResult<()> {
-        let message = Message::new(exchange, routing_key, props, body);
-        let stored = ctx.vhost.hold_delayed(message, delay);
-        if let Some(c) = &mut self.confirms {
-            c.last_seq += 1;
-            if let Some((log, position)) = stored {
-                // Persistent delayed messages are confirmed once they are on disk.
-                c.durable.push_back((c.last_seq, log, position));
-            }
-        }
-        Ok(())
-    }
-
-    /// Hands a routed message to its queues (or returns it), and records its confirm.
-    #[allow(clippy::too_many_arguments)]
-    fn deliver_routed(
-        &mut self,
-        ctx: &mut Ctx<'_>,
-        exchange: &str,
-        routing_key: &[u8],
-        mandatory: bool,
-        props: &[u8],
-        body: &[u8],
-    ) -> AmqpResult<()> {
-        if self.route_scratch.queues.is_empty() {
-            if mandatory {
+        let seq = self.confirms.as_ref().map_or(0, |c| c.last_seq + 1);
+        match published {
+            Published::Unroutable { properties } if mandatory => {
                 put_return(
                     ctx.out,
                     self.id,
@@ -379,120 +293,29 @@ impl Channel {
                     exchange,
                     routing_key,
                 );
+                let props = properties.as_deref().unwrap_or(props);
                 put_content(ctx.out, self.id, props, body, ctx.frame_max);
             }
-        } else {
-            let message = Message::new(exchange, routing_key, props, body);
-            let seq = self.confirms.as_ref().map_or(0, |c| c.last_seq + 1);
-            let mut rejected = false;
-            for q in self.route_scratch.queues.drain(..) {
-                let (outcome, fx) = q.publish(message.clone());
-                ctx.vhost.carry_out(&q, fx);
-                rejected |= outcome.rejected;
-                if let (Some(position), Some(log)) = (outcome.position, q.log()) {
-                    if let Some(c) = &mut self.confirms {
-                        c.durable.push_back((seq, log.clone(), position));
-                    } else if let Some(tx) = &mut self.tx {
-                        // tx.commit-ok waits for these to be on disk.
-                        tx.durable.push((log.clone(), position));
-                    }
+            Published::Enqueued { rejected: true } => {
+                if let Some(c) = &mut self.confirms {
+                    // x-overflow reject-publish: the publisher learns through basic.nack.
+                    c.nacks.push_back(seq);
                 }
             }
-            if let (true, Some(c)) = (rejected, &mut self.confirms) {
-                // x-overflow reject-publish: the publisher learns through basic.nack.
-                c.nacks.push_back(seq);
-            }
+            Published::Unroutable { .. } | Published::Enqueued { .. } | Published::Delayed => {}
         }
         if let Some(c) = &mut self.confirms {
-            c.last_seq += 1;
+            c.last_seq = seq;
+            c.durable.extend(
+                self.confirm_ticket
+                    .durable
+                    .drain(..)
+                    .map(|(log, position)| (seq, log, position)),
+            );
+        } else if let Some(tx) = &mut self.tx {
+            // tx.commit-ok waits for these to be on disk.
+            tx.durable.append(&mut self.confirm_ticket.durable);
         }
         Ok(())
     }
-}
-
-/// The x-delay header (ms), read only when the raw headers mention it.
-fn delay_of(headers: &[u8]) -> Option<u64> {
-    if !headers.windows(8).any(|w| w == b"\x07x-delay") {
-        return None;
-    }
-    let table = crate::protocol::table::parse_checked_table(headers)?;
-    let delay = table
-        .inner()
-        .get("x-delay")
-        .and_then(crate::protocol::table::as_int)?;
-    u64::try_from(delay).ok().filter(|d| *d > 0)
-}
-
-/// Extra routing keys from the CC and BCC headers.
-struct SenderSelected {
-    keys: Vec<String>,
-    has_bcc: bool,
-}
-
-/// Reads CC / BCC from a raw headers table; a cheap byte scan first, so messages without them
-/// are never parsed. Either header must be an array (RabbitMQ refuses the message with 406
-/// otherwise); its elements that are not strings are ignored.
-fn sender_selected_keys(headers: &[u8]) -> AmqpResult<Option<SenderSelected>> {
-    let mentions = |key: &[u8]| headers.windows(key.len()).any(|w| w == key);
-    if !mentions(b"\x02CC") && !mentions(b"\x03BCC") {
-        return Ok(None);
-    }
-    let Some(table) = crate::protocol::table::parse_checked_table(headers) else {
-        return Ok(None);
-    };
-    let mut out = SenderSelected {
-        keys: Vec::new(),
-        has_bcc: false,
-    };
-    for name in ["CC", "BCC"] {
-        match table.inner().get(name) {
-            None => {}
-            Some(crate::protocol::AMQPValue::FieldArray(a)) => {
-                out.has_bcc |= name == "BCC";
-                out.keys.extend(
-                    a.as_slice()
-                        .iter()
-                        .filter_map(crate::protocol::table::as_bytes)
-                        .map(|b| String::from_utf8_lossy(b).into_owned()),
-                );
-            }
-            Some(other) => {
-                return Err(AmqpError::precondition_failed(format!(
-                    "invalid message: {{unacceptable_type_in_header,\"{name}\",{}}}",
-                    crate::protocol::table::type_name(other)
-                )))
-            }
-        }
-    }
-    Ok((!out.keys.is_empty() || out.has_bcc).then_some(out))
-}
-
-/// RabbitMQ refuses messages whose properties it cannot honour (406, channel error).
-fn check_properties(view: &properties::PropertiesView<'_>, user: &str) -> AmqpResult<()> {
-    let refuse =
-        |text: String| Err(AmqpError::precondition_failed(text).with_method(BASIC_PUBLISH));
-    if let Some(mode) = view.delivery_mode {
-        if mode != 1 && mode != 2 {
-            return refuse(format!("invalid message: {{delivery_mode_unknown,{mode}}}"));
-        }
-    }
-    if let Some(expiration) = view.expiration {
-        match expiration.parse::<i64>() {
-            Ok(v) if v < 0 => {
-                return refuse(format!(
-                    "invalid expiration '{expiration}': {{value_negative,{v}}}"
-                ))
-            }
-            Ok(_) => {}
-            Err(_) => return refuse(format!("invalid expiration '{expiration}': no_integer")),
-        }
-    }
-    if let Some(claimed) = view.user_id {
-        if claimed != user {
-            return refuse(format!(
-                "user_id property set to '{claimed}' but authenticated user was '{user}'"
-            ));
-        }
-    }
-    Ok(())
 }

@@ -1,0 +1,237 @@
+//! The publish rules, in one entry (`VHost::publish`): the property checks RabbitMQ makes
+//! (delivery mode, expiration, user-id), direct reply-to, the delayed-message exchange,
+//! CC/BCC, routing (alternate exchanges, exchange-to-exchange bindings) and enqueueing with
+//! what each queue's limits decide. The server only translates frames to and from it; this
+//! is where permission checks will go.
+
+use super::{VHost, REPLY_TO};
+use crate::broker::exchange::Routed;
+use crate::broker::message::Message;
+use crate::error::{AmqpError, AmqpResult};
+use crate::protocol::properties::{self, PropertiesView};
+use crate::protocol::table::{as_bytes, as_int, parse_checked_table, type_name};
+use crate::protocol::AMQPValue;
+use crate::store::QueueLog;
+use std::sync::Arc;
+
+/// One message as its publisher sent it.
+#[derive(Debug, Clone, Copy)]
+pub struct Publish<'a> {
+    pub exchange: &'a str,
+    /// As sent (not necessarily UTF-8; routed as text with U+FFFD for the bad bytes, which
+    /// only wildcards can match, and delivered as sent).
+    pub routing_key: &'a [u8],
+    /// Raw basic properties (already validated by the codec).
+    pub properties: &'a [u8],
+    pub body: &'a [u8],
+    /// The authenticated user, for the user-id check.
+    pub user: &'a str,
+    /// The publishing channel's direct reply-to pseudo-queue, when it consumes from
+    /// `amq.rabbitmq.reply-to`.
+    pub reply_queue: Option<&'a str>,
+}
+
+/// What a publish leaves for the publisher's confirm: the log positions that must be on
+/// disk before it may be acked. Reused from one publish to the next (no allocation per
+/// message once it has grown).
+#[derive(Debug, Default)]
+pub struct ConfirmTicket {
+    pub durable: Vec<(Arc<QueueLog>, u64)>,
+    routed: Routed,
+}
+
+/// What became of a published message.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Published {
+    /// It reached at least one queue; `rejected` when a queue refused it (x-overflow
+    /// reject-publish): the publisher's confirm is then a nack.
+    Enqueued { rejected: bool },
+    /// No queue took it. A mandatory publish comes back with basic.return and these
+    /// properties (as they would have been delivered: reply-to rewritten, BCC removed).
+    Unroutable { properties: Option<Vec<u8>> },
+    /// The delayed-message exchange holds it until its x-delay has passed.
+    Delayed,
+}
+
+impl VHost {
+    /// Publishes one message. Errors are RabbitMQ's channel errors for basic.publish (the
+    /// caller adds the method): 404 for a missing exchange, 403 for an internal one, 406 for
+    /// properties RabbitMQ refuses.
+    pub fn publish(&self, p: &Publish<'_>, ticket: &mut ConfirmTicket) -> AmqpResult<Published> {
+        ticket.durable.clear();
+        let view = properties::view(p.properties).unwrap_or_default();
+        check_properties(&view, p.user)?;
+        if view.reply_to == Some(REPLY_TO) {
+            // Direct reply-to: the reply address becomes the channel's pseudo-queue.
+            let Some(reply_queue) = p.reply_queue else {
+                return Err(AmqpError::precondition_failed(
+                    "fast reply consumer does not exist",
+                ));
+            };
+            let rewritten = properties::rewrite(p.properties, |props| {
+                *props = props.clone().with_reply_to(reply_queue.into())
+            });
+            let with_address = Publish {
+                properties: &rewritten,
+                reply_queue: None,
+                ..*p
+            };
+            let published = self.publish(&with_address, ticket)?;
+            return Ok(match published {
+                Published::Unroutable { properties: None } => Published::Unroutable {
+                    properties: Some(rewritten),
+                },
+                other => other,
+            });
+        }
+        let headers = view.headers;
+        if let Some(delay) = headers.and_then(delay_of) {
+            if self.is_delayed(p.exchange) {
+                let message = Message::new(p.exchange, p.routing_key, p.properties, p.body);
+                ticket.durable.extend(self.hold_delayed(message, delay));
+                return Ok(Published::Delayed);
+            }
+        }
+        let key = String::from_utf8_lossy(p.routing_key);
+        // CC and BCC headers (RabbitMQ extension): more routing keys for the same exchange;
+        // BCC never reaches the consumers.
+        let extra = match headers.map(sender_selected_keys).transpose() {
+            Ok(extra) => extra.flatten(),
+            Err(e) => {
+                // A missing exchange is reported first, as RabbitMQ does.
+                self.route(p.exchange, &key, None, &mut ticket.routed)?;
+                ticket.routed.queues.clear();
+                return Err(e);
+            }
+        };
+        let Some(mut extra) = extra else {
+            self.route(p.exchange, &key, headers, &mut ticket.routed)?;
+            return Ok(self.enqueue(p, None, ticket));
+        };
+        extra.keys.insert(0, key.into_owned());
+        self.route_keys(p.exchange, &extra.keys, headers, &mut ticket.routed)?;
+        if extra.has_bcc {
+            let stripped = properties::rewrite(p.properties, |props| {
+                if let Some(h) = props.headers() {
+                    let kept: std::collections::BTreeMap<_, _> = h
+                        .inner()
+                        .iter()
+                        .filter(|(k, _)| k.as_str() != "BCC")
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect();
+                    *props = props.clone().with_headers(kept.into());
+                }
+            });
+            return Ok(self.enqueue(p, Some(stripped), ticket));
+        }
+        Ok(self.enqueue(p, None, ticket))
+    }
+
+    /// Offers the routed message to its queues (`ticket.routed`), with `properties` in place
+    /// of the published ones when given.
+    fn enqueue(
+        &self,
+        p: &Publish<'_>,
+        properties: Option<Vec<u8>>,
+        ticket: &mut ConfirmTicket,
+    ) -> Published {
+        if ticket.routed.queues.is_empty() {
+            return Published::Unroutable { properties };
+        }
+        let props = properties.as_deref().unwrap_or(p.properties);
+        let message = Message::new(p.exchange, p.routing_key, props, p.body);
+        let mut rejected = false;
+        for q in ticket.routed.queues.drain(..) {
+            let (outcome, fx) = q.publish(message.clone());
+            self.carry_out(&q, fx);
+            rejected |= outcome.rejected;
+            if let (Some(position), Some(log)) = (outcome.position, q.log()) {
+                ticket.durable.push((log.clone(), position));
+            }
+        }
+        Published::Enqueued { rejected }
+    }
+}
+
+/// The x-delay header (ms), read only when the raw headers mention it.
+fn delay_of(headers: &[u8]) -> Option<u64> {
+    if !headers.windows(8).any(|w| w == b"\x07x-delay") {
+        return None;
+    }
+    let table = parse_checked_table(headers)?;
+    let delay = table.inner().get("x-delay").and_then(as_int)?;
+    u64::try_from(delay).ok().filter(|d| *d > 0)
+}
+
+/// Extra routing keys from the CC and BCC headers.
+struct SenderSelected {
+    keys: Vec<String>,
+    has_bcc: bool,
+}
+
+/// Reads CC / BCC from a raw headers table; a cheap byte scan first, so messages without them
+/// are never parsed. Either header must be an array (RabbitMQ refuses the message with 406
+/// otherwise); its elements that are not strings are ignored.
+fn sender_selected_keys(headers: &[u8]) -> AmqpResult<Option<SenderSelected>> {
+    let mentions = |key: &[u8]| headers.windows(key.len()).any(|w| w == key);
+    if !mentions(b"\x02CC") && !mentions(b"\x03BCC") {
+        return Ok(None);
+    }
+    let Some(table) = parse_checked_table(headers) else {
+        return Ok(None);
+    };
+    let mut out = SenderSelected {
+        keys: Vec::new(),
+        has_bcc: false,
+    };
+    for name in ["CC", "BCC"] {
+        match table.inner().get(name) {
+            None => {}
+            Some(AMQPValue::FieldArray(a)) => {
+                out.has_bcc |= name == "BCC";
+                out.keys.extend(
+                    a.as_slice()
+                        .iter()
+                        .filter_map(as_bytes)
+                        .map(|b| String::from_utf8_lossy(b).into_owned()),
+                );
+            }
+            Some(other) => {
+                return Err(AmqpError::precondition_failed(format!(
+                    "invalid message: {{unacceptable_type_in_header,\"{name}\",{}}}",
+                    type_name(other)
+                )))
+            }
+        }
+    }
+    Ok((!out.keys.is_empty() || out.has_bcc).then_some(out))
+}
+
+/// RabbitMQ refuses messages whose properties it cannot honour (406, channel error).
+fn check_properties(view: &PropertiesView<'_>, user: &str) -> AmqpResult<()> {
+    let refuse = |text: String| Err(AmqpError::precondition_failed(text));
+    if let Some(mode) = view.delivery_mode {
+        if mode != 1 && mode != 2 {
+            return refuse(format!("invalid message: {{delivery_mode_unknown,{mode}}}"));
+        }
+    }
+    if let Some(expiration) = view.expiration {
+        match expiration.parse::<i64>() {
+            Ok(v) if v < 0 => {
+                return refuse(format!(
+                    "invalid expiration '{expiration}': {{value_negative,{v}}}"
+                ))
+            }
+            Ok(_) => {}
+            Err(_) => return refuse(format!("invalid expiration '{expiration}': no_integer")),
+        }
+    }
+    if let Some(claimed) = view.user_id {
+        if claimed != user {
+            return refuse(format!(
+                "user_id property set to '{claimed}' but authenticated user was '{user}'"
+            ));
+        }
+    }
+    Ok(())
+}
