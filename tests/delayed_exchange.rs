@@ -179,3 +179,48 @@ async fn a_long_delay_survives_a_restart_after_shorter_ones_filled_a_segment() {
     let mut c = consume(&ch, "due", true).await;
     assert_eq!(next(&mut c).await.data, b"keeper");
 }
+
+#[tokio::test]
+async fn a_shorter_delay_published_later_is_routed_first() {
+    let b = start().await;
+    let (_c, ch) = b.channel().await;
+    ch.exchange_declare(
+        "later".into(),
+        lapin::ExchangeKind::Custom("x-delayed-message".into()),
+        ExchangeDeclareOptions::default(),
+        args(&[("x-delayed-type", text("direct"))]),
+    )
+    .await
+    .expect("declare x-delayed-message");
+    declare(&ch, "dq").await;
+    ch.queue_bind(
+        "dq".into(),
+        "later".into(),
+        "k".into(),
+        QueueBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
+    // The vhost's one timer waits for the 1.5 s message first; the later, shorter delays
+    // must wake it sooner.
+    for (body, delay) in [("slow", 1500), ("fast", 200), ("middle", 700)] {
+        let mut h = FieldTable::default();
+        h.insert(ShortString::from("x-delay"), AMQPValue::LongInt(delay));
+        ch.basic_publish(
+            "later".into(),
+            "k".into(),
+            BasicPublishOptions::default(),
+            body.as_bytes(),
+            BasicProperties::default().with_headers(h),
+        )
+        .await
+        .unwrap();
+    }
+    let mut c = consume(&ch, "dq", true).await;
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        got.push(String::from_utf8(next(&mut c).await.data).unwrap());
+    }
+    assert_eq!(got, ["fast", "middle", "slow"]);
+}

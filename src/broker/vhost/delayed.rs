@@ -1,5 +1,7 @@
-//! The delayed-message exchange's waiting room. Messages wait for their `x-delay` in a timer
-//! task; persistent messages published to a durable delayed exchange also wait in a vhost-wide
+//! The delayed-message exchange's waiting room. Messages wait for their `x-delay` in a map
+//! ordered by due time, watched by one timer task per vhost (not a task per message: a
+//! million delayed messages are a million map entries, not a million timers); persistent
+//! messages published to a durable delayed exchange also wait in a vhost-wide
 //! durable log (recorded in the definitions like a queue), so they survive a restart and are
 //! routed when due, or at once if their time passed while Warren was down.
 //!
@@ -12,9 +14,41 @@ use crate::broker::clock::{from_unix_ms, now_ms, unix_ms};
 use crate::broker::exchange::Routed;
 use crate::broker::message::Message;
 use crate::store::QueueLog;
-use std::sync::atomic::{AtomicU64, Ordering};
+use parking_lot::Mutex;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Notify;
+
+/// A delayed message waiting for its time, and its record in the durable log, if any.
+#[derive(Debug)]
+struct Held {
+    message: Message,
+    stored: Option<(Arc<QueueLog>, u64)>,
+}
+
+/// Delayed messages by (due time on the broker clock, arrival number): the same due time
+/// keeps arrival order.
+#[derive(Debug, Default)]
+pub(super) struct Waiting {
+    held: Mutex<BTreeMap<(u64, u64), Held>>,
+    next_number: AtomicU64,
+    /// A message came due earlier than the timer's current wait.
+    pub(super) sooner: Notify,
+    timer_started: AtomicBool,
+}
+
+impl Waiting {
+    /// The messages due at `now`, in order, and the next due time after them.
+    fn take_due(&self, now: u64) -> (Vec<Held>, Option<u64>) {
+        let mut held = self.held.lock();
+        let later = held.split_off(&(now.saturating_add(1), 0));
+        let due = std::mem::replace(&mut *held, later);
+        let next = held.keys().next().map(|(at, _)| *at);
+        (due.into_values().collect(), next)
+    }
+}
 
 /// The definitions entry that names the delayed-message log (never a real queue name: the
 /// `amq.` prefix is reserved).
@@ -100,33 +134,74 @@ impl VHost {
         due_ms: u64,
         stored: Option<(Arc<QueueLog>, u64)>,
     ) {
+        let number = self.waiting.next_number.fetch_add(1, Ordering::Relaxed);
+        let earliest = {
+            let mut held = self.waiting.held.lock();
+            held.insert((due_ms, number), Held { message, stored });
+            held.keys().next() == Some(&(due_ms, number))
+        };
+        if !self.waiting.timer_started.swap(true, Ordering::AcqRel) {
+            self.start_delayed_timer();
+        } else if earliest {
+            self.waiting.sooner.notify_one();
+        }
+    }
+
+    /// The vhost's timer for delayed messages: sleeps until the earliest is due (or until an
+    /// earlier one arrives), then routes everything due, in due order.
+    fn start_delayed_timer(&self) {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.waiting.timer_started.store(false, Ordering::Release);
             return;
         };
+        // The task holds the vhost weakly (and ends when it goes: see VHost's Drop).
         let vhost = self.me.clone();
+        let waiting = self.waiting.clone();
         runtime.spawn(async move {
-            tokio::time::sleep(Duration::from_millis(due_ms.saturating_sub(now_ms()))).await;
-            let Some(vhost) = vhost.upgrade() else { return };
-            let mut routed = Routed::default();
-            let headers = message.view().headers;
-            if vhost
-                .route(
-                    message.exchange(),
-                    &message.routing_key(),
-                    headers,
-                    &mut routed,
-                )
-                .is_ok()
-            {
-                for q in routed.queues.drain(..) {
-                    let (_, fx) = q.publish(message.clone());
-                    vhost.carry_out(&q, fx);
+            loop {
+                let Some(v) = vhost.upgrade() else { return };
+                let (due, next) = waiting.take_due(now_ms());
+                for held in due {
+                    v.route_delayed(held);
+                }
+                drop(v);
+                let wait = next.map(|at| Duration::from_millis(at.saturating_sub(now_ms())));
+                let sooner = waiting.sooner.notified();
+                match wait {
+                    Some(wait) => {
+                        tokio::select! {
+                            _ = tokio::time::sleep(wait) => {}
+                            _ = sooner => {}
+                        }
+                    }
+                    None => sooner.await,
                 }
             }
-            if let Some((log, seq)) = stored {
-                log.ack(std::iter::once(seq));
-            }
         });
+    }
+
+    /// Routes a delayed message whose time has come through its exchange.
+    fn route_delayed(&self, held: Held) {
+        let Held { message, stored } = held;
+        let mut routed = Routed::default();
+        let headers = message.view().headers;
+        if self
+            .route(
+                message.exchange(),
+                &message.routing_key(),
+                headers,
+                &mut routed,
+            )
+            .is_ok()
+        {
+            for q in routed.queues.drain(..) {
+                let (_, fx) = q.publish(message.clone());
+                self.carry_out(&q, fx);
+            }
+        }
+        if let Some((log, seq)) = stored {
+            log.ack(std::iter::once(seq));
+        }
     }
 
     /// The durable log of delayed messages, created (and recorded) on first use.
@@ -172,6 +247,36 @@ impl VHost {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn due_messages_leave_in_due_order_and_arrival_order_within_a_due_time() {
+        let waiting = Waiting::default();
+        for (due, body) in [(300, "c"), (100, "a1"), (200, "b"), (100, "a2"), (400, "d")] {
+            let n = waiting.next_number.fetch_add(1, Ordering::Relaxed);
+            let message = Message::new("x", b"k", &[], body.as_bytes());
+            waiting.held.lock().insert(
+                (due, n),
+                Held {
+                    message,
+                    stored: None,
+                },
+            );
+        }
+        let bodies = |held: Vec<Held>| -> Vec<String> {
+            held.iter()
+                .map(|h| String::from_utf8_lossy(h.message.body()).into_owned())
+                .collect()
+        };
+        let (due, next) = waiting.take_due(50);
+        assert!(due.is_empty());
+        assert_eq!(next, Some(100));
+        let (due, next) = waiting.take_due(300);
+        assert_eq!(bodies(due), ["a1", "a2", "b", "c"]);
+        assert_eq!(next, Some(400));
+        let (due, next) = waiting.take_due(1_000);
+        assert_eq!(bodies(due), ["d"]);
+        assert_eq!(next, None);
+    }
 
     #[test]
     fn the_due_time_is_read_from_the_body_or_from_an_older_logs_number() {

@@ -79,6 +79,15 @@ pub struct VHost {
     reply_queues: Mutex<HashMap<Arc<str>, Arc<Queue>>>,
     /// The durable log of persistent delayed messages (created on first use).
     delayed: std::sync::OnceLock<delayed::DelayedLog>,
+    /// Delayed messages waiting for their time, and the vhost's one timer for them.
+    waiting: Arc<delayed::Waiting>,
+}
+
+impl Drop for VHost {
+    fn drop(&mut self) {
+        // Wakes the delayed-message timer, which then finds the vhost gone and ends.
+        self.waiting.sooner.notify_one();
+    }
 }
 
 impl VHost {
@@ -98,6 +107,7 @@ impl VHost {
             me,
             reply_queues: Mutex::new(HashMap::new()),
             delayed: std::sync::OnceLock::new(),
+            waiting: Arc::default(),
         };
         for (n, kind) in [
             ("amq.direct", ExchangeKind::Direct),
