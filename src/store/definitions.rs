@@ -2,14 +2,19 @@
 //! write a temporary file, fsync it, rename it over the old one, fsync the directory. A crash at
 //! any point leaves either the old or the new file, never a mix.
 //!
-//! Format: magic, then `crc32 u32 | len u32 | entries`, each entry a tag byte and fields
-//! (strings as u16 length + bytes, flags as bytes, arguments as u32 length + encoded table).
+//! Format: magic `WARRENDEFS2\n`, then one framed record (`record::begin_framed`: length and
+//! CRC-32, like every record Warren writes) whose payload is the entries, each a tag byte and
+//! fields (strings as u16 length + bytes, flags as bytes, arguments as u32 length + encoded
+//! table). Files from before (`WARRENDEFS1\n`, then `crc32 u32 | len u32 | entries`) are
+//! still read.
 
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::Path;
 
-const MAGIC: &[u8; 12] = b"WARRENDEFS1\n";
+const MAGIC: &[u8; 12] = b"WARRENDEFS2\n";
+/// The magic of the format before the framed record (CRC before length).
+const MAGIC_V1: &[u8; 12] = b"WARRENDEFS1\n";
 const FILE: &str = "definitions.bin";
 
 /// A durable exchange.
@@ -92,50 +97,58 @@ impl<'a> Reader<'a> {
 
 impl Definitions {
     fn encode(&self) -> Vec<u8> {
-        let mut body = Vec::new();
+        let mut out = MAGIC.to_vec();
+        let start = super::record::begin_framed(&mut out);
+        let body = &mut out;
         for x in &self.exchanges {
             body.push(1);
-            put_str(&mut body, &x.vhost);
-            put_str(&mut body, &x.name);
-            put_str(&mut body, &x.kind);
+            put_str(body, &x.vhost);
+            put_str(body, &x.name);
+            put_str(body, &x.kind);
             body.push(x.auto_delete as u8);
             body.push(x.internal as u8);
-            put_bytes(&mut body, &x.arguments);
+            put_bytes(body, &x.arguments);
         }
         for q in &self.queues {
             body.push(2);
-            put_str(&mut body, &q.vhost);
-            put_str(&mut body, &q.name);
+            put_str(body, &q.vhost);
+            put_str(body, &q.name);
             body.push(q.auto_delete as u8);
-            put_bytes(&mut body, &q.arguments);
-            put_str(&mut body, &q.log);
+            put_bytes(body, &q.arguments);
+            put_str(body, &q.log);
         }
         for b in &self.bindings {
             body.push(3);
-            put_str(&mut body, &b.vhost);
-            put_str(&mut body, &b.source);
-            put_str(&mut body, &b.destination);
+            put_str(body, &b.vhost);
+            put_str(body, &b.source);
+            put_str(body, &b.destination);
             body.push(b.to_queue as u8);
-            put_str(&mut body, &b.routing_key);
-            put_bytes(&mut body, &b.arguments);
+            put_str(body, &b.routing_key);
+            put_bytes(body, &b.arguments);
         }
-        let mut out = MAGIC.to_vec();
-        out.extend_from_slice(&crc32fast::hash(&body).to_be_bytes());
-        out.extend_from_slice(&(body.len() as u32).to_be_bytes());
-        out.extend_from_slice(&body);
+        super::record::end_framed(&mut out, start);
         out
     }
 
     /// Decodes the file's bytes; None when they are damaged.
     pub fn decode(data: &[u8]) -> Option<Definitions> {
-        let rest = data.strip_prefix(MAGIC)?;
-        let mut r = Reader(rest);
-        let crc = u32::from_be_bytes(r.take(4)?.try_into().ok()?);
-        let len = u32::from_be_bytes(r.take(4)?.try_into().ok()?) as usize;
-        let body = r.take(len)?;
-        if crc32fast::hash(body) != crc {
-            return None;
-        }
+        let body = if let Some(rest) = data.strip_prefix(MAGIC) {
+            use super::record::{read_framed, Framed};
+            match read_framed(rest, usize::MAX) {
+                Framed::Record(payload, used) if used == rest.len() => payload,
+                _ => return None,
+            }
+        } else {
+            let rest = data.strip_prefix(MAGIC_V1)?;
+            let mut r = Reader(rest);
+            let crc = u32::from_be_bytes(r.take(4)?.try_into().ok()?);
+            let len = u32::from_be_bytes(r.take(4)?.try_into().ok()?) as usize;
+            let body = r.take(len)?;
+            if crc32fast::hash(body) != crc {
+                return None;
+            }
+            body
+        };
         let mut r = Reader(body);
         let mut d = Definitions::default();
         while let Some(tag) = r.u8() {
@@ -285,10 +298,23 @@ mod tests {
             }],
         };
         let bytes = d.encode();
-        assert_eq!(Definitions::decode(&bytes), Some(d));
+        assert_eq!(Definitions::decode(&bytes), Some(d.clone()));
         let mut bad = bytes.clone();
         let last = bad.len() - 1;
         bad[last] ^= 1;
         assert_eq!(Definitions::decode(&bad), None);
+        assert_eq!(
+            Definitions::decode(&bytes[..bytes.len() - 1]),
+            None,
+            "cut short"
+        );
+
+        // The format before the framed record: magic 1, crc, length, the same entries.
+        let entries = &bytes[MAGIC.len() + crate::store::record::RECORD_HEADER..];
+        let mut v1 = MAGIC_V1.to_vec();
+        v1.extend_from_slice(&crc32fast::hash(entries).to_be_bytes());
+        v1.extend_from_slice(&(entries.len() as u32).to_be_bytes());
+        v1.extend_from_slice(entries);
+        assert_eq!(Definitions::decode(&v1), Some(d));
     }
 }

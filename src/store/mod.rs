@@ -11,12 +11,14 @@ pub(crate) mod disk;
 pub(crate) mod flusher;
 pub(crate) mod queue_log;
 pub mod record;
+pub(crate) mod spool;
 
 pub use definitions::{BindingDef, Definitions, ExchangeDef, QueueDef};
 pub use disk::DiskGuard;
 pub use flusher::{FlushState, SyncPolicy};
 pub use queue_log::QueueLog;
 pub use record::StoredMessage;
+pub use spool::Spool;
 
 use std::io;
 use std::path::PathBuf;

@@ -1,9 +1,11 @@
-//! On-disk record formats, each protected by a length and a CRC-32 so a torn or damaged write
-//! is detected on recovery.
+//! On-disk records. Every file Warren writes frames its records the same way, with one writer
+//! (`begin_framed` / `end_framed`) and one reader (`read_framed`): `len u32 | crc32 u32 |
+//! payload`, where `len` and `crc32` cover the payload, so a torn or damaged write is detected.
+//! Payloads: the queue logs' message records (below), the spool's paged-out messages, the
+//! definitions snapshot. Ack records are fixed-size: `seq u64 | crc32(seq) u32`.
 //!
-//! Message record: `len u32 | crc32 u32 | seq u64 | exchange (u8 len + bytes) |
-//! routing key (u8 len + bytes) | properties (u32 len + bytes) | body (the rest)`, where `len`
-//! and `crc32` cover everything after them. Ack record: `seq u64 | crc32(seq) u32`.
+//! Message record payload: `seq u64 | exchange (u8 len + bytes) | routing key (u8 len +
+//! bytes) | properties (u32 len + bytes) | body (the rest)`.
 
 /// A message as stored: everything needed to rebuild it, nothing broker-specific.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +27,58 @@ pub const ACK_RECORD: usize = 12;
 /// Largest record we accept on recovery (a message is at most 128 MiB plus names).
 pub const MAX_RECORD: usize = 129 * 1024 * 1024;
 
+/// Starts a framed record in `out`; returns where it starts, for `end_framed` once the
+/// payload has been appended.
+pub fn begin_framed(out: &mut Vec<u8>) -> usize {
+    let start = out.len();
+    out.extend_from_slice(&[0; RECORD_HEADER]);
+    start
+}
+
+/// Completes the record started at `start`: its length and CRC over what was appended since.
+pub fn end_framed(out: &mut [u8], start: usize) {
+    let payload = &out[start + RECORD_HEADER..];
+    let len = payload.len() as u32;
+    let crc = crc32fast::hash(payload);
+    out[start..start + 4].copy_from_slice(&len.to_be_bytes());
+    out[start + 4..start + 8].copy_from_slice(&crc.to_be_bytes());
+}
+
+/// One framed record read from the start of a buffer.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Framed<'a> {
+    /// A record whose CRC matches: its payload and the bytes it used.
+    Record(&'a [u8], usize),
+    /// Clean end of data.
+    End,
+    /// The buffer ends inside a record of this total size (header included).
+    Partial(usize),
+    /// A length out of bounds or a CRC that does not match.
+    Damaged,
+}
+
+/// Reads the framed record at the start of `buf`; payloads over `max_len` are damage.
+pub fn read_framed(buf: &[u8], max_len: usize) -> Framed<'_> {
+    if buf.is_empty() {
+        return Framed::End;
+    }
+    if buf.len() < RECORD_HEADER {
+        return Framed::Partial(RECORD_HEADER);
+    }
+    let len = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+    let crc = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]);
+    if len > max_len {
+        return Framed::Damaged;
+    }
+    let Some(payload) = buf.get(RECORD_HEADER..RECORD_HEADER + len) else {
+        return Framed::Partial(RECORD_HEADER + len);
+    };
+    if crc32fast::hash(payload) != crc {
+        return Framed::Damaged;
+    }
+    Framed::Record(payload, RECORD_HEADER + len)
+}
+
 /// Appends a message record to `out`.
 pub fn put_message(
     out: &mut Vec<u8>,
@@ -38,10 +92,7 @@ pub fn put_message(
     let rk = &routing_key[..routing_key.len().min(255)];
     let payload_len = 8 + 1 + ex.len() + 1 + rk.len() + 4 + properties.len() + body.len();
     out.reserve(RECORD_HEADER + payload_len);
-    out.extend_from_slice(&(payload_len as u32).to_be_bytes());
-    let crc_at = out.len();
-    out.extend_from_slice(&[0; 4]);
-    let start = out.len();
+    let start = begin_framed(out);
     out.extend_from_slice(&seq.to_be_bytes());
     out.push(ex.len() as u8);
     out.extend_from_slice(ex);
@@ -50,8 +101,7 @@ pub fn put_message(
     out.extend_from_slice(&(properties.len() as u32).to_be_bytes());
     out.extend_from_slice(properties);
     out.extend_from_slice(body);
-    let crc = crc32fast::hash(&out[start..]);
-    out[crc_at..crc_at + 4].copy_from_slice(&crc.to_be_bytes());
+    end_framed(out, start);
 }
 
 /// Set in an ack record's sequence number when it only records a delivery (so recovery can
@@ -78,26 +128,20 @@ pub enum Read {
 
 /// Reads the message record at the start of `buf`.
 pub fn read_message(buf: &[u8]) -> Read {
-    if buf.is_empty() {
-        return Read::End;
-    }
-    if buf.len() < RECORD_HEADER {
-        return Read::Damaged;
-    }
-    let len = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
-    let crc = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]);
-    if !(8 + 1 + 1 + 4..=MAX_RECORD).contains(&len) || buf.len() < RECORD_HEADER + len {
-        return Read::Damaged;
-    }
-    let payload = &buf[RECORD_HEADER..RECORD_HEADER + len];
-    if crc32fast::hash(payload) != crc {
-        return Read::Damaged;
-    }
-    match decode_payload(payload) {
-        Some(m) => Read::Record(m, RECORD_HEADER + len),
-        None => Read::Damaged,
+    match read_framed(buf, MAX_RECORD) {
+        Framed::End => Read::End,
+        Framed::Record(payload, used) if payload.len() >= MIN_MESSAGE_PAYLOAD => {
+            match decode_payload(payload) {
+                Some(m) => Read::Record(m, used),
+                None => Read::Damaged,
+            }
+        }
+        Framed::Record(..) | Framed::Partial(_) | Framed::Damaged => Read::Damaged,
     }
 }
+
+/// The smallest message payload: seq, two empty names, an empty property list.
+const MIN_MESSAGE_PAYLOAD: usize = 8 + 1 + 1 + 4;
 
 fn decode_payload(p: &[u8]) -> Option<StoredMessage> {
     let seq = u64::from_be_bytes(p.get(..8)?.try_into().ok()?);

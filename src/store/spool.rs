@@ -1,0 +1,248 @@
+//! A spool: scratch records appended to one file and read back in order, in batches, so that
+//! what it holds costs no RAM (a count and two file offsets). Records are framed like every
+//! other file's (`record::begin_framed` / `read_framed`); what a payload means is the
+//! caller's business (the broker pages ready messages out here). Scratch only: a spool is
+//! never read at recovery, and its file goes when the spool is reset or dropped.
+
+use super::record::{begin_framed, end_framed, read_framed, Framed, MAX_RECORD};
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::PathBuf;
+
+/// Written to the file once this much is buffered.
+const WRITE_CHUNK: usize = 1 << 20;
+/// Read back per refill.
+const READ_CHUNK: usize = 4 << 20;
+
+#[derive(Debug)]
+pub struct Spool {
+    path: PathBuf,
+    file: Option<File>,
+    /// Records not written yet (the tail of the spool).
+    pending: Vec<u8>,
+    read_at: u64,
+    written: u64,
+    count: usize,
+    /// The sum of what the caller counted for each record it pushed (body bytes).
+    counted: u64,
+    /// The last write failed (logged once until a write succeeds again).
+    failing: bool,
+}
+
+impl Spool {
+    /// A spool at `path`; the file is created on the first write.
+    pub fn new(path: PathBuf) -> Spool {
+        Spool {
+            path,
+            file: None,
+            pending: Vec::new(),
+            read_at: 0,
+            written: 0,
+            count: 0,
+            counted: 0,
+            failing: false,
+        }
+    }
+
+    /// Records held.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// What the caller counted for the records held.
+    pub fn counted(&self) -> u64 {
+        self.counted
+    }
+
+    /// Appends one record whose payload `write` appends; `counted` is added to `counted()`.
+    /// A write that fails keeps the records in memory (logged once) and is tried again.
+    pub fn push(&mut self, counted: u64, write: impl FnOnce(&mut Vec<u8>)) {
+        let start = begin_framed(&mut self.pending);
+        write(&mut self.pending);
+        end_framed(&mut self.pending, start);
+        self.count += 1;
+        self.counted += counted;
+        if self.pending.len() >= WRITE_CHUNK {
+            match self.write_pending() {
+                Ok(()) if self.failing => {
+                    self.failing = false;
+                    tracing::info!(path = %self.path.display(), "paging works again");
+                }
+                Ok(()) => {}
+                Err(e) if !self.failing => {
+                    self.failing = true;
+                    tracing::error!(path = %self.path.display(), error = %e, "cannot page messages out: they stay in memory");
+                }
+                Err(_) => {}
+            }
+        }
+    }
+
+    fn write_pending(&mut self) -> io::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        if self.file.is_none() {
+            if let Some(dir) = self.path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            self.file = Some(
+                OpenOptions::new()
+                    .create(true)
+                    .read(true)
+                    .write(true)
+                    .truncate(true)
+                    .open(&self.path)?,
+            );
+        }
+        let file = self
+            .file
+            .as_mut()
+            .ok_or_else(|| io::Error::other("spool not open"))?;
+        file.seek(SeekFrom::Start(self.written))?;
+        file.write_all(&self.pending)?;
+        self.written += self.pending.len() as u64;
+        self.pending.clear();
+        Ok(())
+    }
+
+    /// Takes up to `max` records from the front, in order: `decode` turns each payload into
+    /// an item and what was counted for it. Written records come first, then the tail still
+    /// in memory.
+    pub fn pop_batch<T>(
+        &mut self,
+        max: usize,
+        mut decode: impl FnMut(&[u8]) -> Option<(T, u64)>,
+        out: &mut Vec<T>,
+    ) -> io::Result<()> {
+        if self.read_at == self.written {
+            return self.pop_pending(max, decode, out);
+        }
+        let Some(file) = self.file.as_mut() else {
+            return Ok(());
+        };
+        let want = (self.written - self.read_at).min(READ_CHUNK as u64) as usize;
+        let mut buf = vec![0u8; want];
+        file.seek(SeekFrom::Start(self.read_at))?;
+        file.read_exact(&mut buf)?;
+        let (mut at, mut taken) = (0, 0);
+        while taken < max {
+            match read_framed(&buf[at..], MAX_RECORD) {
+                Framed::Record(payload, used) => {
+                    let (item, counted) =
+                        decode(payload).ok_or_else(|| io::Error::other("damaged spool record"))?;
+                    self.counted -= counted;
+                    out.push(item);
+                    at += used;
+                    taken += 1;
+                }
+                // A record larger than one read: read it whole.
+                Framed::Partial(size) if taken == 0 => {
+                    buf = vec![0u8; size];
+                    file.seek(SeekFrom::Start(self.read_at))?;
+                    file.read_exact(&mut buf)?;
+                }
+                Framed::Partial(_) | Framed::End => break,
+                Framed::Damaged => return Err(io::Error::other("damaged spool record")),
+            }
+        }
+        self.read_at += at as u64;
+        self.count -= taken;
+        if self.count == 0 {
+            self.reset();
+        }
+        Ok(())
+    }
+
+    fn pop_pending<T>(
+        &mut self,
+        max: usize,
+        mut decode: impl FnMut(&[u8]) -> Option<(T, u64)>,
+        out: &mut Vec<T>,
+    ) -> io::Result<()> {
+        let (mut at, mut taken) = (0, 0);
+        while taken < max {
+            match read_framed(&self.pending[at..], MAX_RECORD) {
+                Framed::Record(payload, used) => {
+                    let (item, counted) =
+                        decode(payload).ok_or_else(|| io::Error::other("damaged spool record"))?;
+                    self.counted -= counted;
+                    out.push(item);
+                    at += used;
+                    taken += 1;
+                }
+                Framed::End => break,
+                Framed::Partial(_) | Framed::Damaged => {
+                    return Err(io::Error::other("damaged spool record"))
+                }
+            }
+        }
+        self.pending.drain(..at);
+        self.count -= taken;
+        if self.count == 0 {
+            self.reset();
+        }
+        Ok(())
+    }
+
+    /// Forgets everything and removes the file.
+    pub fn reset(&mut self) {
+        self.file = None;
+        self.pending.clear();
+        self.read_at = 0;
+        self.written = 0;
+        self.count = 0;
+        self.counted = 0;
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode(p: &[u8]) -> Option<(Vec<u8>, u64)> {
+        Some((p.to_vec(), p.len() as u64))
+    }
+
+    #[test]
+    fn records_come_back_in_order_across_the_file_and_the_memory_tail() {
+        let path = std::env::temp_dir().join(format!("warren-spool-{}", std::process::id()));
+        let mut spool = Spool::new(path.clone());
+        // Enough to write several chunks to the file, then a tail that stays in memory.
+        let records: Vec<Vec<u8>> = (0..3000u32)
+            .map(|i| {
+                let mut r = i.to_be_bytes().to_vec();
+                r.resize(1000 + (i as usize % 7) * 300, i as u8);
+                r
+            })
+            .collect();
+        for r in &records {
+            spool.push(r.len() as u64, |out| out.extend_from_slice(r));
+        }
+        assert!(path.exists(), "the head went to the file");
+        assert_eq!(
+            spool.counted(),
+            records.iter().map(|r| r.len() as u64).sum::<u64>()
+        );
+        let mut back = Vec::new();
+        while !spool.is_empty() {
+            let before = back.len();
+            spool.pop_batch(700, decode, &mut back).expect("read back");
+            assert!(back.len() > before);
+        }
+        assert_eq!(back, records);
+        assert_eq!(spool.counted(), 0);
+        assert!(!path.exists(), "an empty spool has no file");
+    }
+}
