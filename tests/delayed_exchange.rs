@@ -7,10 +7,8 @@ use lapin::options::*;
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::BasicProperties;
 
-#[tokio::test]
-async fn delayed_messages_are_routed_after_their_delay() {
-    let b = start().await;
-    let (_c, ch) = b.channel().await;
+/// A transient delayed exchange `later` (direct) with queue `dq` bound by key `k`.
+async fn delayed_direct_to_dq(ch: &lapin::Channel) {
     ch.exchange_declare(
         "later".into(),
         lapin::ExchangeKind::Custom("x-delayed-message".into()),
@@ -19,7 +17,7 @@ async fn delayed_messages_are_routed_after_their_delay() {
     )
     .await
     .expect("declare x-delayed-message");
-    declare(&ch, "dq").await;
+    declare(ch, "dq").await;
     ch.queue_bind(
         "dq".into(),
         "later".into(),
@@ -29,6 +27,13 @@ async fn delayed_messages_are_routed_after_their_delay() {
     )
     .await
     .unwrap();
+}
+
+#[tokio::test]
+async fn delayed_messages_are_routed_after_their_delay() {
+    let b = start().await;
+    let (_c, ch) = b.channel().await;
+    delayed_direct_to_dq(&ch).await;
     let mut h = FieldTable::default();
     h.insert(ShortString::from("x-delay"), AMQPValue::LongInt(1000));
     let sent = std::time::Instant::now();
@@ -184,24 +189,7 @@ async fn a_long_delay_survives_a_restart_after_shorter_ones_filled_a_segment() {
 async fn a_shorter_delay_published_later_is_routed_first() {
     let b = start().await;
     let (_c, ch) = b.channel().await;
-    ch.exchange_declare(
-        "later".into(),
-        lapin::ExchangeKind::Custom("x-delayed-message".into()),
-        ExchangeDeclareOptions::default(),
-        args(&[("x-delayed-type", text("direct"))]),
-    )
-    .await
-    .expect("declare x-delayed-message");
-    declare(&ch, "dq").await;
-    ch.queue_bind(
-        "dq".into(),
-        "later".into(),
-        "k".into(),
-        QueueBindOptions::default(),
-        FieldTable::default(),
-    )
-    .await
-    .unwrap();
+    delayed_direct_to_dq(&ch).await;
     // The vhost's one timer waits for the 1.5 s message first; the later, shorter delays
     // must wake it sooner.
     for (body, delay) in [("slow", 1500), ("fast", 200), ("middle", 700)] {

@@ -133,10 +133,7 @@ impl Spool {
         while taken < max {
             match read_framed(&buf[at..], MAX_RECORD) {
                 Framed::Record(payload, used) => {
-                    let (item, counted) =
-                        decode(payload).ok_or_else(|| io::Error::other("damaged spool record"))?;
-                    self.counted -= counted;
-                    out.push(item);
+                    take(payload, &mut decode, &mut self.counted, out)?;
                     at += used;
                     taken += 1;
                 }
@@ -168,10 +165,7 @@ impl Spool {
         while taken < max {
             match read_framed(&self.pending[at..], MAX_RECORD) {
                 Framed::Record(payload, used) => {
-                    let (item, counted) =
-                        decode(payload).ok_or_else(|| io::Error::other("damaged spool record"))?;
-                    self.counted -= counted;
-                    out.push(item);
+                    take(payload, &mut decode, &mut self.counted, out)?;
                     at += used;
                     taken += 1;
                 }
@@ -199,6 +193,19 @@ impl Spool {
         self.counted = 0;
         let _ = std::fs::remove_file(&self.path);
     }
+}
+
+/// Decodes one record's payload into `out`, uncounting it.
+fn take<T>(
+    payload: &[u8],
+    decode: &mut impl FnMut(&[u8]) -> Option<(T, u64)>,
+    counted: &mut u64,
+    out: &mut Vec<T>,
+) -> io::Result<()> {
+    let (item, n) = decode(payload).ok_or_else(|| io::Error::other("damaged spool record"))?;
+    *counted -= n;
+    out.push(item);
+    Ok(())
 }
 
 impl Drop for Spool {
