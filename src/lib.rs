@@ -6,9 +6,13 @@
 //!             ─► consumer sink ─► server::connection (encode, batched write)
 //! ```
 //!
-//! Dependency rules: `protocol` knows only bytes and amq-protocol; `broker` knows protocol value
-//! types and `error`, never sockets or frames; `server` translates between the two; `config`
-//! and `error` are leaves; `main.rs` wires everything. No globals.
+//! Dependency rules: `protocol` is the only module that names amq-protocol; `store` knows
+//! bytes and files, not AMQP; `broker` knows protocol value types, `store` and `error`, never
+//! sockets or frames; `server` translates between frames and `broker` (`VHost::publish` and
+//! the other vhost operations); `config` and `error` are leaves; `main.rs` wires everything.
+//! Inside `broker` the layers are vhost → exchange → queue → consumer / dead_letter →
+//! message / clock: a queue returns `Effects` that its vhost carries out, and no module
+//! imports one above it. No globals.
 
 #![deny(unsafe_code)]
 
