@@ -220,3 +220,100 @@ async fn max_length_drop_head_dead_letters_the_oldest() {
         assert_eq!(s(&death(&d)[0], "reason"), "maxlen");
     }
 }
+
+/// Rejected together from `first`, five messages pass through `second` (TTL 0, no consumer:
+/// they expire at once) into `last`: every queue down the chain gets them in order.
+#[tokio::test]
+async fn a_chain_of_dead_letter_queues_keeps_the_order() {
+    let b = start().await;
+    let (_c, ch) = b.channel().await;
+    declare(&ch, "last").await;
+    let to = |next: &str| {
+        vec![
+            ("x-dead-letter-exchange", text("")),
+            ("x-dead-letter-routing-key", text(next)),
+        ]
+    };
+    let mut second = to("last");
+    second.push(("x-message-ttl", AMQPValue::LongInt(0)));
+    declare_with(&ch, "second", args(&second)).await;
+    declare_with(&ch, "first", args(&to("second"))).await;
+    for i in 0..5 {
+        publish(&ch, "", "first", format!("m{i}").as_bytes()).await;
+    }
+    let mut c = consume(&ch, "first", false).await;
+    let mut last_tag = 0;
+    for _ in 0..5 {
+        last_tag = next(&mut c).await.delivery_tag;
+    }
+    ch.basic_nack(
+        last_tag,
+        BasicNackOptions {
+            multiple: true,
+            requeue: false,
+        },
+    )
+    .await
+    .unwrap();
+    let mut out = consume(&ch, "last", true).await;
+    let mut got = Vec::new();
+    for _ in 0..5 {
+        got.push(String::from_utf8(next(&mut out).await.data).unwrap());
+    }
+    assert_eq!(got, ["m0", "m1", "m2", "m3", "m4"]);
+}
+
+/// Head-first expiry with the head taken and put back: "short" expires when it becomes the
+/// head (not when the old head would have), and "held", put back before its TTL with no
+/// other message left to expire, still expires when its TTL passes.
+#[tokio::test]
+async fn a_requeued_message_still_expires_when_its_ttl_passes() {
+    let b = start().await;
+    let (_c, ch) = b.channel().await;
+    declare(&ch, "expired").await;
+    declare_with(
+        &ch,
+        "timed",
+        args(&[
+            ("x-message-ttl", AMQPValue::LongInt(1500)),
+            ("x-dead-letter-exchange", text("")),
+            ("x-dead-letter-routing-key", text("expired")),
+        ]),
+    )
+    .await;
+    publish(&ch, "", "timed", b"held").await;
+    ch.basic_publish(
+        "".into(),
+        "timed".into(),
+        BasicPublishOptions::default(),
+        b"short",
+        BasicProperties::default().with_expiration("200".into()),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
+    let held = ch
+        .basic_get("timed".into(), BasicGetOptions { no_ack: false })
+        .await
+        .unwrap()
+        .expect("held");
+    assert_eq!(held.delivery.data, b"held");
+    // "short" expiring shows the timer ran; with nothing left to expire it stops.
+    let mut dead = consume(&ch, "expired", true).await;
+    assert_eq!(next(&mut dead).await.data, b"short");
+    ch.basic_nack(
+        held.delivery.delivery_tag,
+        BasicNackOptions {
+            multiple: false,
+            requeue: true,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        next(&mut dead).await.data,
+        b"held",
+        "dead-lettered when its TTL passed"
+    );
+}

@@ -86,8 +86,6 @@ pub fn encode_table(t: &FieldTable) -> Vec<u8> {
     }
 }
 
-/// Decodes a stored field table. Its nesting is checked first (as for tables from clients):
-/// amq-protocol's parser recurses, and a damaged data directory must not overflow the stack.
 /// Parses a table from bytes whose nesting was already checked (the headers of properties
 /// that passed `properties::validate`).
 pub fn parse_checked_table(bytes: &[u8]) -> Option<FieldTable> {
@@ -95,6 +93,8 @@ pub fn parse_checked_table(bytes: &[u8]) -> Option<FieldTable> {
     parse_field_table(bytes).ok().map(|(_, t)| t)
 }
 
+/// Decodes a stored field table. Its nesting is checked first (as for tables from clients):
+/// amq-protocol's parser recurses, and a damaged data directory must not overflow the stack.
 pub fn decode_table(bytes: &[u8]) -> Option<FieldTable> {
     use amq_protocol::types::parsing::parse_field_table;
     super::properties::skip_table(&mut super::cursor::Cursor::new(bytes), 0)?;

@@ -171,7 +171,11 @@ impl Store {
     /// Replaces the durable definitions of `vhost` atomically; other vhosts' stay as they are.
     pub fn save_definitions(&self, vhost: &str, defs: &Definitions) -> io::Result<()> {
         let dir = self.root.join(DEFINITIONS_DIR);
-        std::fs::create_dir_all(&dir)?;
+        if !dir.exists() {
+            std::fs::create_dir_all(&dir)?;
+            // The new folder's entry must be durable too, or a power loss could lose it.
+            std::fs::File::open(&self.root)?.sync_all()?;
+        }
         defs.save_file(&dir.join(definitions_file_name(vhost)))
     }
 

@@ -16,14 +16,23 @@ pub struct DeadLetters {
     pub in_log: bool,
 }
 
+/// An expiry timer to start: its generation (a timer whose generation is no longer the
+/// queue's ends) and when it first looks (`clock` ms).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExpiryTimer {
+    pub generation: u64,
+    pub at: u64,
+}
+
 /// The effects of one queue operation, to be carried out once its lock is released.
 #[must_use = "a queue's effects are carried out by its vhost (`VHost::carry_out`)"]
 #[derive(Debug, Default)]
 pub struct Effects {
     /// Messages to republish to the queue's dead-letter exchange (dropped when it has none).
     pub dead: Vec<DeadLetters>,
-    /// Messages with an expiry wait and no expiry timer runs: one must start.
-    pub arm_expiry: bool,
+    /// Messages with an expiry wait and no expiry timer looks at the head in time: one must
+    /// start (an earlier one, if any, ends at its next look).
+    pub arm_expiry: Option<ExpiryTimer>,
     /// The queue asks to be deleted: an auto-delete queue lost its last consumer, or an
     /// x-expires queue stayed unused long enough.
     pub delete: bool,
@@ -33,7 +42,7 @@ impl Effects {
     /// Nothing to do (the common case: one branch on the hot path).
     #[inline]
     pub fn is_empty(&self) -> bool {
-        self.dead.is_empty() && !self.arm_expiry && !self.delete
+        self.dead.is_empty() && self.arm_expiry.is_none() && !self.delete
     }
 
     /// Adds dead letters, if there are any.

@@ -23,7 +23,7 @@ mod spool;
 #[cfg(test)]
 mod tests;
 
-pub use effects::{DeadLetters, Effects};
+pub use effects::{DeadLetters, Effects, ExpiryTimer};
 pub use policy::{Overflow, QueuePolicy};
 
 use super::clock::now_ms;
@@ -79,7 +79,9 @@ struct QueueState {
     /// Ready messages that carry an expiry time.
     expiring: usize,
     /// An expiry timer task is running.
-    expiry_timer: bool,
+    expiry_timer: Option<ExpiryTimer>,
+    /// The generation of the latest expiry timer started.
+    timer_generation: u64,
     /// Last time (ms) the queue was used, for x-expires.
     last_used: u64,
 }
@@ -121,7 +123,8 @@ impl Queue {
                 deleted: false,
                 had_consumer: false,
                 expiring: 0,
-                expiry_timer: false,
+                expiry_timer: None,
+                timer_generation: 0,
                 last_used: now_ms(),
             }),
             spec,
@@ -184,7 +187,7 @@ impl Queue {
     /// Recovery is complete: expiry starts.
     pub fn recovered(&self) -> Effects {
         let mut fx = Effects::default();
-        self.state.lock().arm_if_needed(&mut fx);
+        self.state.lock().arm_if_needed(&mut fx, now_ms());
         fx
     }
 
@@ -278,7 +281,7 @@ impl Queue {
         // Dispatch first: a message with TTL 0 still reaches a consumer that is ready for it.
         let mut expired = st.dispatch(self, now);
         append(&mut expired, st.expire_head(now));
-        st.arm_if_needed(&mut fx);
+        st.arm_if_needed(&mut fx, now);
         drop(st);
         fx.dead_letter(Reason::Maxlen, dropped);
         fx.dead_letter(Reason::Expired, expired);
@@ -321,7 +324,7 @@ impl Queue {
         let dropped = st.drop_head_over_limits(&self.policy);
         let mut expired = st.expire_head(now);
         append(&mut expired, st.dispatch(self, now));
-        st.arm_if_needed(fx);
+        st.arm_if_needed(fx, now);
         drop(st);
         fx.dead_letter(Reason::Maxlen, dropped);
         fx.dead_letter(Reason::Expired, expired);
@@ -345,6 +348,7 @@ impl Queue {
         let now = if st.expiring > 0 { now_ms() } else { 0 };
         let mut expired = st.expire_head(now);
         append(&mut expired, st.dispatch(self, now));
+        st.arm_if_needed(&mut fx, now);
         drop(st);
         fx.dead_letter(Reason::Expired, expired);
         fx
@@ -372,8 +376,9 @@ impl Queue {
         st.last_used = now;
         let mut expired = st.expire_head(now);
         append(&mut expired, st.dispatch(self, now));
-        drop(st);
         let mut fx = Effects::default();
+        st.arm_if_needed(&mut fx, now);
+        drop(st);
         fx.dead_letter(Reason::Expired, expired);
         Ok(fx)
     }
@@ -392,6 +397,7 @@ impl Queue {
         st.last_used = now;
         // With a single active consumer, the next one in line may now take over.
         let expired = st.dispatch(self, now);
+        st.arm_if_needed(&mut fx, now);
         fx.delete =
             self.spec.auto_delete && st.consumers.is_empty() && st.had_consumer && !st.deleted;
         drop(st);
@@ -411,8 +417,10 @@ impl Queue {
             st.forget_expiry(m);
         }
         let remaining = st.ready.len() as u32;
-        drop(st);
         let mut fx = Effects::default();
+        // The new head may be due before the timer's next look.
+        st.arm_if_needed(&mut fx, now);
+        drop(st);
         fx.dead_letter(Reason::Expired, expired);
         (m.map(|m| (m, remaining)), fx)
     }
@@ -468,40 +476,23 @@ impl Queue {
         fx
     }
 
-    /// When the expiry timer should first look (`clock` ms).
-    pub fn next_expiry_check(&self) -> u64 {
-        let now = now_ms();
-        self.state.lock().ready.front().map_or(now, |m| {
-            if m.expires_at == 0 {
-                now
-            } else {
-                m.expires_at
-            }
-        })
-    }
-
-    /// Expires due messages at the head (the expiry timer); returns when to look next, or
-    /// None when nothing is left to expire (the timer stops).
-    pub fn expire_due(self: &Arc<Self>) -> (Option<u64>, Effects) {
+    /// Expires due messages at the head (for the expiry timer of `generation`); returns when
+    /// to look next, or None when the timer ends (nothing left to expire, or a newer timer
+    /// took over).
+    pub fn expire_due(self: &Arc<Self>, generation: u64) -> (Option<u64>, Effects) {
         let mut fx = Effects::default();
         let now = now_ms();
         let mut st = self.state.lock();
+        if st.expiry_timer.map(|t| t.generation) != Some(generation) {
+            return (None, fx);
+        }
         let expired = st.expire_head(now);
         let next = if st.deleted || st.expiring == 0 {
             None
         } else {
-            // Head-first expiry (RabbitMQ): wake when the head is due, or soon if it has none.
-            Some(st.ready.front().map_or(now + 1000, |m| {
-                if m.expires_at == 0 {
-                    now + 1000
-                } else {
-                    m.expires_at
-                }
-            }))
+            Some(st.head_check(now))
         };
-        if next.is_none() {
-            st.expiry_timer = false;
-        }
+        st.expiry_timer = next.map(|at| ExpiryTimer { generation, at });
         drop(st);
         fx.dead_letter(Reason::Expired, expired);
         (next, fx)
@@ -553,12 +544,33 @@ fn count_delivery(mut m: QueuedMessage) -> QueuedMessage {
 }
 
 impl QueueState {
-    /// Asks for the expiry timer when messages with an expiry wait and none runs.
-    fn arm_if_needed(&mut self, fx: &mut Effects) {
-        if self.expiring > 0 && !self.expiry_timer {
-            self.expiry_timer = true;
-            fx.arm_expiry = true;
+    /// Head-first expiry (RabbitMQ): when the head is due, or in a second if it has no
+    /// expiry while messages behind it have one.
+    fn head_check(&mut self, now: u64) -> u64 {
+        match self.ready.front() {
+            Some(m) if m.expires_at != 0 => m.expires_at,
+            _ => now + 1000,
         }
+    }
+
+    /// Asks for an expiry timer when messages with an expiry wait and no timer will look at
+    /// the head in time (none runs, or it sleeps past a head that became due earlier: the
+    /// old head was taken, or an earlier one was put in front).
+    fn arm_if_needed(&mut self, fx: &mut Effects, now: u64) {
+        if self.expiring == 0 {
+            return;
+        }
+        let at = self.head_check(now);
+        if self.expiry_timer.is_some_and(|t| t.at <= at) {
+            return;
+        }
+        self.timer_generation += 1;
+        let timer = ExpiryTimer {
+            generation: self.timer_generation,
+            at,
+        };
+        self.expiry_timer = Some(timer);
+        fx.arm_expiry = Some(timer);
     }
 
     /// x-overflow drop-head (the default): the oldest messages make room, after a publish and

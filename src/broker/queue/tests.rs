@@ -177,13 +177,17 @@ fn the_shorter_of_queue_ttl_and_message_expiration_applies() {
     clock::set_for_test(10_000);
     let q = queue_with(&[("x-message-ttl", long(1_000))]);
     let fx = publish(&q, with_expiration("short", 10));
-    assert!(
-        fx.arm_expiry,
-        "a message that expires needs the expiry timer"
+    let timer = fx
+        .arm_expiry
+        .expect("a message that expires needs the expiry timer");
+    assert_eq!(timer.at, 10_010);
+    let fx = publish(&q, message("long"));
+    assert_eq!(
+        fx.arm_expiry, None,
+        "the running timer looks at the head in time"
     );
-    let _ = publish(&q, message("long"));
     clock::advance_for_test(20);
-    let (next, fx) = q.expire_due();
+    let (next, fx) = q.expire_due(timer.generation);
     assert_eq!(bodies(&fx.dead_for(Reason::Expired)), ["short"]);
     assert_eq!(
         next,
@@ -205,7 +209,8 @@ fn a_message_with_ttl_0_reaches_a_waiting_consumer_and_expires_otherwise() {
     clock::advance_for_test(1);
     let fx = publish(&q, message("m1"));
     clock::advance_for_test(1);
-    let (_, later) = q.expire_due();
+    let generation = fx.arm_expiry.map_or(0, |t| t.generation);
+    let (_, later) = q.expire_due(generation);
     let mut dead = bodies(&fx.dead_for(Reason::Expired));
     dead.extend(bodies(&later.dead_for(Reason::Expired)));
     assert_eq!(dead, ["m1"]);
@@ -387,4 +392,49 @@ fn a_deleted_queue_cancels_its_consumers_and_takes_nothing_more() {
     let (enqueued, fx) = q.publish(message("m1"));
     assert!(!enqueued.rejected && fx.is_empty());
     assert_eq!(q.message_count(), 0);
+}
+
+#[test]
+fn taking_the_head_wakes_the_expiry_timer_for_an_earlier_new_head() {
+    clock::set_for_test(10_000);
+    let q = queue_with(&[]);
+    let first = publish(&q, with_expiration("long", 5_000))
+        .arm_expiry
+        .expect("a timer for the head");
+    assert_eq!(first.at, 15_000);
+    let fx = publish(&q, with_expiration("short", 100));
+    assert_eq!(
+        fx.arm_expiry, None,
+        "behind the head it waits (head-first expiry)"
+    );
+    // basic.get takes "long": "short" is the head now and due long before 15 s.
+    let (got, fx) = q.get();
+    assert_eq!(got.map(|(m, _)| body(&m)).as_deref(), Some("long"));
+    let second = fx.arm_expiry.expect("a timer for the new head");
+    assert_eq!(second.at, 10_100);
+    clock::advance_for_test(100);
+    let (next, fx) = q.expire_due(second.generation);
+    assert_eq!(bodies(&fx.dead_for(Reason::Expired)), ["short"]);
+    assert_eq!(next, None, "nothing left to expire");
+    let (next, fx) = q.expire_due(first.generation);
+    assert_eq!((next, fx.is_empty()), (None, true), "the older timer ends");
+}
+
+#[test]
+fn a_message_put_back_before_its_time_gets_a_timer_when_none_runs() {
+    clock::set_for_test(10_000);
+    let q = queue_with(&[("x-message-ttl", long(1_000))]);
+    let _ = publish(&q, message("held"));
+    let _ = publish(&q, with_expiration("short", 100));
+    let (got, fx) = q.get();
+    let (held, _) = got.expect("held");
+    let timer = fx.arm_expiry.expect("a timer for the new head");
+    clock::advance_for_test(100);
+    let (next, fx) = q.expire_due(timer.generation);
+    assert_eq!(bodies(&fx.dead_for(Reason::Expired)), ["short"]);
+    assert_eq!(next, None, "nothing left to expire: the timer ends");
+    // Nacked with requeue before its TTL has passed: a timer for it.
+    clock::advance_for_test(100);
+    let fx = q.requeue(vec![held]);
+    assert_eq!(fx.arm_expiry.map(|t| t.at), Some(11_000));
 }

@@ -1,6 +1,7 @@
 //! Carrying out what queue operations return (`queue::Effects`): dead letters are routed
 //! through the dead-letter exchange to their queues, whose own effects join the work list (a
-//! loop, not recursion, so a long chain of dead-letter queues cannot exhaust the stack),
+//! loop, not recursion, so a long chain of dead-letter queues cannot exhaust the stack; first
+//! in, first out, so each queue down the chain receives them in the order they died),
 //! expiry timers start, and queues that ask to go are deleted.
 
 use super::{timers, VHost};
@@ -8,6 +9,7 @@ use crate::broker::clock::unix_ms;
 use crate::broker::dead_letter::dead_letter;
 use crate::broker::exchange::Routed;
 use crate::broker::queue::{DeadLetters, Effects, Queue};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 impl VHost {
@@ -20,13 +22,13 @@ impl VHost {
     }
 
     fn carry_out_all(&self, queue: Arc<Queue>, fx: Effects) {
-        let mut work = vec![(queue, fx)];
-        while let Some((queue, fx)) = work.pop() {
+        let mut work = VecDeque::from([(queue, fx)]);
+        while let Some((queue, fx)) = work.pop_front() {
             for batch in fx.dead {
                 self.dead_letter(&queue, batch, &mut work);
             }
-            if fx.arm_expiry {
-                timers::start_expiry_timer(self, &queue);
+            if let Some(timer) = fx.arm_expiry {
+                timers::start_expiry_timer(self, &queue, timer);
             }
             if fx.delete {
                 // A failure is logged where it happens.
@@ -41,7 +43,7 @@ impl VHost {
         &self,
         queue: &Arc<Queue>,
         batch: DeadLetters,
-        work: &mut Vec<(Arc<Queue>, Effects)>,
+        work: &mut VecDeque<(Arc<Queue>, Effects)>,
     ) {
         if let Some(dlx) = &queue.policy.dead_letter_exchange {
             let now_secs = unix_ms() / 1000;
@@ -75,7 +77,7 @@ impl VHost {
                     }
                     let (_, fx) = target.publish(dl.message.clone());
                     if !fx.is_empty() {
-                        work.push((target, fx));
+                        work.push_back((target, fx));
                     }
                 }
             }

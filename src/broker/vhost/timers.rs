@@ -5,14 +5,17 @@
 
 use super::VHost;
 use crate::broker::clock::now_ms;
-use crate::broker::queue::{Effects, IdleCheck, Queue};
+use crate::broker::queue::{Effects, ExpiryTimer, IdleCheck, Queue};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-/// What a timer's check found: when to look again (None: stop) and what to carry out.
-type Check = fn(&VHost, &Arc<Queue>) -> Option<u64>;
-
-fn spawn(vhost: &VHost, queue: &Arc<Queue>, first_check: u64, check: Check) {
+/// Runs `check` at `first_check` and then whenever it asks (None: the timer ends).
+fn spawn(
+    vhost: &VHost,
+    queue: &Arc<Queue>,
+    first_check: u64,
+    check: impl Fn(&VHost, &Arc<Queue>) -> Option<u64> + Send + 'static,
+) {
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         return;
     };
@@ -34,10 +37,11 @@ fn spawn(vhost: &VHost, queue: &Arc<Queue>, first_check: u64, check: Check) {
     });
 }
 
-/// Expires messages at the head of `queue` when they are due.
-pub(super) fn start_expiry_timer(vhost: &VHost, queue: &Arc<Queue>) {
-    spawn(vhost, queue, queue.next_expiry_check(), |vhost, queue| {
-        let (next, fx): (Option<u64>, Effects) = queue.expire_due();
+/// Expires messages at the head of `queue` when they are due, until nothing is left to
+/// expire or a newer timer of the queue takes over.
+pub(super) fn start_expiry_timer(vhost: &VHost, queue: &Arc<Queue>, timer: ExpiryTimer) {
+    spawn(vhost, queue, timer.at, move |vhost, queue| {
+        let (next, fx): (Option<u64>, Effects) = queue.expire_due(timer.generation);
         vhost.carry_out(queue, fx);
         next
     });

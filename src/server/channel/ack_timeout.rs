@@ -8,7 +8,7 @@ use super::{Channel, Ctx};
 use std::sync::Arc;
 
 impl Channel {
-    /// The earliest acknowledgement deadline among unacked deliveries (ms since the epoch).
+    /// The earliest acknowledgement deadline among unacked deliveries (ms on the broker clock).
     pub fn next_ack_deadline(&self) -> Option<u64> {
         // Deliveries are in time order; per-queue timeouts may differ, so this is the first
         // deadline set, which is close enough for a timeout measured in seconds or minutes.
