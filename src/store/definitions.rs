@@ -126,15 +126,15 @@ impl Definitions {
             put_str(body, &b.routing_key);
             put_bytes(body, &b.arguments);
         }
-        super::record::end_framed(&mut out, start);
+        super::record::end_framed(&mut out, start, super::record::Checksum::Crc32);
         out
     }
 
     /// Decodes the file's bytes; None when they are damaged.
     pub fn decode(data: &[u8]) -> Option<Definitions> {
         let body = if let Some(rest) = data.strip_prefix(MAGIC) {
-            use super::record::{read_framed, Framed};
-            match read_framed(rest, usize::MAX) {
+            use super::record::{read_framed, Checksum, Framed};
+            match read_framed(rest, usize::MAX, Checksum::Crc32) {
                 Framed::Record(payload, used) if used == rest.len() => payload,
                 _ => return None,
             }

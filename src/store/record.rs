@@ -35,11 +35,25 @@ pub fn begin_framed(out: &mut Vec<u8>) -> usize {
     start
 }
 
-/// Completes the record started at `start`: its length and CRC over what was appended since.
-pub fn end_framed(out: &mut [u8], start: usize) {
+/// Whether a framed record's CRC is computed and checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checksum {
+    /// Files read after a crash (queue logs, definitions): torn or damaged writes must show.
+    Crc32,
+    /// Scratch files written and read back by one process and deleted at start-up (the
+    /// spool): the CRC field stays 0 and is not checked, which keeps paging cheap.
+    Scratch,
+}
+
+/// Completes the record started at `start`: its length and (with `Checksum::Crc32`) CRC over
+/// what was appended since.
+pub fn end_framed(out: &mut [u8], start: usize, checksum: Checksum) {
     let payload = &out[start + RECORD_HEADER..];
     let len = payload.len() as u32;
-    let crc = crc32fast::hash(payload);
+    let crc = match checksum {
+        Checksum::Crc32 => crc32fast::hash(payload),
+        Checksum::Scratch => 0,
+    };
     out[start..start + 4].copy_from_slice(&len.to_be_bytes());
     out[start + 4..start + 8].copy_from_slice(&crc.to_be_bytes());
 }
@@ -58,7 +72,7 @@ pub enum Framed<'a> {
 }
 
 /// Reads the framed record at the start of `buf`; payloads over `max_len` are damage.
-pub fn read_framed(buf: &[u8], max_len: usize) -> Framed<'_> {
+pub fn read_framed(buf: &[u8], max_len: usize, checksum: Checksum) -> Framed<'_> {
     if buf.is_empty() {
         return Framed::End;
     }
@@ -73,7 +87,7 @@ pub fn read_framed(buf: &[u8], max_len: usize) -> Framed<'_> {
     let Some(payload) = buf.get(RECORD_HEADER..RECORD_HEADER + len) else {
         return Framed::Partial(RECORD_HEADER + len);
     };
-    if crc32fast::hash(payload) != crc {
+    if checksum == Checksum::Crc32 && crc32fast::hash(payload) != crc {
         return Framed::Damaged;
     }
     Framed::Record(payload, RECORD_HEADER + len)
@@ -101,7 +115,7 @@ pub fn put_message(
     out.extend_from_slice(&(properties.len() as u32).to_be_bytes());
     out.extend_from_slice(properties);
     out.extend_from_slice(body);
-    end_framed(out, start);
+    end_framed(out, start, Checksum::Crc32);
 }
 
 /// Set in an ack record's sequence number when it only records a delivery (so recovery can
@@ -128,7 +142,7 @@ pub enum Read {
 
 /// Reads the message record at the start of `buf`.
 pub fn read_message(buf: &[u8]) -> Read {
-    match read_framed(buf, MAX_RECORD) {
+    match read_framed(buf, MAX_RECORD, Checksum::Crc32) {
         Framed::End => Read::End,
         Framed::Record(payload, used) if payload.len() >= MIN_MESSAGE_PAYLOAD => {
             match decode_payload(payload) {

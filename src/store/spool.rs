@@ -1,10 +1,11 @@
 //! A spool: scratch records appended to one file and read back in order, in batches, so that
 //! what it holds costs no RAM (a count and two file offsets). Records are framed like every
-//! other file's (`record::begin_framed` / `read_framed`); what a payload means is the
+//! other file's (`record::begin_framed` / `read_framed`), without the CRC (`Checksum::Scratch`:
+//! the file never outlives the process that wrote it); what a payload means is the
 //! caller's business (the broker pages ready messages out here). Scratch only: a spool is
 //! never read at recovery, and its file goes when the spool is reset or dropped.
 
-use super::record::{begin_framed, end_framed, read_framed, Framed, MAX_RECORD};
+use super::record::{begin_framed, end_framed, read_framed, Checksum, Framed, MAX_RECORD};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
@@ -63,7 +64,7 @@ impl Spool {
     pub fn push(&mut self, counted: u64, write: impl FnOnce(&mut Vec<u8>)) {
         let start = begin_framed(&mut self.pending);
         write(&mut self.pending);
-        end_framed(&mut self.pending, start);
+        end_framed(&mut self.pending, start, Checksum::Scratch);
         self.count += 1;
         self.counted += counted;
         if self.pending.len() >= WRITE_CHUNK {
@@ -131,7 +132,7 @@ impl Spool {
         file.read_exact(&mut buf)?;
         let (mut at, mut taken) = (0, 0);
         while taken < max {
-            match read_framed(&buf[at..], MAX_RECORD) {
+            match read_framed(&buf[at..], MAX_RECORD, Checksum::Scratch) {
                 Framed::Record(payload, used) => {
                     take(payload, &mut decode, &mut self.counted, out)?;
                     at += used;
@@ -163,7 +164,7 @@ impl Spool {
     ) -> io::Result<()> {
         let (mut at, mut taken) = (0, 0);
         while taken < max {
-            match read_framed(&self.pending[at..], MAX_RECORD) {
+            match read_framed(&self.pending[at..], MAX_RECORD, Checksum::Scratch) {
                 Framed::Record(payload, used) => {
                     take(payload, &mut decode, &mut self.counted, out)?;
                     at += used;
