@@ -101,6 +101,7 @@ impl Message {
     }
 
     /// The body.
+    #[inline]
     pub fn body(&self) -> &[u8] {
         let start = HEADER + self.exchange_len() + self.routing_key_len() + self.properties_len();
         &self.data[start..]

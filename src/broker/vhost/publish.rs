@@ -57,6 +57,7 @@ impl VHost {
     /// Publishes one message. Errors are RabbitMQ's channel errors for basic.publish (the
     /// caller adds the method): 404 for a missing exchange, 403 for an internal one, 406 for
     /// properties RabbitMQ refuses.
+    #[inline]
     pub fn publish(&self, p: &Publish<'_>, ticket: &mut ConfirmTicket) -> AmqpResult<Published> {
         ticket.durable.clear();
         let view = properties::view(p.properties).unwrap_or_default();
@@ -129,6 +130,7 @@ impl VHost {
 
     /// Offers the routed message to its queues (`ticket.routed`), with `properties` in place
     /// of the published ones when given.
+    #[inline]
     fn enqueue(
         &self,
         p: &Publish<'_>,
