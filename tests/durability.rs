@@ -903,3 +903,49 @@ async fn a_publish_refused_by_reject_publish_dlx_leaves_the_stored_messages_alon
         [("refused".to_string(), false)]
     );
 }
+
+/// An exchange-to-exchange binding answered bind-ok survives an immediate kill -9 (it used to
+/// reach the disk only with the next durable change).
+#[tokio::test]
+async fn an_answered_exchange_binding_survives_kill_9() {
+    let w = WarrenProcess::start_fresh().await;
+    {
+        let (_c, ch) = w.channel().await;
+        for x in ["upstream", "downstream"] {
+            ch.exchange_declare(
+                x.into(),
+                ExchangeKind::Fanout,
+                ExchangeDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        }
+        durable_queue(&ch, "end").await;
+        ch.queue_bind(
+            "end".into(),
+            "downstream".into(),
+            "".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+        ch.exchange_bind(
+            "downstream".into(),
+            "upstream".into(),
+            "".into(),
+            ExchangeBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    }
+    let w = w.crash_and_restart().await;
+    let (_c, ch) = confirming(&w).await;
+    publish_confirmed(&ch, "upstream", "", b"through both", persistent()).await;
+    assert_eq!(bodies(&ch, "end").await, [("through both".to_string(), false)]);
+}

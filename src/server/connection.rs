@@ -9,7 +9,7 @@
 //! Errors: soft codes close the channel; hard codes (or errors on channel 0) close the
 //! connection; that choice is made only in `fail`.
 
-use super::channel::{Channel, Ctx, Signal};
+use super::channel::{Channel, Ctx, HeldReply, Signal};
 use super::handshake::{handshake, HandshakeError, Negotiated};
 use super::output::Output;
 use super::Slots;
@@ -133,6 +133,7 @@ pub async fn serve(
         out: Output::with_capacity(READ_BUFFER),
         phase: Phase::Open,
         redispatch: Vec::new(),
+        held: None,
         recently_closed: Vec::new(),
         batches: 0,
         published: false,
@@ -166,6 +167,7 @@ macro_rules! channel_ctx {
             frame_max: $conn.n.frame_max,
             redispatch: &mut $conn.redispatch,
             consumer_timeout: $conn.consumer_timeout,
+            held: &mut $conn.held,
         }
     };
 }
@@ -190,6 +192,9 @@ struct Connection {
     out: Output,
     phase: Phase,
     redispatch: Vec<Arc<Queue>>,
+    /// A reply waiting for its durable change to be recorded: input stops until it is sent,
+    /// so nothing the client does next can overtake it.
+    held: Option<HeldReply>,
     /// Channels the client closed, with the input batch that carried the close. Frames that
     /// came with the close (sent before the client could see our close-ok) are ignored, as
     /// RabbitMQ ignores what reaches a channel that is still shutting down; a method in a
@@ -251,7 +256,8 @@ impl Connection {
             // A blocked connection is still read once it is closing: its close-ok must not
             // wait for the alarm to clear (shutdown would stall).
             let paused = self.blocked && self.phase == Phase::Open;
-            let can_read = !eof && !paused && self.out.len() < OUTPUT_READ_STOP;
+            let can_read =
+                !eof && !paused && self.held.is_none() && self.out.len() < OUTPUT_READ_STOP;
             let can_take = self.out.len() < OUTPUT_HIGH_WATER && self.phase == Phase::Open;
             let awaits_disk = durable.is_some() && self.channels.values().any(|c| c.awaits_disk());
             let ack_deadline = self
@@ -300,6 +306,11 @@ impl Connection {
                     }
                 },
                 _ = next_round(durable), if awaits_disk => self.after_batch(),
+                recorded = held_recorded(&mut self.held), if self.held.is_some() => {
+                    self.release_held(recorded);
+                    // The frames that arrived behind the held method.
+                    self.process_input(&mut inbuf);
+                }
                 _ = alarm_changed(alarm) => {}
                 _ = sleep_until_ms(ack_deadline), if ack_deadline.is_some() => self.enforce_ack_timeouts(),
                 _ = stop.changed(), if self.phase == Phase::Open => {
@@ -311,7 +322,8 @@ impl Connection {
                     // Spec 4.2.7: a peer silent for two intervals is gone.
                     // A blocked connection's client may not send heartbeats (lapin stops all
                     // writes when blocked), so silence then is not a failure.
-                    if self.blocked {
+                    // Nor is a connection whose input waits for a held reply.
+                    if self.blocked || self.held.is_some() {
                         last_read = Instant::now();
                     }
                     if last_read.elapsed() > hb * 2 {
@@ -355,7 +367,7 @@ impl Connection {
     fn process_input(&mut self, inbuf: &mut BytesMut) {
         self.batches += 1;
         let mut consumed = 0;
-        while self.phase != Phase::Done {
+        while self.phase != Phase::Done && self.held.is_none() {
             let frame = match split_frame(&inbuf[consumed..], self.n.frame_max) {
                 Ok(Some(f)) => f,
                 Ok(None) => break,
@@ -387,6 +399,26 @@ impl Connection {
         inbuf.advance(consumed);
         if inbuf.capacity() < READ_BUFFER {
             inbuf.reserve(READ_BUFFER);
+        }
+        self.after_batch();
+    }
+
+    /// Sends the held reply once its change is recorded, or closes with the error if it could
+    /// not be.
+    fn release_held(&mut self, recorded: AmqpResult<()>) {
+        let Some(held) = self.held.take() else {
+            return;
+        };
+        if self.phase != Phase::Open {
+            return;
+        }
+        match recorded {
+            Ok(()) => {
+                if let Some(reply) = held.reply {
+                    put_method(&mut self.out, held.channel, reply);
+                }
+            }
+            Err(e) => self.fail(held.channel, e.with_method(held.method)),
         }
         self.after_batch();
     }
@@ -707,6 +739,14 @@ async fn sleep_until_ms(deadline: Option<u64>) {
 }
 
 /// Waits for the resource alarms to change (forever when there are none).
+/// Waits for the held reply's recording (never called without one).
+async fn held_recorded(held: &mut Option<HeldReply>) -> AmqpResult<()> {
+    match held {
+        Some(h) => h.recording.finished().await,
+        None => std::future::pending().await,
+    }
+}
+
 async fn alarm_changed(alarm: &mut Option<watch::Receiver<Alarms>>) {
     if let Some(rx) = alarm {
         if rx.changed().await.is_ok() {

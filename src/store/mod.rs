@@ -11,6 +11,7 @@ pub(crate) mod disk;
 pub(crate) mod flusher;
 pub(crate) mod queue_log;
 pub mod record;
+pub(crate) mod snapshots;
 pub(crate) mod spool;
 
 pub use definitions::{BindingDef, Definitions, ExchangeDef, QueueDef};
@@ -18,6 +19,7 @@ pub use disk::DiskGuard;
 pub use flusher::{FlushState, SyncPolicy};
 pub use queue_log::QueueLog;
 pub use record::StoredMessage;
+pub use snapshots::{AfterSave, Saved};
 pub use spool::Spool;
 
 use std::io;
@@ -30,6 +32,8 @@ use tokio::sync::watch;
 pub struct Store {
     root: PathBuf,
     flush: Arc<FlushState>,
+    /// The storage thread that writes definition snapshots.
+    snapshots: snapshots::SnapshotWriter,
     disk: Arc<DiskGuard>,
     /// The previous run ended with `close` (not a crash).
     clean: bool,
@@ -48,6 +52,17 @@ fn definitions_file_name(vhost: &str) -> String {
     }
     name.push_str(".bin");
     name
+}
+
+/// Replaces the snapshot of `vhost` under `root` atomically.
+fn write_snapshot(root: &std::path::Path, vhost: &str, defs: &Definitions) -> io::Result<()> {
+    let dir = root.join(DEFINITIONS_DIR);
+    if !dir.exists() {
+        std::fs::create_dir_all(&dir)?;
+        // The new folder's entry must be durable too, or a power loss could lose it.
+        std::fs::File::open(root)?.sync_all()?;
+    }
+    defs.save_file(&dir.join(definitions_file_name(vhost)))
 }
 
 /// Written by a clean shutdown once everything is on disk; removed at start-up. Without it,
@@ -71,6 +86,7 @@ impl Store {
         }
         let disk = Arc::new(DiskGuard::new(root.clone()));
         Ok(Arc::new(Store {
+            snapshots: snapshots::SnapshotWriter::start(root.clone(), write_snapshot)?,
             root,
             flush: flusher::start(policy, disk.clone())?,
             disk,
@@ -88,7 +104,7 @@ impl Store {
     /// Clean shutdown: waits (at most `limit`) until everything is on disk, then records
     /// that the run ended cleanly. Returns false if the disk did not take everything.
     pub fn close(&self, limit: std::time::Duration) -> bool {
-        if !self.flush.drain(limit) {
+        if !self.snapshots.drain(limit) || !self.flush.drain(limit) {
             return false;
         }
         let marker = self.root.join(CLEAN_SHUTDOWN);
@@ -168,15 +184,21 @@ impl Store {
         Ok(all)
     }
 
-    /// Replaces the durable definitions of `vhost` atomically; other vhosts' stay as they are.
+    /// Replaces the durable definitions of `vhost` atomically, on this thread; other vhosts'
+    /// stay as they are.
     pub fn save_definitions(&self, vhost: &str, defs: &Definitions) -> io::Result<()> {
-        let dir = self.root.join(DEFINITIONS_DIR);
-        if !dir.exists() {
-            std::fs::create_dir_all(&dir)?;
-            // The new folder's entry must be durable too, or a power loss could lose it.
-            std::fs::File::open(&self.root)?.sync_all()?;
-        }
-        defs.save_file(&dir.join(definitions_file_name(vhost)))
+        write_snapshot(&self.root, vhost, defs)
+    }
+
+    /// Hands the durable definitions of `vhost` to the storage thread, which replaces them
+    /// atomically and then runs `then`; the answer says whether they reached the disk.
+    pub fn save_definitions_later(
+        &self,
+        vhost: Arc<str>,
+        defs: Definitions,
+        then: Option<AfterSave>,
+    ) -> Saved {
+        self.snapshots.save(vhost, defs, then)
     }
 
     /// A data directory written before per-vhost snapshots has every vhost in one file: it is

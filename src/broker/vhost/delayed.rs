@@ -204,22 +204,26 @@ impl VHost {
         }
     }
 
-    /// The durable log of delayed messages, created (and recorded) on first use.
+    /// The durable log of delayed messages, once a durable delayed exchange exists.
     fn delayed_log(&self) -> Option<&DelayedLog> {
-        if let Some(delayed) = self.delayed.get() {
-            return Some(delayed);
-        }
-        let store = self.store.as_ref()?;
-        let log = match store.create_queue_log() {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot create the delayed-message log; delayed messages stay in memory");
-                return None;
-            }
+        self.delayed.get()
+    }
+
+    /// Creates the durable log of delayed messages if there is none yet. The caller records
+    /// it: the declare of the first durable delayed exchange, before its declare-ok, so a
+    /// confirmed delayed message is always in a log the definitions know.
+    pub(super) fn create_delayed_log(&self) -> std::io::Result<()> {
+        let Some(store) = self.store.as_ref() else {
+            return Ok(());
         };
-        let delayed = self.delayed.get_or_init(|| DelayedLog::new(log));
-        let _ = self.persist_if(true);
-        Some(delayed)
+        if self.delayed.get().is_some() {
+            return Ok(());
+        }
+        let log = store.create_queue_log()?;
+        // Lost race: the other declare's log is the one kept, this empty one is an orphan
+        // removed at the next start.
+        let _ = self.delayed.set(DelayedLog::new(log));
+        Ok(())
     }
 
     /// Recovery: reopens the delayed-message log and schedules what it holds.

@@ -19,6 +19,7 @@ use crate::protocol::table::{same_value, type_name, value_text};
 use crate::protocol::{AMQPValue, FieldTable};
 use crate::store::Store;
 use parking_lot::{Mutex, RwLock};
+pub use persist::Recording;
 pub use publish::{ConfirmTicket, Publish, Published};
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
@@ -32,6 +33,28 @@ pub struct QueueDeclare<'a> {
     pub exclusive: bool,
     pub auto_delete: bool,
     pub arguments: &'a FieldTable,
+}
+
+/// What queue.declare answers: the queue, its ready messages and consumers, and the write
+/// that records a new durable queue.
+#[derive(Debug)]
+pub struct DeclaredQueue {
+    pub queue: Arc<Queue>,
+    pub messages: u32,
+    pub consumers: u32,
+    pub recording: Recording,
+}
+
+impl DeclaredQueue {
+    /// A queue that was there already: nothing to record.
+    fn existing(queue: Arc<Queue>) -> DeclaredQueue {
+        DeclaredQueue {
+            messages: queue.message_count(),
+            consumers: queue.consumer_count(),
+            queue,
+            recording: Recording::nothing(),
+        }
+    }
 }
 
 /// What exchange.declare asks for.
@@ -145,18 +168,20 @@ impl VHost {
     }
 
     /// exchange.declare.
-    pub fn declare_exchange(&self, d: &ExchangeDeclare<'_>) -> AmqpResult<()> {
+    pub fn declare_exchange(&self, d: &ExchangeDeclare<'_>) -> AmqpResult<Recording> {
         if d.name.is_empty() {
             // RabbitMQ refuses every declare of the default exchange, passive ones included.
             return Err(Self::default_exchange_refused());
         }
         if d.passive {
-            return self.exchange(d.name).map(|_| ());
+            return self.exchange(d.name).map(|_| Recording::nothing());
         }
         let (kind, delayed) = parse_type(d.kind, d.arguments)?;
         let mut exchanges = self.exchanges.write();
         if let Some(x) = exchanges.get(d.name) {
-            return self.check_exchange_equivalence(&x.spec, kind, delayed, d);
+            return self
+                .check_exchange_equivalence(&x.spec, kind, delayed, d)
+                .map(|()| Recording::nothing());
         }
         if d.name.starts_with("amq.") {
             return Err(AmqpError::access_refused(format!(
@@ -173,10 +198,15 @@ impl VHost {
             internal: d.internal,
             arguments: d.arguments.clone(),
         };
+        if delayed && d.durable {
+            self.create_delayed_log().map_err(|e| {
+                tracing::error!(error = %e, "cannot create the delayed-message log");
+                AmqpError::internal_error("cannot create the delayed-message storage")
+            })?;
+        }
         exchanges.insert(spec.name.clone(), Exchange::new(spec));
         drop(exchanges);
-        self.persist_if(d.durable)?;
-        Ok(())
+        Ok(self.persist_if(d.durable, None))
     }
 
     fn check_exchange_equivalence(
@@ -213,7 +243,7 @@ impl VHost {
     }
 
     /// exchange.delete: idempotent for missing exchanges, like RabbitMQ.
-    pub fn delete_exchange(&self, name: &str, if_unused: bool) -> AmqpResult<()> {
+    pub fn delete_exchange(&self, name: &str, if_unused: bool) -> AmqpResult<Recording> {
         if name.is_empty() {
             return Err(Self::default_exchange_refused());
         }
@@ -225,7 +255,7 @@ impl VHost {
         }
         let mut exchanges = self.exchanges.write();
         let Some(x) = exchanges.get(name) else {
-            return Ok(());
+            return Ok(Recording::nothing());
         };
         if if_unused && x.has_bindings() {
             return Err(AmqpError::precondition_failed(format!(
@@ -244,7 +274,7 @@ impl VHost {
                 cascaded |= self.auto_delete_exchange(&x);
             }
         }
-        self.persist_if(durable || cascaded)
+        Ok(self.persist_if(durable || cascaded, None))
     }
 
     /// Where a new queue pages out its backlog (None without a store: everything stays in RAM).
@@ -272,16 +302,12 @@ impl VHost {
     }
 
     /// queue.declare: returns the queue with its ready-message and consumer counts.
-    pub fn declare_queue(
-        &self,
-        d: &QueueDeclare<'_>,
-        conn_id: u64,
-    ) -> AmqpResult<(Arc<Queue>, u32, u32)> {
+    pub fn declare_queue(&self, d: &QueueDeclare<'_>, conn_id: u64) -> AmqpResult<DeclaredQueue> {
         if d.passive {
             let q = self.queue(d.name, conn_id)?;
             // A passive declare counts as use for x-expires, as in RabbitMQ.
             q.touch();
-            return Ok((q.clone(), q.message_count(), q.consumer_count()));
+            return Ok(DeclaredQueue::existing(q));
         }
         if d.name.starts_with("amq.") {
             return Err(AmqpError::access_refused(format!(
@@ -312,7 +338,7 @@ impl VHost {
             drop(queues);
             self.check_queue_equivalence(&q, d, conn_id)?;
             q.touch();
-            return Ok((q.clone(), q.message_count(), q.consumer_count()));
+            return Ok(DeclaredQueue::existing(q));
         }
         let spec = QueueSpec {
             name: name.clone(),
@@ -336,8 +362,13 @@ impl VHost {
         queues.insert(name, q.clone());
         drop(queues);
         timers::start_idle_timer(self, &q);
-        self.persist_if(persisted)?;
-        Ok((q, 0, 0))
+        let recording = self.persist_if(persisted, None);
+        Ok(DeclaredQueue {
+            queue: q,
+            messages: 0,
+            consumers: 0,
+            recording,
+        })
     }
 
     fn check_queue_equivalence(
@@ -399,7 +430,7 @@ impl VHost {
         routing_key: &str,
         arguments: &FieldTable,
         conn_id: u64,
-    ) -> AmqpResult<()> {
+    ) -> AmqpResult<Recording> {
         if exchange.is_empty() {
             return Err(Self::default_exchange_refused());
         }
@@ -409,7 +440,7 @@ impl VHost {
         x.validate_binding(arguments)?;
         let durable = x.spec.durable && q.log().is_some();
         x.bind(Dest::Queue(q), routing_key, arguments);
-        self.persist_if(durable)
+        Ok(self.persist_if(durable, None))
     }
 
     /// queue.unbind: removing a binding that does not exist is fine.
@@ -420,7 +451,7 @@ impl VHost {
         routing_key: &str,
         arguments: &FieldTable,
         conn_id: u64,
-    ) -> AmqpResult<()> {
+    ) -> AmqpResult<Recording> {
         if exchange.is_empty() {
             return Err(Self::default_exchange_refused());
         }
@@ -431,14 +462,14 @@ impl VHost {
             q => q,
         };
         let (Ok(x), Ok(q)) = (self.exchange(exchange), q) else {
-            return Ok(());
+            return Ok(Recording::nothing());
         };
         let durable = x.spec.durable && q.log().is_some();
-        if x.unbind(&Dest::Queue(q), routing_key, arguments) {
-            let cascaded = self.auto_delete_exchange(&x);
-            self.persist_if(durable || cascaded)?;
+        if !x.unbind(&Dest::Queue(q), routing_key, arguments) {
+            return Ok(Recording::nothing());
         }
-        Ok(())
+        let cascaded = self.auto_delete_exchange(&x);
+        Ok(self.persist_if(durable || cascaded, None))
     }
 
     /// exchange.bind (RabbitMQ extension): messages routed by `source` also go through
@@ -449,7 +480,7 @@ impl VHost {
         source: &str,
         routing_key: &str,
         arguments: &FieldTable,
-    ) -> AmqpResult<()> {
+    ) -> AmqpResult<Recording> {
         if destination.is_empty() || source.is_empty() {
             return Err(Self::default_exchange_refused());
         }
@@ -461,7 +492,8 @@ impl VHost {
             routing_key,
             arguments,
         );
-        Ok(())
+        // The snapshot keeps bindings between durable exchanges.
+        Ok(self.persist_if(src.spec.durable && dst.spec.durable, None))
     }
 
     /// exchange.unbind: removing a missing binding is fine.
@@ -471,18 +503,18 @@ impl VHost {
         source: &str,
         routing_key: &str,
         arguments: &FieldTable,
-    ) -> AmqpResult<()> {
+    ) -> AmqpResult<Recording> {
         if destination.is_empty() || source.is_empty() {
             return Err(Self::default_exchange_refused());
         }
         let Ok(src) = self.exchange(source) else {
-            return Ok(());
+            return Ok(Recording::nothing());
         };
-        if src.unbind(&Dest::Exchange(destination.into()), routing_key, arguments) {
-            let cascaded = self.auto_delete_exchange(&src);
-            self.persist_if(src.spec.durable || cascaded)?;
+        if !src.unbind(&Dest::Exchange(destination.into()), routing_key, arguments) {
+            return Ok(Recording::nothing());
         }
-        Ok(())
+        let cascaded = self.auto_delete_exchange(&src);
+        Ok(self.persist_if(src.spec.durable || cascaded, None))
     }
 
     /// An auto-delete exchange goes when its last binding does (RabbitMQ); its going removes
@@ -531,10 +563,12 @@ impl VHost {
         if_unused: bool,
         if_empty: bool,
         conn_id: u64,
-    ) -> AmqpResult<u32> {
+    ) -> AmqpResult<(u32, Recording)> {
         let q = match self.queue(name, conn_id) {
             Ok(q) => q,
-            Err(e) if e.code == crate::error::code::NOT_FOUND => return Ok(0),
+            Err(e) if e.code == crate::error::code::NOT_FOUND => {
+                return Ok((0, Recording::nothing()))
+            }
             Err(e) => return Err(e),
         };
         if if_unused && q.consumer_count() > 0 {
@@ -549,7 +583,7 @@ impl VHost {
                 self.name
             )));
         }
-        self.remove_queue(&q)
+        Ok(self.remove_queue(&q))
     }
 
     /// Direct reply-to (RabbitMQ extension): a consumer on `amq.rabbitmq.reply-to` gets a
@@ -579,12 +613,13 @@ impl VHost {
     /// A durable queue's definitions without it reach the disk before its log files are
     /// removed, so a delete answered delete-ok stays deleted and one interrupted by a crash
     /// comes back whole, never in part (files a crash leaves behind are orphans, removed at
-    /// start-up). If the definitions cannot be written the log is kept and the caller gets
-    /// 541 INTERNAL_ERROR: after a restart the queue would be back.
-    pub fn remove_queue(&self, q: &Arc<Queue>) -> AmqpResult<u32> {
+    /// start-up). If the definitions cannot be written the log is kept and the recording
+    /// fails (541 INTERNAL_ERROR for a client waiting on it): after a restart the queue would
+    /// be back.
+    pub fn remove_queue(&self, q: &Arc<Queue>) -> (u32, Recording) {
         if q.name().starts_with(REPLY_TO) {
             self.reply_queues.lock().remove(q.name());
-            return Ok(q.delete());
+            return (q.delete(), Recording::nothing());
         }
         {
             let mut queues = self.queues.write();
@@ -600,13 +635,14 @@ impl VHost {
             }
         }
         let n = q.delete();
-        if let Some(log) = q.log() {
-            self.persist_if(true)?;
-            log.delete();
-        } else {
-            self.persist_if(cascaded)?;
-        }
-        Ok(n)
+        let recording = match q.log() {
+            Some(log) => {
+                let log = log.clone();
+                self.persist_if(true, Some(Box::new(move || log.delete())))
+            }
+            None => self.persist_if(cascaded, None),
+        };
+        (n, recording)
     }
 
     /// Deletes the exclusive queues of a connection that closed.

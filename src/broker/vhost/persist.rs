@@ -7,33 +7,66 @@ use crate::broker::message::{Message, QueuedMessage};
 use crate::broker::queue::{Queue, QueueSpec};
 use crate::error::{AmqpError, AmqpResult};
 use crate::protocol::table::{decode_table, encode_table};
-use crate::store::{BindingDef, Definitions, ExchangeDef, QueueDef};
+use crate::store::{AfterSave, BindingDef, Definitions, ExchangeDef, QueueDef, Saved};
 use std::sync::Arc;
 
 /// Recovered messages are handed to their queue in batches of this many.
 const RESTORE_BATCH: usize = 4096;
 
-impl VHost {
-    /// Writes the durable definitions when `changed` (a durable thing was touched).
-    pub(super) fn persist_if(&self, changed: bool) -> AmqpResult<()> {
-        let Some(store) = self.store.as_ref().filter(|_| changed) else {
+/// The write that records a change to the durable definitions. The change is in memory at
+/// once; its reply (declare-ok, delete-ok, ...) waits for this, so a client never hears of a
+/// change a crash could undo.
+#[must_use = "a durable change is answered only once it is recorded"]
+#[derive(Debug, Default)]
+pub struct Recording(Option<Saved>);
+
+impl Recording {
+    /// Nothing durable changed: answer at once.
+    pub fn nothing() -> Recording {
+        Recording(None)
+    }
+
+    /// Whether the reply has to wait.
+    pub fn is_pending(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Waits for the write; a failure is 541 INTERNAL_ERROR, as the client got when the write
+    /// was made in place.
+    pub async fn finished(&mut self) -> AmqpResult<()> {
+        let Some(saved) = self.0.as_mut() else {
             return Ok(());
         };
-        let _serial = self.persist_lock.lock();
-        let save = || store.save_definitions(&self.name, &self.snapshot());
-        // Written and synced on this thread; on the multi-threaded runtime the worker's other
-        // tasks move to another worker meanwhile, so a declare's fsyncs stall no connection.
-        let multi_threaded = tokio::runtime::Handle::try_current()
-            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-        let saved = if multi_threaded {
-            tokio::task::block_in_place(save)
+        let ok = saved.await.unwrap_or(false);
+        self.0 = None;
+        if ok {
+            Ok(())
         } else {
-            save()
+            Err(AmqpError::internal_error(
+                "cannot write durable definitions",
+            ))
+        }
+    }
+}
+
+impl VHost {
+    /// Records the durable definitions when `changed` (a durable thing was touched): the
+    /// snapshot is taken now and written on the storage thread, which runs `then` once it is
+    /// on disk.
+    pub(super) fn persist_if(&self, changed: bool, then: Option<AfterSave>) -> Recording {
+        let Some(store) = self.store.as_ref().filter(|_| changed) else {
+            if let Some(then) = then {
+                then();
+            }
+            return Recording::nothing();
         };
-        saved.map_err(|e| {
-            tracing::error!(error = %e, "cannot write durable definitions");
-            AmqpError::internal_error("cannot write durable definitions")
-        })
+        // Snapshots reach the storage thread in the order they were taken.
+        let _serial = self.persist_lock.lock();
+        Recording(Some(store.save_definitions_later(
+            self.name.clone(),
+            self.snapshot(),
+            then,
+        )))
     }
 
     /// The durable definitions of this vhost as they are now.
@@ -195,6 +228,20 @@ impl VHost {
         // now that their queues and bindings are back.
         if let Some(dir) = delayed_log {
             delayed += self.recover_delayed(&dir)?;
+        }
+        let durable_delayed = self
+            .exchanges
+            .read()
+            .values()
+            .any(|x| x.spec.delayed && x.spec.durable);
+        if durable_delayed && self.delayed.get().is_none() {
+            // Data written before the log came with its exchange's declare: create and record
+            // it now, before any delayed message can be confirmed.
+            self.create_delayed_log()?;
+            store.save_definitions(&self.name, &self.snapshot())?;
+            if let Some(d) = self.delayed.get() {
+                logs.push(d.log.name().to_string());
+            }
         }
         tracing::info!(
             vhost = %self.name,

@@ -7,6 +7,10 @@ use crate::broker::queue::ConsumerEntry;
 use crate::broker::vhost::{generate_name, ExchangeDeclare, QueueDeclare, REPLY_TO};
 use crate::error::{AmqpError, AmqpResult};
 use crate::protocol::encode::{put_content, put_get_ok};
+use crate::protocol::methods::{
+    EXCHANGE_BIND, EXCHANGE_DECLARE, EXCHANGE_DELETE, EXCHANGE_UNBIND, QUEUE_BIND, QUEUE_DECLARE,
+    QUEUE_DELETE, QUEUE_UNBIND,
+};
 use crate::protocol::AMQPClass;
 use crate::protocol::{basic, channel, confirm, exchange, queue, tx};
 use std::sync::Arc;
@@ -55,13 +59,9 @@ impl Channel {
                     m.source.as_str(),
                     m.routing_key.as_str(),
                 );
-                ctx.vhost.bind_exchange(d, s, k, &m.arguments)?;
-                if !m.nowait {
-                    self.reply(
-                        ctx,
-                        C::Exchange(exchange::AMQPMethod::BindOk(exchange::BindOk {})),
-                    );
-                }
+                let recording = ctx.vhost.bind_exchange(d, s, k, &m.arguments)?;
+                let ok = C::Exchange(exchange::AMQPMethod::BindOk(exchange::BindOk {}));
+                self.reply_when_recorded(ctx, recording, EXCHANGE_BIND, (!m.nowait).then_some(ok));
             }
             C::Exchange(exchange::AMQPMethod::Unbind(m)) => {
                 let (d, s, k) = (
@@ -69,13 +69,14 @@ impl Channel {
                     m.source.as_str(),
                     m.routing_key.as_str(),
                 );
-                ctx.vhost.unbind_exchange(d, s, k, &m.arguments)?;
-                if !m.nowait {
-                    self.reply(
-                        ctx,
-                        C::Exchange(exchange::AMQPMethod::UnbindOk(exchange::UnbindOk {})),
-                    );
-                }
+                let recording = ctx.vhost.unbind_exchange(d, s, k, &m.arguments)?;
+                let ok = C::Exchange(exchange::AMQPMethod::UnbindOk(exchange::UnbindOk {}));
+                self.reply_when_recorded(
+                    ctx,
+                    recording,
+                    EXCHANGE_UNBIND,
+                    (!m.nowait).then_some(ok),
+                );
             }
             C::Queue(queue::AMQPMethod::Declare(m)) => self.queue_declare(ctx, m)?,
             C::Queue(queue::AMQPMethod::Bind(m)) => self.queue_bind(ctx, m)?,
@@ -119,7 +120,7 @@ impl Channel {
     }
 
     fn exchange_declare(&mut self, ctx: &mut Ctx<'_>, m: exchange::Declare) -> AmqpResult<()> {
-        ctx.vhost.declare_exchange(&ExchangeDeclare {
+        let recording = ctx.vhost.declare_exchange(&ExchangeDeclare {
             name: m.exchange.as_str(),
             kind: m.kind.as_str(),
             passive: m.passive,
@@ -128,24 +129,17 @@ impl Channel {
             internal: m.internal,
             arguments: &m.arguments,
         })?;
-        if !m.nowait {
-            self.reply(
-                ctx,
-                AMQPClass::Exchange(exchange::AMQPMethod::DeclareOk(exchange::DeclareOk {})),
-            );
-        }
+        let ok = AMQPClass::Exchange(exchange::AMQPMethod::DeclareOk(exchange::DeclareOk {}));
+        self.reply_when_recorded(ctx, recording, EXCHANGE_DECLARE, (!m.nowait).then_some(ok));
         Ok(())
     }
 
     fn exchange_delete(&mut self, ctx: &mut Ctx<'_>, m: exchange::Delete) -> AmqpResult<()> {
-        ctx.vhost
+        let recording = ctx
+            .vhost
             .delete_exchange(m.exchange.as_str(), m.if_unused)?;
-        if !m.nowait {
-            self.reply(
-                ctx,
-                AMQPClass::Exchange(exchange::AMQPMethod::DeleteOk(exchange::DeleteOk {})),
-            );
-        }
+        let ok = AMQPClass::Exchange(exchange::AMQPMethod::DeleteOk(exchange::DeleteOk {}));
+        self.reply_when_recorded(ctx, recording, EXCHANGE_DELETE, (!m.nowait).then_some(ok));
         Ok(())
     }
 
@@ -169,7 +163,7 @@ impl Channel {
             self.reply(ctx, AMQPClass::Queue(queue::AMQPMethod::DeclareOk(ok)));
             return Ok(());
         }
-        let (q, messages, consumers) = ctx.vhost.declare_queue(
+        let declared = ctx.vhost.declare_queue(
             &QueueDeclare {
                 name: m.queue.as_str(),
                 passive: m.passive,
@@ -180,15 +174,20 @@ impl Channel {
             },
             ctx.conn_id,
         )?;
+        let q = &declared.queue;
         self.last_declared_queue = Some(q.spec.name.clone());
-        if !m.nowait {
-            let ok = queue::DeclareOk {
-                queue: q.name().into(),
-                message_count: messages,
-                consumer_count: consumers,
-            };
-            self.reply(ctx, AMQPClass::Queue(queue::AMQPMethod::DeclareOk(ok)));
-        }
+        let ok = queue::DeclareOk {
+            queue: q.name().into(),
+            message_count: declared.messages,
+            consumer_count: declared.consumers,
+        };
+        let ok = AMQPClass::Queue(queue::AMQPMethod::DeclareOk(ok));
+        self.reply_when_recorded(
+            ctx,
+            declared.recording,
+            QUEUE_DECLARE,
+            (!m.nowait).then_some(ok),
+        );
         Ok(())
     }
 
@@ -199,30 +198,25 @@ impl Channel {
             ("", "") => &*queue,
             (_, key) => key,
         };
-        ctx.vhost
-            .bind_queue(&queue, m.exchange.as_str(), key, &m.arguments, ctx.conn_id)?;
-        if !m.nowait {
-            self.reply(
-                ctx,
-                AMQPClass::Queue(queue::AMQPMethod::BindOk(queue::BindOk {})),
-            );
-        }
+        let recording =
+            ctx.vhost
+                .bind_queue(&queue, m.exchange.as_str(), key, &m.arguments, ctx.conn_id)?;
+        let ok = AMQPClass::Queue(queue::AMQPMethod::BindOk(queue::BindOk {}));
+        self.reply_when_recorded(ctx, recording, QUEUE_BIND, (!m.nowait).then_some(ok));
         Ok(())
     }
 
     fn queue_unbind(&mut self, ctx: &mut Ctx<'_>, m: queue::Unbind) -> AmqpResult<()> {
         let queue = self.queue_name(m.queue.as_str())?;
-        ctx.vhost.unbind_queue(
+        let recording = ctx.vhost.unbind_queue(
             &queue,
             m.exchange.as_str(),
             m.routing_key.as_str(),
             &m.arguments,
             ctx.conn_id,
         )?;
-        self.reply(
-            ctx,
-            AMQPClass::Queue(queue::AMQPMethod::UnbindOk(queue::UnbindOk {})),
-        );
+        let ok = AMQPClass::Queue(queue::AMQPMethod::UnbindOk(queue::UnbindOk {}));
+        self.reply_when_recorded(ctx, recording, QUEUE_UNBIND, Some(ok));
         Ok(())
     }
 
@@ -240,17 +234,13 @@ impl Channel {
 
     fn queue_delete(&mut self, ctx: &mut Ctx<'_>, m: queue::Delete) -> AmqpResult<()> {
         let queue = self.queue_name(m.queue.as_str())?;
-        let message_count = ctx
-            .vhost
-            .delete_queue(&queue, m.if_unused, m.if_empty, ctx.conn_id)?;
-        if !m.nowait {
-            self.reply(
-                ctx,
-                AMQPClass::Queue(queue::AMQPMethod::DeleteOk(queue::DeleteOk {
-                    message_count,
-                })),
-            );
-        }
+        let (message_count, recording) =
+            ctx.vhost
+                .delete_queue(&queue, m.if_unused, m.if_empty, ctx.conn_id)?;
+        let ok = AMQPClass::Queue(queue::AMQPMethod::DeleteOk(queue::DeleteOk {
+            message_count,
+        }));
+        self.reply_when_recorded(ctx, recording, QUEUE_DELETE, (!m.nowait).then_some(ok));
         Ok(())
     }
 

@@ -13,10 +13,11 @@ mod publish;
 use super::output::Output;
 use crate::broker::consumer::{window_units, Credit};
 use crate::broker::queue::{Delivery, Outbound, Queue};
-use crate::broker::vhost::{ConfirmTicket, VHost};
+use crate::broker::vhost::{ConfirmTicket, Recording, VHost};
 use crate::error::AmqpResult;
 use crate::protocol::basic;
 use crate::protocol::encode::{put_deliver, put_method};
+use crate::protocol::methods::MethodId;
 use crate::protocol::AMQPClass;
 use crate::store::QueueLog;
 use acks::{QueueRef, Unacked};
@@ -42,6 +43,20 @@ pub struct Ctx<'a> {
     pub redispatch: &'a mut Vec<Arc<Queue>>,
     /// Default consumer acknowledgement timeout in ms (0: none).
     pub consumer_timeout: u64,
+    /// A reply that waits for a durable change to be recorded; the connection reads nothing
+    /// more until it is sent.
+    pub held: &'a mut Option<HeldReply>,
+}
+
+/// A reply held until the durable change it announces is on disk.
+#[derive(Debug)]
+pub struct HeldReply {
+    pub channel: u16,
+    pub recording: Recording,
+    /// Nothing for a nowait method: only a failure is sent.
+    pub reply: Option<AMQPClass>,
+    /// The method answered, named in the close if the write fails.
+    pub method: MethodId,
 }
 
 /// What the connection does with the channel after a method.
@@ -149,6 +164,27 @@ impl Channel {
     /// Writes a method reply on this channel.
     fn reply(&self, ctx: &mut Ctx<'_>, method: AMQPClass) {
         put_method(ctx.out, self.id, method);
+    }
+
+    /// Writes `reply` (none for nowait) once `recording` is done: at once when nothing
+    /// durable changed, else the connection holds it (and everything after it).
+    fn reply_when_recorded(
+        &self,
+        ctx: &mut Ctx<'_>,
+        recording: Recording,
+        method: MethodId,
+        reply: Option<AMQPClass>,
+    ) {
+        if recording.is_pending() {
+            *ctx.held = Some(HeldReply {
+                channel: self.id,
+                recording,
+                reply,
+                method,
+            });
+        } else if let Some(reply) = reply {
+            self.reply(ctx, reply);
+        }
     }
 
     /// Hands a queue's deliveries to the client, or gives them back when the consumer is gone.
