@@ -13,10 +13,19 @@ pub struct Config {
     pub listen: String,
     /// AMQP port.
     pub port: u16,
-    /// The user created on first start (until users are managed).
+    /// The user a fresh data directory starts with (tagged administrator, all permissions on
+    /// `default_vhost`).
     pub default_user: String,
     /// Its password.
     pub default_pass: String,
+    /// The vhost a fresh data directory starts with.
+    pub default_vhost: String,
+    /// Users that may only connect from the loopback interface (RabbitMQ's `loopback_users`;
+    /// in `WARREN_LOOPBACK_USERS` a comma-separated list, `none` for nobody).
+    pub loopback_users: Vec<String>,
+    /// A definitions file (RabbitMQ's JSON format) applied at every start, as RabbitMQ's
+    /// `load_definitions` (empty: none).
+    pub load_definitions: String,
     /// Largest frame we accept and offer in connection.tune (bytes, including the 8 overhead).
     pub frame_max: u32,
     /// Most channels per connection offered in connection.tune.
@@ -58,6 +67,9 @@ impl Default for Config {
             port: 5672,
             default_user: "guest".into(),
             default_pass: "guest".into(),
+            default_vhost: "/".into(),
+            loopback_users: vec!["guest".into()],
+            load_definitions: String::new(),
             frame_max: 131_072,
             channel_max: 2047,
             heartbeat: 60,
@@ -128,6 +140,16 @@ impl Config {
             "port" => self.port = num(key, value)?,
             "default_user" => self.default_user = value.to_string(),
             "default_pass" => self.default_pass = value.to_string(),
+            "default_vhost" => self.default_vhost = value.to_string(),
+            "loopback_users" => {
+                self.loopback_users = value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|u| !u.is_empty() && *u != "none")
+                    .map(String::from)
+                    .collect()
+            }
+            "load_definitions" => self.load_definitions = value.to_string(),
             "frame_max" => self.frame_max = num(key, value)?,
             "channel_max" => self.channel_max = num(key, value)?,
             "heartbeat" => self.heartbeat = num(key, value)?,
@@ -182,6 +204,16 @@ impl Config {
             );
         }
         self.sync_policy().map(|_| ())
+    }
+
+    /// The user and vhost of a fresh data directory, and who is loopback-only.
+    pub fn access_defaults(&self) -> crate::broker::access::Defaults {
+        crate::broker::access::Defaults {
+            user: self.default_user.clone(),
+            password: self.default_pass.clone(),
+            vhost: self.default_vhost.clone(),
+            loopback_users: self.loopback_users.clone(),
+        }
     }
 
     /// What the resource alarms watch.

@@ -27,6 +27,111 @@ struct Args {
     /// Worker threads, 0 = one per core (key: workers).
     #[arg(long)]
     workers: Option<usize>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// Work on the data directory instead of serving (with the broker stopped).
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Definitions (users, vhosts, permissions, exchanges, queues, bindings) in RabbitMQ's
+    /// JSON format, as `rabbitmqctl export_definitions` / `import_definitions` use it.
+    Definitions {
+        #[command(subcommand)]
+        action: DefinitionsAction,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum DefinitionsAction {
+    /// Writes every definition to FILE ("-" for standard output).
+    Export { file: PathBuf },
+    /// Applies FILE (a RabbitMQ or Warren export) to the data directory.
+    Import { file: PathBuf },
+}
+
+/// One Warren per data directory: a second one (or an import while the broker runs) would
+/// write the same files.
+fn lock_data_dir(dir: &std::path::Path) -> std::io::Result<std::fs::File> {
+    std::fs::create_dir_all(dir)?;
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("lock"))?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(std::fs::TryLockError::WouldBlock) => Err(std::io::Error::other(format!(
+            "{} is in use by another Warren process",
+            dir.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(e),
+    }
+}
+
+/// `warren definitions export|import FILE`.
+fn run_definitions(broker: &warren::broker::Broker, action: &DefinitionsAction) -> ExitCode {
+    match action {
+        DefinitionsAction::Export { file } => {
+            let exported = broker.export_definitions();
+            let text = match serde_json::to_string_pretty(&exported) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("warren: cannot encode the definitions: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let written = if file.as_os_str() == "-" {
+                println!("{text}");
+                Ok(())
+            } else {
+                std::fs::write(file, text + "\n")
+            };
+            match written {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("warren: cannot write {}: {e}", file.display());
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        DefinitionsAction::Import { file } => {
+            let parsed = std::fs::read(file)
+                .map_err(|e| e.to_string())
+                .and_then(|t| {
+                    serde_json::from_slice::<warren::broker::definitions::DefinitionsFile>(&t)
+                        .map_err(|e| e.to_string())
+                });
+            let defs = match parsed {
+                Ok(d) => d,
+                Err(e) => {
+                    eprintln!("warren: cannot read {}: {e}", file.display());
+                    return ExitCode::FAILURE;
+                }
+            };
+            match broker.import_definitions(&defs) {
+                Ok(report) => {
+                    for skipped in &report.skipped {
+                        eprintln!("warren: skipped {skipped}");
+                    }
+                    eprintln!(
+                        "warren: imported {} users, {} vhosts, {} permissions, {} exchanges, {} queues, {} bindings",
+                        defs.users.len(),
+                        defs.vhosts.len(),
+                        defs.permissions.len(),
+                        defs.exchanges.len(),
+                        defs.queues.len(),
+                        defs.bindings.len()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("warren: import failed: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
 }
 
 fn load(args: &Args) -> Result<Config, warren::config::ConfigError> {
@@ -121,21 +226,26 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(async move {
-        let policy = match config.sync_policy() {
-            Ok(p) => p,
+        let _lock = match lock_data_dir(&config.data_dir) {
+            Ok(l) => l,
             Err(e) => {
-                eprintln!("warren: configuration error: {e}");
-                return ExitCode::from(2);
+                eprintln!("warren: cannot use data_dir: {e}");
+                return ExitCode::FAILURE;
             }
         };
         let started = std::time::Instant::now();
-        let broker = match warren::broker::Broker::open(config.data_dir.clone(), policy) {
+        let broker = match warren::server::open_broker(&config) {
             Ok(b) => b,
             Err(e) => {
                 eprintln!("warren: cannot open data_dir {}: {e}", config.data_dir.display());
                 return ExitCode::FAILURE;
             }
         };
+        if let Some(Command::Definitions { action }) = &args.command {
+            let code = run_definitions(&broker, action);
+            broker.close(SHUTDOWN_FLUSH);
+            return code;
+        }
         tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "storage recovered");
         let broker = broker.with_alarms(config.alarm_limits());
         let listener = match warren::server::bind(&config).await {

@@ -947,5 +947,8 @@ async fn an_answered_exchange_binding_survives_kill_9() {
     let w = w.crash_and_restart().await;
     let (_c, ch) = confirming(&w).await;
     publish_confirmed(&ch, "upstream", "", b"through both", persistent()).await;
-    assert_eq!(bodies(&ch, "end").await, [("through both".to_string(), false)]);
+    assert_eq!(
+        bodies(&ch, "end").await,
+        [("through both".to_string(), false)]
+    );
 }

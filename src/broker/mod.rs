@@ -1,27 +1,36 @@
 //! The domain: vhosts, exchanges, queues, messages, routing and ack semantics.
 //! No sockets, frames or method structs here; errors are `AmqpError`s.
 
+pub mod access;
 pub mod alarm;
 pub(crate) mod arguments;
 pub(crate) mod clock;
 pub(crate) mod consumer;
 pub(crate) mod dead_letter;
+pub mod definitions;
 pub(crate) mod exchange;
 pub mod message;
 pub(crate) mod queue;
 pub(crate) mod vhost;
 
 use crate::store::{Store, SyncPolicy};
+use access::{Access, Defaults};
+use parking_lot::RwLock;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use vhost::VHost;
 
-/// The registry of vhosts handed to every connection.
+/// The RabbitMQ release whose behaviour Warren reproduces (announced to clients as
+/// `version`, written as `rabbit_version` in definitions).
+pub const RABBITMQ_COMPATIBLE_VERSION: &str = "3.10.0";
+
+/// The registry of vhosts and of who may use them, handed to every connection.
 #[derive(Debug)]
 pub struct Broker {
-    vhosts: HashMap<String, Arc<VHost>>,
+    vhosts: RwLock<HashMap<String, Arc<VHost>>>,
+    access: Arc<Access>,
     next_connection_id: AtomicU64,
     store: Option<Arc<Store>>,
     /// Which resource alarms are on.
@@ -29,33 +38,127 @@ pub struct Broker {
 }
 
 impl Broker {
-    /// A broker with the default vhost "/" and nothing persisted.
+    /// A broker with the default user and vhost and nothing persisted.
     pub fn new() -> Arc<Broker> {
-        Self::with_store(None)
+        Self::with_store(None, Access::with_defaults(&Defaults::default()))
     }
 
-    fn with_store(store: Option<Arc<Store>>) -> Arc<Broker> {
-        let mut vhosts = HashMap::new();
-        vhosts.insert("/".to_string(), VHost::new("/", store.clone()));
+    fn with_store(store: Option<Arc<Store>>, access: Access) -> Arc<Broker> {
+        let vhosts = access
+            .vhost_names()
+            .into_iter()
+            .map(|name| {
+                let v = VHost::new(&name, store.clone());
+                (name, v)
+            })
+            .collect();
         Arc::new(Broker {
-            vhosts,
+            vhosts: RwLock::new(vhosts),
+            access: Arc::new(access),
             next_connection_id: AtomicU64::new(1),
             store,
             alarms: None,
         })
     }
 
-    /// Opens the data directory, recovering durable definitions and messages.
-    pub fn open(data_dir: PathBuf, policy: SyncPolicy) -> std::io::Result<Arc<Broker>> {
+    /// Opens the data directory, recovering users, vhosts, durable definitions and messages.
+    /// A fresh directory starts with `defaults`.
+    pub fn open(
+        data_dir: PathBuf,
+        policy: SyncPolicy,
+        defaults: &Defaults,
+    ) -> std::io::Result<Arc<Broker>> {
         let store = Store::open(data_dir, policy)?;
         let defs = store.load_definitions()?;
-        let broker = Self::with_store(Some(store.clone()));
+        let access = match store.load_access()? {
+            Some(json) => definitions::access_from_json(&json, defaults.loopback_users.clone())?,
+            None => {
+                let access = Access::with_defaults(defaults);
+                // A data directory from before users and vhosts were stored keeps its vhosts.
+                for vhost in defs.vhosts() {
+                    if !access.vhost_exists(&vhost) {
+                        access.put_vhost(access::VhostRecord {
+                            name: vhost,
+                            ..Default::default()
+                        });
+                    }
+                }
+                store.save_access(&definitions::access_to_json(&access))?;
+                access
+            }
+        };
+        for vhost in defs.vhosts() {
+            if !access.vhost_exists(&vhost) {
+                // Left behind by a vhost deletion that a crash interrupted.
+                drop(store.delete_definitions_later(vhost.into()));
+            }
+        }
+        let broker = Self::with_store(Some(store.clone()), access);
         let mut logs = Vec::new();
-        for vhost in broker.vhosts.values() {
+        for vhost in broker.vhosts.read().values() {
             logs.extend(vhost.recover(&defs)?);
         }
         store.remove_orphans(&logs)?;
         Ok(broker)
+    }
+
+    /// Users, vhosts and permissions.
+    pub fn access(&self) -> &Arc<Access> {
+        &self.access
+    }
+
+    /// Saves users, vhosts and permissions after a change.
+    pub fn save_access(&self) -> std::io::Result<()> {
+        match &self.store {
+            Some(store) => store.save_access(&definitions::access_to_json(&self.access)),
+            None => Ok(()),
+        }
+    }
+
+    /// Creates a vhost (with its amq.* exchanges); an existing one is left as it is.
+    pub fn add_vhost(&self, record: access::VhostRecord) -> std::io::Result<Arc<VHost>> {
+        let name = record.name.clone();
+        self.access.put_vhost(record);
+        let v = self
+            .vhosts
+            .write()
+            .entry(name.clone())
+            .or_insert_with(|| VHost::new(&name, self.store.clone()))
+            .clone();
+        self.save_access()?;
+        Ok(v)
+    }
+
+    /// Deletes a vhost: its connections are closed (320 CONNECTION_FORCED), its queues and
+    /// their messages, exchanges and permissions go, on disk too. False if it did not exist.
+    pub fn delete_vhost(&self, name: &str) -> std::io::Result<bool> {
+        let Some(v) = self.vhosts.write().remove(name) else {
+            return Ok(false);
+        };
+        self.access.delete_vhost(name);
+        // Gone for good before anything is removed: a crash from here on finishes the job at
+        // the next start (a snapshot of an unknown vhost is removed, its logs are orphans).
+        self.save_access()?;
+        v.delete_everything();
+        if let Some(store) = &self.store {
+            drop(store.delete_definitions_later(name.into()));
+        }
+        Ok(true)
+    }
+
+    /// Every vhost.
+    pub fn vhosts(&self) -> Vec<Arc<VHost>> {
+        let mut all: Vec<Arc<VHost>> = self.vhosts.read().values().cloned().collect();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        all
+    }
+
+    /// Waits until every durable change handed to the storage thread is written (at most
+    /// `limit`); false if that did not happen.
+    pub fn sync_definitions(&self, limit: std::time::Duration) -> bool {
+        self.store
+            .as_ref()
+            .is_none_or(|s| s.drain_definitions(limit))
     }
 
     /// Starts the resource alarms (memory and disk).
@@ -81,7 +184,7 @@ impl Broker {
     }
 
     pub fn vhost(&self, name: &str) -> Option<Arc<VHost>> {
-        self.vhosts.get(name).cloned()
+        self.vhosts.read().get(name).cloned()
     }
 
     /// Clean shutdown, after every connection has closed: everything pending reaches the

@@ -86,6 +86,7 @@ pub async fn serve(
             &config,
             &broker,
             &slots.open,
+            peer,
         )
         .await
     });
@@ -139,12 +140,12 @@ pub async fn serve(
         published: false,
         blocked: false,
         consumer_timeout: config.consumer_timeout,
-        config: config.clone(),
         close_reason: String::from("client closed the connection"),
         released: false,
         linger: false,
     };
     let mut signals = Signals {
+        vhost_deleted: conn.n.vhost.deletion(),
         stop,
         durable: broker.durable_rounds(),
         alarm: broker.alarms(),
@@ -160,7 +161,7 @@ macro_rules! channel_ctx {
     ($conn:ident) => {
         Ctx {
             vhost: &$conn.n.vhost,
-            user: &$conn.n.user,
+            grant: &$conn.n.grant,
             conn_id: $conn.id,
             sink: &$conn.sink,
             out: &mut $conn.out,
@@ -176,6 +177,8 @@ macro_rules! channel_ctx {
 struct Signals {
     /// Broker shutdown.
     stop: watch::Receiver<bool>,
+    /// The vhost was deleted.
+    vhost_deleted: watch::Receiver<bool>,
     /// Completed disk flush rounds (publisher confirms of persistent messages).
     durable: Option<watch::Receiver<u64>>,
     /// The resource alarms.
@@ -210,8 +213,6 @@ struct Connection {
     blocked: bool,
     /// Default consumer acknowledgement timeout, ms (0: none).
     consumer_timeout: u64,
-    /// For connection.update-secret, checked like a login.
-    config: Arc<Config>,
 
     close_reason: String,
     /// Everything the connection held has been given back (see `release_all`).
@@ -249,6 +250,7 @@ impl Connection {
             }
             let Signals {
                 stop,
+                vhost_deleted,
                 durable,
                 alarm,
             } = &mut *signals;
@@ -317,6 +319,12 @@ impl Connection {
                     let e = AmqpError::connection_forced("broker forced connection closure with reason 'shutdown'");
                     self.fail(0, e);
                     self.close_reason = "broker shutdown".into();
+                }
+                _ = vhost_deleted.changed(), if self.phase == Phase::Open => {
+                    // RabbitMQ closes a deleted vhost's connections with 320 and this text.
+                    let text = format!("vhost '{}' is deleted", self.n.vhost.name);
+                    self.fail(0, AmqpError::connection_forced(&text));
+                    self.close_reason = text;
                 }
                 _ = ticker.tick(), if !hb.is_zero() => {
                     // Spec 4.2.7: a peer silent for two intervals is gone.
@@ -531,7 +539,13 @@ impl Connection {
                 // checked like a login; refused, the connection closes with 530 and
                 // RabbitMQ's text.
                 let secret = m.new_secret.as_bytes();
-                if !super::handshake::credentials_valid(&self.config, &self.n.user, secret) {
+                if self
+                    .n
+                    .grant
+                    .access()
+                    .login(&self.n.user, secret, true)
+                    .is_err()
+                {
                     tracing::warn!(peer = %self.peer, user = ?self.n.user, reason = ?m.reason.as_str(), "secret update refused");
                     return Err(AmqpError::not_allowed(
                         "New secret was refused by one of the backends",

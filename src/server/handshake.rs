@@ -1,6 +1,7 @@
 //! The connection handshake (spec 2.2.4): protocol header, start / start-ok (PLAIN, AMQPLAIN),
 //! tune / tune-ok, open / open-ok. Bounded by `handshake_timeout` (RabbitMQ: 10 s).
 
+use crate::broker::access::{Grant, LoginError, User};
 use crate::broker::vhost::VHost;
 use crate::broker::Broker;
 use crate::config::Config;
@@ -26,6 +27,8 @@ const MIN_FRAME_MAX: u32 = 4096;
 #[derive(Debug)]
 pub struct Negotiated {
     pub user: String,
+    /// What the user may do in its vhost.
+    pub grant: Arc<Grant>,
     pub vhost: Arc<VHost>,
     pub frame_max: u32,
     pub channel_max: u16,
@@ -68,6 +71,7 @@ pub async fn handshake(
     config: &Config,
     broker: &Broker,
     open_slots: &Arc<Semaphore>,
+    peer: std::net::SocketAddr,
 ) -> Result<Negotiated, HandshakeError> {
     while inbuf.len() < 8 {
         if reader.read_buf(inbuf).await? == 0 {
@@ -97,7 +101,8 @@ pub async fn handshake(
         AMQPClass::Connection(connection::AMQPMethod::StartOk(m)) => m,
         _ => return Err(silently(refused_unexpected())),
     };
-    let user = authenticate(&start_ok, config).map_err(|e| match e {
+    let from_loopback = peer.ip().is_loopback();
+    let user = authenticate(&start_ok, broker, from_loopback).map_err(|e| match e {
         HandshakeError::Refused(e)
             if !client_capability(&start_ok.client_properties, "authentication_failure_close") =>
         {
@@ -173,12 +178,23 @@ pub async fn handshake(
             .with_method(CONNECTION_OPEN),
         ));
     };
-    let Some(vhost) = broker.vhost(open.virtual_host.as_str()) else {
+    let vhost_name = open.virtual_host.as_str();
+    let Some(vhost) = broker.vhost(vhost_name).filter(|v| !v.is_deleted()) else {
         return Err(HandshakeError::Refused(
-            AmqpError::not_allowed(format!("vhost {} not found", open.virtual_host))
+            AmqpError::not_allowed(format!("vhost {vhost_name} not found"))
                 .with_method(CONNECTION_OPEN),
         ));
     };
+    if !broker.access().may_open(&user.name, vhost_name) {
+        tracing::warn!(user = ?user.name, vhost = vhost_name, "access to vhost refused");
+        return Err(HandshakeError::Refused(
+            AmqpError::not_allowed(format!(
+                "access to vhost '{vhost_name}' refused for user '{}'",
+                user.name
+            ))
+            .with_method(CONNECTION_OPEN),
+        ));
+    }
     out.clear();
     put_method(
         &mut out,
@@ -186,8 +202,14 @@ pub async fn handshake(
         AMQPClass::Connection(connection::AMQPMethod::OpenOk(connection::OpenOk {})),
     );
     writer.write_all(&out).await?;
+    let grant = Arc::new(Grant::new(
+        broker.access().clone(),
+        user.clone(),
+        vhost.name.clone(),
+    ));
     Ok(Negotiated {
-        user,
+        user: user.name.clone(),
+        grant,
         vhost,
         frame_max,
         channel_max,
@@ -250,10 +272,13 @@ async fn next_method(
     }
 }
 
-/// The RabbitMQ release whose behaviour Warren reproduces, announced as `version`.
-pub const RABBITMQ_COMPATIBLE_VERSION: &str = "3.10.0";
+pub use crate::broker::RABBITMQ_COMPATIBLE_VERSION;
 
-fn authenticate(m: &connection::StartOk, config: &Config) -> Result<String, HandshakeError> {
+fn authenticate(
+    m: &connection::StartOk,
+    broker: &Broker,
+    from_loopback: bool,
+) -> Result<Arc<User>, HandshakeError> {
     let mechanism = m.mechanism.as_str();
     let credentials = match mechanism {
         "PLAIN" => parse_plain(m.response.as_bytes()),
@@ -263,19 +288,26 @@ fn authenticate(m: &connection::StartOk, config: &Config) -> Result<String, Hand
     let refused = AmqpError::access_refused(format!(
         "Login was refused using authentication mechanism {mechanism}. For details see the broker logfile."
     ));
-    match credentials {
-        Some((user, pass)) if credentials_valid(config, &user, pass.as_bytes()) => Ok(user),
-        // An unknown mechanism or a response that cannot be read: RabbitMQ closes silently
-        // whatever the client announced.
-        None => Err(HandshakeError::RefusedSilently(refused)),
-        Some(_) => Err(HandshakeError::Refused(refused)),
+    // An unknown mechanism or a response that cannot be read: RabbitMQ closes silently
+    // whatever the client announced.
+    let Some((user, pass)) = credentials else {
+        return Err(HandshakeError::RefusedSilently(refused));
+    };
+    match broker.access().login(&user, pass.as_bytes(), from_loopback) {
+        Ok(u) => Ok(u),
+        Err(LoginError::Invalid) => {
+            tracing::warn!("{mechanism} login refused: user '{user}' - invalid credentials");
+            Err(HandshakeError::Refused(refused))
+        }
+        Err(LoginError::LoopbackOnly) => {
+            tracing::warn!(
+                "{mechanism} login refused: user '{user}' can only connect via localhost"
+            );
+            Err(HandshakeError::Refused(AmqpError::access_refused(format!(
+                "user '{user}' can only connect via localhost"
+            ))))
+        }
     }
-}
-
-/// Whether `secret` is `user`'s password: at login, and when a client updates its secret
-/// (connection.update-secret).
-pub(super) fn credentials_valid(config: &Config, user: &str, secret: &[u8]) -> bool {
-    user == config.default_user && secret == config.default_pass.as_bytes()
 }
 
 /// PLAIN (RFC 4616): `[authzid] NUL authcid NUL passwd`.

@@ -91,13 +91,41 @@ async fn accept_loop(
     }
 }
 
+/// Opens the broker on `config.data_dir` (users, vhosts, durable state) and applies the
+/// `load_definitions` file, if one is named.
+pub fn open_broker(config: &Config) -> std::io::Result<Arc<Broker>> {
+    let policy = config.sync_policy().map_err(std::io::Error::other)?;
+    let broker = Broker::open(config.data_dir.clone(), policy, &config.access_defaults())?;
+    if !config.load_definitions.is_empty() {
+        let path = std::path::Path::new(&config.load_definitions);
+        let text = std::fs::read(path).map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("load_definitions {}: {e}", path.display()),
+            )
+        })?;
+        let file: crate::broker::definitions::DefinitionsFile = serde_json::from_slice(&text)
+            .map_err(|e| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("load_definitions {}: {e}", path.display()),
+                )
+            })?;
+        let report = broker.import_definitions(&file)?;
+        for skipped in &report.skipped {
+            tracing::warn!(file = %path.display(), "definitions: skipped {skipped}");
+        }
+        tracing::info!(file = %path.display(), "definitions loaded");
+    }
+    Ok(broker)
+}
+
 /// Starts a broker on an already-bound listener in the current runtime, with its data in
 /// `config.data_dir`; returns its address. Tests use this with port 0 to run many brokers side
 /// by side.
 pub fn start(listener: TcpListener, config: Config) -> std::io::Result<SocketAddr> {
     let addr = listener.local_addr()?;
-    let policy = config.sync_policy().map_err(std::io::Error::other)?;
-    let broker = Broker::open(config.data_dir.clone(), policy)?.with_alarms(config.alarm_limits());
+    let broker = open_broker(&config)?.with_alarms(config.alarm_limits());
     tokio::spawn(run(
         listener,
         Arc::new(config),

@@ -54,16 +54,31 @@ fn definitions_file_name(vhost: &str) -> String {
     name
 }
 
-/// Replaces the snapshot of `vhost` under `root` atomically.
-fn write_snapshot(root: &std::path::Path, vhost: &str, defs: &Definitions) -> io::Result<()> {
+/// Replaces the snapshot of `vhost` under `root` atomically; None removes it.
+fn write_snapshot(
+    root: &std::path::Path,
+    vhost: &str,
+    defs: Option<&Definitions>,
+) -> io::Result<()> {
     let dir = root.join(DEFINITIONS_DIR);
+    let path = dir.join(definitions_file_name(vhost));
+    let Some(defs) = defs else {
+        return match std::fs::remove_file(&path) {
+            Ok(()) => std::fs::File::open(&dir)?.sync_all(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        };
+    };
     if !dir.exists() {
         std::fs::create_dir_all(&dir)?;
         // The new folder's entry must be durable too, or a power loss could lose it.
         std::fs::File::open(root)?.sync_all()?;
     }
-    defs.save_file(&dir.join(definitions_file_name(vhost)))
+    defs.save_file(&path)
 }
+
+/// Users, vhosts and permissions (RabbitMQ's definitions JSON, without queues and the rest).
+const ACCESS_FILE: &str = "access.json";
 
 /// Written by a clean shutdown once everything is on disk; removed at start-up. Without it,
 /// a restart follows a crash.
@@ -187,7 +202,37 @@ impl Store {
     /// Replaces the durable definitions of `vhost` atomically, on this thread; other vhosts'
     /// stay as they are.
     pub fn save_definitions(&self, vhost: &str, defs: &Definitions) -> io::Result<()> {
-        write_snapshot(&self.root, vhost, defs)
+        write_snapshot(&self.root, vhost, Some(defs))
+    }
+
+    /// Removes a deleted vhost's snapshot, in order with the snapshots handed over before.
+    pub fn delete_definitions_later(&self, vhost: Arc<str>) -> Saved {
+        self.snapshots.save(vhost, None, None)
+    }
+
+    /// Waits (at most `limit`) until every snapshot handed over so far is written.
+    pub fn drain_definitions(&self, limit: std::time::Duration) -> bool {
+        self.snapshots.drain(limit)
+    }
+
+    /// The saved users, vhosts and permissions; None in a data directory that has none yet.
+    pub fn load_access(&self) -> io::Result<Option<Vec<u8>>> {
+        match std::fs::read(self.root.join(ACCESS_FILE)) {
+            Ok(data) => Ok(Some(data)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Replaces the saved users, vhosts and permissions atomically (written where it is
+    /// called: they change at start-up and by an operator, never per message).
+    pub fn save_access(&self, data: &[u8]) -> io::Result<()> {
+        let path = self.root.join(ACCESS_FILE);
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, data)?;
+        std::fs::File::open(&tmp)?.sync_all()?;
+        std::fs::rename(&tmp, &path)?;
+        std::fs::File::open(&self.root)?.sync_all()
     }
 
     /// Hands the durable definitions of `vhost` to the storage thread, which replaces them
@@ -198,7 +243,7 @@ impl Store {
         defs: Definitions,
         then: Option<AfterSave>,
     ) -> Saved {
-        self.snapshots.save(vhost, defs, then)
+        self.snapshots.save(vhost, Some(defs), then)
     }
 
     /// A data directory written before per-vhost snapshots has every vhost in one file: it is

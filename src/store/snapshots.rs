@@ -13,16 +13,19 @@ use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use tokio::sync::oneshot;
 
+/// Writes (or, given None, removes) one vhost's snapshot under the data directory.
+pub type Write = fn(&std::path::Path, &str, Option<&Definitions>) -> io::Result<()>;
+
 /// What runs once a snapshot is on disk (removing a deleted queue's log, say).
 pub type AfterSave = Box<dyn FnOnce() + Send>;
 
 /// Answers whether the snapshot (or a newer one of the same vhost) reached the disk.
 pub type Saved = oneshot::Receiver<bool>;
 
-/// One vhost's snapshot, waiting to be written.
+/// One vhost's snapshot, waiting to be written (None: the vhost is deleted, remove it).
 struct Save {
     vhost: Arc<str>,
-    defs: Definitions,
+    defs: Option<Definitions>,
     then: Option<AfterSave>,
     done: oneshot::Sender<bool>,
 }
@@ -41,10 +44,7 @@ pub struct SnapshotWriter {
 
 impl SnapshotWriter {
     /// Starts the thread; `write` puts one vhost's snapshot on disk.
-    pub fn start(
-        root: PathBuf,
-        write: fn(&std::path::Path, &str, &Definitions) -> io::Result<()>,
-    ) -> io::Result<SnapshotWriter> {
+    pub fn start(root: PathBuf, write: Write) -> io::Result<SnapshotWriter> {
         let (jobs, inbox) = channel();
         std::thread::Builder::new()
             .name("warren-definitions".into())
@@ -54,7 +54,12 @@ impl SnapshotWriter {
 
     /// Hands a snapshot over; `then` runs after it is on disk, and not at all if the write
     /// fails.
-    pub fn save(&self, vhost: Arc<str>, defs: Definitions, then: Option<AfterSave>) -> Saved {
+    pub fn save(
+        &self,
+        vhost: Arc<str>,
+        defs: Option<Definitions>,
+        then: Option<AfterSave>,
+    ) -> Saved {
         let (done, saved) = oneshot::channel();
         // If the thread is gone, `done` is dropped with the job and the waiter sees a failure.
         let _ = self.jobs.send(Job::Save(Save {
@@ -76,11 +81,7 @@ impl SnapshotWriter {
     }
 }
 
-fn run(
-    root: &std::path::Path,
-    write: fn(&std::path::Path, &str, &Definitions) -> io::Result<()>,
-    inbox: Receiver<Job>,
-) {
+fn run(root: &std::path::Path, write: Write, inbox: Receiver<Job>) {
     while let Ok(first) = inbox.recv() {
         let mut saves: Vec<Save> = Vec::new();
         let mut barriers = Vec::new();
@@ -100,11 +101,7 @@ fn run(
 }
 
 /// Writes the newest snapshot of each vhost in `saves` and answers every waiter.
-fn write_newest(
-    root: &std::path::Path,
-    write: fn(&std::path::Path, &str, &Definitions) -> io::Result<()>,
-    saves: Vec<Save>,
-) {
+fn write_newest(root: &std::path::Path, write: Write, saves: Vec<Save>) {
     let mut by_vhost: Vec<(Arc<str>, Vec<Save>)> = Vec::new();
     for s in saves {
         match by_vhost.iter_mut().find(|(v, _)| *v == s.vhost) {
@@ -116,7 +113,7 @@ fn write_newest(
         let Some(newest) = group.last() else {
             continue;
         };
-        let ok = match write(root, &vhost, &newest.defs) {
+        let ok = match write(root, &vhost, newest.defs.as_ref()) {
             Ok(()) => true,
             Err(e) => {
                 tracing::error!(vhost = %vhost, error = %e, "cannot write durable definitions");
@@ -141,12 +138,12 @@ mod tests {
 
     static WRITES: AtomicUsize = AtomicUsize::new(0);
 
-    fn counting_write(_: &std::path::Path, _: &str, _: &Definitions) -> io::Result<()> {
+    fn counting_write(_: &std::path::Path, _: &str, _: Option<&Definitions>) -> io::Result<()> {
         WRITES.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }
 
-    fn failing_write(_: &std::path::Path, _: &str, _: &Definitions) -> io::Result<()> {
+    fn failing_write(_: &std::path::Path, _: &str, _: Option<&Definitions>) -> io::Result<()> {
         Err(io::Error::other("disk full"))
     }
 
@@ -154,7 +151,7 @@ mod tests {
         let (done, saved) = oneshot::channel();
         let s = Save {
             vhost: vhost.into(),
-            defs: Definitions::default(),
+            defs: Some(Definitions::default()),
             then,
             done,
         };

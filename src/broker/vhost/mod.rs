@@ -28,6 +28,9 @@ use std::sync::{Arc, Weak};
 #[derive(Debug, Clone)]
 pub struct QueueDeclare<'a> {
     pub name: &'a str,
+    /// `name` was generated for a declare without one (`amq.gen-…`, allowed despite the
+    /// reserved prefix).
+    pub server_named: bool,
     pub passive: bool,
     pub durable: bool,
     pub exclusive: bool,
@@ -104,6 +107,8 @@ pub struct VHost {
     delayed: std::sync::OnceLock<delayed::DelayedLog>,
     /// Delayed messages waiting for their time, and the vhost's one timer for them.
     waiting: Arc<delayed::Waiting>,
+    /// Set when the vhost is deleted: its connections close, nothing more is recorded.
+    deleted: tokio::sync::watch::Sender<bool>,
 }
 
 impl Drop for VHost {
@@ -131,6 +136,7 @@ impl VHost {
             reply_queues: Mutex::new(HashMap::new()),
             delayed: std::sync::OnceLock::new(),
             waiting: Arc::default(),
+            deleted: tokio::sync::watch::Sender::new(false),
         };
         for (n, kind) in [
             ("amq.direct", ExchangeKind::Direct),
@@ -153,6 +159,46 @@ impl VHost {
                 .insert(spec.name.clone(), Exchange::new(spec));
         }
         vh
+    }
+
+    /// Every queue (direct reply-to pseudo-queues aside), by name.
+    pub fn queue_list(&self) -> Vec<Arc<Queue>> {
+        let mut all: Vec<Arc<Queue>> = self.queues.read().values().cloned().collect();
+        all.sort_by(|a, b| a.name().cmp(b.name()));
+        all
+    }
+
+    /// Every exchange, by name.
+    pub fn exchange_list(&self) -> Vec<Arc<Exchange>> {
+        let mut all: Vec<Arc<Exchange>> = self.exchanges.read().values().cloned().collect();
+        all.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
+        all
+    }
+
+    /// Watch for the deletion of this vhost (its connections close when it changes).
+    pub fn deletion(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.deleted.subscribe()
+    }
+
+    pub fn is_deleted(&self) -> bool {
+        *self.deleted.borrow()
+    }
+
+    /// The vhost is being deleted: every queue goes with its messages and files, every
+    /// exchange with its bindings, and its connections are told to close.
+    pub fn delete_everything(&self) {
+        self.deleted.send_replace(true);
+        let queues: Vec<Arc<Queue>> = self.queues.write().drain().map(|(_, q)| q).collect();
+        self.exchanges.write().clear();
+        for q in queues {
+            q.delete();
+            if let Some(log) = q.log() {
+                log.delete();
+            }
+        }
+        if let Some(delayed) = self.delayed.get() {
+            delayed.log.delete();
+        }
     }
 
     fn no_exchange(&self, name: &str) -> AmqpError {
@@ -309,7 +355,7 @@ impl VHost {
             q.touch();
             return Ok(DeclaredQueue::existing(q));
         }
-        if d.name.starts_with("amq.") {
+        if d.name.starts_with("amq.") && !d.server_named {
             return Err(AmqpError::access_refused(format!(
                 "queue name '{}' contains reserved prefix 'amq.*'",
                 d.name

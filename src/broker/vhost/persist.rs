@@ -54,7 +54,11 @@ impl VHost {
     /// snapshot is taken now and written on the storage thread, which runs `then` once it is
     /// on disk.
     pub(super) fn persist_if(&self, changed: bool, then: Option<AfterSave>) -> Recording {
-        let Some(store) = self.store.as_ref().filter(|_| changed) else {
+        let Some(store) = self
+            .store
+            .as_ref()
+            .filter(|_| changed && !self.is_deleted())
+        else {
             if let Some(then) = then {
                 then();
             }

@@ -5,6 +5,8 @@
 //! is where permission checks will go.
 
 use super::{VHost, REPLY_TO};
+use crate::broker::access::{Grant, Kind};
+use crate::broker::exchange::ExchangeKind;
 use crate::broker::exchange::Routed;
 use crate::broker::message::Message;
 use crate::error::{AmqpError, AmqpResult};
@@ -24,8 +26,8 @@ pub struct Publish<'a> {
     /// Raw basic properties (already validated by the codec).
     pub properties: &'a [u8],
     pub body: &'a [u8],
-    /// The authenticated user, for the user-id check.
-    pub user: &'a str,
+    /// The publisher's rights: its user for the user-id check, topic permissions.
+    pub grant: &'a Grant,
     /// The publishing channel's direct reply-to pseudo-queue, when it consumes from
     /// `amq.rabbitmq.reply-to`.
     pub reply_queue: Option<&'a str>,
@@ -60,8 +62,11 @@ impl VHost {
     #[inline]
     pub fn publish(&self, p: &Publish<'_>, ticket: &mut ConfirmTicket) -> AmqpResult<Published> {
         ticket.durable.clear();
+        if p.grant.topic_checks_possible() {
+            self.check_topic_write(p)?;
+        }
         let view = properties::view(p.properties).unwrap_or_default();
-        check_properties(&view, p.user)?;
+        check_properties(&view, p.grant)?;
         if view.reply_to == Some(REPLY_TO) {
             // Direct reply-to: the reply address becomes the channel's pseudo-queue.
             let Some(reply_queue) = p.reply_queue else {
@@ -126,6 +131,22 @@ impl VHost {
             return Ok(self.enqueue(p, Some(stripped), ticket));
         }
         Ok(self.enqueue(p, None, ticket))
+    }
+
+    /// Topic permissions (RabbitMQ): on a topic exchange with a topic permission row for
+    /// the user, the routing key must match its write pattern. Checked after the exchange
+    /// lookup, before the message properties, as RabbitMQ orders them.
+    #[cold]
+    fn check_topic_write(&self, p: &Publish<'_>) -> AmqpResult<()> {
+        if p.exchange.is_empty() {
+            return Ok(());
+        }
+        let x = self.exchange(p.exchange)?;
+        if x.spec.kind != ExchangeKind::Topic || x.spec.delayed {
+            return Ok(());
+        }
+        let key = String::from_utf8_lossy(p.routing_key);
+        p.grant.check_topic(Kind::Write, p.exchange, &key)
     }
 
     /// Offers the routed message to its queues (`ticket.routed`), with `properties` in place
@@ -210,7 +231,8 @@ fn sender_selected_keys(headers: &[u8]) -> AmqpResult<Option<SenderSelected>> {
 }
 
 /// RabbitMQ refuses messages whose properties it cannot honour (406, channel error).
-fn check_properties(view: &PropertiesView<'_>, user: &str) -> AmqpResult<()> {
+fn check_properties(view: &PropertiesView<'_>, grant: &Grant) -> AmqpResult<()> {
+    let user = grant.user();
     let refuse = |text: String| Err(AmqpError::precondition_failed(text));
     if let Some(mode) = view.delivery_mode {
         if mode != 1 && mode != 2 {
@@ -229,7 +251,8 @@ fn check_properties(view: &PropertiesView<'_>, user: &str) -> AmqpResult<()> {
         }
     }
     if let Some(claimed) = view.user_id {
-        if claimed != user {
+        // RabbitMQ: the impersonator tag lets a publisher name another user.
+        if claimed != user && !grant.may_impersonate() {
             return refuse(format!(
                 "user_id property set to '{claimed}' but authenticated user was '{user}'"
             ));

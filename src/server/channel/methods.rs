@@ -1,6 +1,7 @@
 //! Every channel method off the hot path: one flat match, one function per method.
 
 use super::{Channel, ChannelConsumer, ChannelResult, Confirms, Ctx, Signal, Tx};
+use crate::broker::access::{Kind, Resource};
 use crate::broker::consumer::{Credit, NO_ACK_WINDOW};
 use crate::broker::message::QueuedMessage;
 use crate::broker::queue::ConsumerEntry;
@@ -26,6 +27,35 @@ impl Channel {
             Some(q) => Ok(std::borrow::Cow::Owned(q.to_string())),
             None => Err(AmqpError::not_found("no previously declared queue")),
         }
+    }
+
+    /// RabbitMQ's checks for queue.bind / unbind and exchange.bind / unbind: write on the
+    /// destination, read on the source, then a topic exchange's read pattern on the key.
+    /// The default exchange is refused between the two, as RabbitMQ orders them.
+    fn check_binding(
+        &self,
+        ctx: &Ctx<'_>,
+        destination_kind: Resource,
+        destination: &str,
+        source: &str,
+        key: &str,
+    ) -> AmqpResult<()> {
+        ctx.grant
+            .check(Kind::Write, destination_kind, destination)?;
+        if source.is_empty() || (destination_kind == Resource::Exchange && destination.is_empty()) {
+            return Err(AmqpError::access_refused(
+                "operation not permitted on the default exchange",
+            ));
+        }
+        ctx.grant.check(Kind::Read, Resource::Exchange, source)?;
+        if ctx.grant.topic_checks_possible() {
+            if let Ok(x) = ctx.vhost.exchange(source) {
+                if x.spec.kind == crate::broker::exchange::ExchangeKind::Topic {
+                    ctx.grant.check_topic(Kind::Read, source, key)?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Handles a method (other than the hot-path ones) on an open channel.
@@ -59,6 +89,7 @@ impl Channel {
                     m.source.as_str(),
                     m.routing_key.as_str(),
                 );
+                self.check_binding(ctx, Resource::Exchange, d, s, k)?;
                 let recording = ctx.vhost.bind_exchange(d, s, k, &m.arguments)?;
                 let ok = C::Exchange(exchange::AMQPMethod::BindOk(exchange::BindOk {}));
                 self.reply_when_recorded(ctx, recording, EXCHANGE_BIND, (!m.nowait).then_some(ok));
@@ -69,6 +100,7 @@ impl Channel {
                     m.source.as_str(),
                     m.routing_key.as_str(),
                 );
+                self.check_binding(ctx, Resource::Exchange, d, s, k)?;
                 let recording = ctx.vhost.unbind_exchange(d, s, k, &m.arguments)?;
                 let ok = C::Exchange(exchange::AMQPMethod::UnbindOk(exchange::UnbindOk {}));
                 self.reply_when_recorded(
@@ -120,6 +152,17 @@ impl Channel {
     }
 
     fn exchange_declare(&mut self, ctx: &mut Ctx<'_>, m: exchange::Declare) -> AmqpResult<()> {
+        let name = m.exchange.as_str();
+        if !m.passive && !name.is_empty() {
+            ctx.grant.check(Kind::Configure, Resource::Exchange, name)?;
+            // A new exchange with an alternate exchange: read on it, write on the AE.
+            if let Some(ae) = text_argument(&m.arguments, "alternate-exchange") {
+                if ctx.vhost.exchange(name).is_err() && !name.starts_with("amq.") {
+                    ctx.grant.check(Kind::Read, Resource::Exchange, name)?;
+                    ctx.grant.check(Kind::Write, Resource::Exchange, &ae)?;
+                }
+            }
+        }
         let recording = ctx.vhost.declare_exchange(&ExchangeDeclare {
             name: m.exchange.as_str(),
             kind: m.kind.as_str(),
@@ -135,6 +178,11 @@ impl Channel {
     }
 
     fn exchange_delete(&mut self, ctx: &mut Ctx<'_>, m: exchange::Delete) -> AmqpResult<()> {
+        let name = m.exchange.as_str();
+        // The default and amq.* exchanges are refused first (RabbitMQ's order).
+        if !name.is_empty() && !name.starts_with("amq.") {
+            ctx.grant.check(Kind::Configure, Resource::Exchange, name)?;
+        }
         let recording = ctx
             .vhost
             .delete_exchange(m.exchange.as_str(), m.if_unused)?;
@@ -163,9 +211,27 @@ impl Channel {
             self.reply(ctx, AMQPClass::Queue(queue::AMQPMethod::DeclareOk(ok)));
             return Ok(());
         }
+        // A server-named queue's name is chosen first: permissions are checked on it.
+        let server_named = m.queue.as_str().is_empty() && !m.passive;
+        let name = if server_named {
+            std::borrow::Cow::Owned(generate_name("amq.gen-"))
+        } else {
+            std::borrow::Cow::Borrowed(m.queue.as_str())
+        };
+        if !m.passive && (server_named || !name.starts_with("amq.")) {
+            ctx.grant.check(Kind::Configure, Resource::Queue, &name)?;
+            // A new queue with a dead-letter exchange: read on the queue, write on the DLX.
+            if let Some(dlx) = text_argument(&m.arguments, "x-dead-letter-exchange") {
+                if ctx.vhost.queue(&name, ctx.conn_id).is_err() {
+                    ctx.grant.check(Kind::Read, Resource::Queue, &name)?;
+                    ctx.grant.check(Kind::Write, Resource::Exchange, &dlx)?;
+                }
+            }
+        }
         let declared = ctx.vhost.declare_queue(
             &QueueDeclare {
-                name: m.queue.as_str(),
+                name: &name,
+                server_named,
                 passive: m.passive,
                 durable: m.durable,
                 exclusive: m.exclusive,
@@ -198,6 +264,7 @@ impl Channel {
             ("", "") => &*queue,
             (_, key) => key,
         };
+        self.check_binding(ctx, Resource::Queue, &queue, m.exchange.as_str(), key)?;
         let recording =
             ctx.vhost
                 .bind_queue(&queue, m.exchange.as_str(), key, &m.arguments, ctx.conn_id)?;
@@ -208,6 +275,8 @@ impl Channel {
 
     fn queue_unbind(&mut self, ctx: &mut Ctx<'_>, m: queue::Unbind) -> AmqpResult<()> {
         let queue = self.queue_name(m.queue.as_str())?;
+        let key = m.routing_key.as_str();
+        self.check_binding(ctx, Resource::Queue, &queue, m.exchange.as_str(), key)?;
         let recording = ctx.vhost.unbind_queue(
             &queue,
             m.exchange.as_str(),
@@ -222,6 +291,7 @@ impl Channel {
 
     fn queue_purge(&mut self, ctx: &mut Ctx<'_>, m: queue::Purge) -> AmqpResult<()> {
         let queue = self.queue_name(m.queue.as_str())?;
+        ctx.grant.check(Kind::Read, Resource::Queue, &queue)?;
         let message_count = ctx.vhost.purge_queue(&queue, ctx.conn_id)?;
         if !m.nowait {
             self.reply(
@@ -234,6 +304,7 @@ impl Channel {
 
     fn queue_delete(&mut self, ctx: &mut Ctx<'_>, m: queue::Delete) -> AmqpResult<()> {
         let queue = self.queue_name(m.queue.as_str())?;
+        ctx.grant.check(Kind::Configure, Resource::Queue, &queue)?;
         let (message_count, recording) =
             ctx.vhost
                 .delete_queue(&queue, m.if_unused, m.if_empty, ctx.conn_id)?;
@@ -277,8 +348,9 @@ impl Channel {
             self.reply_queue = Some(q.name().into());
             q
         } else {
-            ctx.vhost
-                .queue(&self.queue_name(m.queue.as_str())?, ctx.conn_id)?
+            let name = self.queue_name(m.queue.as_str())?;
+            ctx.grant.check(Kind::Read, Resource::Queue, &name)?;
+            ctx.vhost.queue(&name, ctx.conn_id)?
         };
         let tag: Arc<str> = if m.consumer_tag.as_str().is_empty() {
             generate_name("amq.ctag-").into()
@@ -373,9 +445,9 @@ impl Channel {
     }
 
     fn get(&mut self, ctx: &mut Ctx<'_>, m: basic::Get) -> AmqpResult<()> {
-        let q = ctx
-            .vhost
-            .queue(&self.queue_name(m.queue.as_str())?, ctx.conn_id)?;
+        let name = self.queue_name(m.queue.as_str())?;
+        ctx.grant.check(Kind::Read, Resource::Queue, &name)?;
+        let q = ctx.vhost.queue(&name, ctx.conn_id)?;
         let (got, fx) = q.get();
         ctx.vhost.carry_out(&q, fx);
         let Some((qm, remaining)) = got else {
@@ -505,5 +577,16 @@ impl Channel {
             AMQPClass::Tx(tx::AMQPMethod::RollbackOk(tx::RollbackOk {})),
         );
         Ok(())
+    }
+}
+
+/// A text argument (long or short string), as RabbitMQ reads exchange names from arguments.
+fn text_argument(arguments: &crate::protocol::FieldTable, key: &str) -> Option<String> {
+    match arguments.inner().get(key)? {
+        crate::protocol::AMQPValue::LongString(s) => {
+            Some(String::from_utf8_lossy(s.as_bytes()).into_owned())
+        }
+        crate::protocol::AMQPValue::ShortString(s) => Some(s.as_str().to_string()),
+        _ => None,
     }
 }

@@ -11,6 +11,7 @@ mod names;
 mod publish;
 
 use super::output::Output;
+use crate::broker::access::Grant;
 use crate::broker::consumer::{window_units, Credit};
 use crate::broker::queue::{Delivery, Outbound, Queue};
 use crate::broker::vhost::{ConfirmTicket, Recording, VHost};
@@ -33,8 +34,8 @@ pub use publish::TxPublish;
 #[derive(Debug)]
 pub struct Ctx<'a> {
     pub vhost: &'a Arc<VHost>,
-    /// The authenticated user (publishes may not claim another user-id).
-    pub user: &'a str,
+    /// What the user may do in this vhost (checked per method, RabbitMQ's table).
+    pub grant: &'a Grant,
     pub conn_id: u64,
     pub sink: &'a UnboundedSender<Outbound>,
     pub out: &'a mut Output,
@@ -121,6 +122,9 @@ pub struct Channel {
     confirm_ticket: ConfirmTicket,
     /// The last publish's name buffer, reused by the next one.
     spare_target: Option<publish::PublishTarget>,
+    /// The exchange this channel last had write permission on, and the access generation
+    /// the check was made at.
+    publish_permitted: Option<(Box<str>, u64)>,
     /// We sent channel.close and wait for close-ok; everything else is discarded.
     closing: bool,
     /// The direct reply-to pseudo-queue of this channel's reply consumer.
@@ -143,6 +147,7 @@ impl Channel {
             tx: None,
             confirm_ticket: ConfirmTicket::default(),
             spare_target: None,
+            publish_permitted: None,
             closing: false,
             reply_queue: None,
             last_declared_queue: None,

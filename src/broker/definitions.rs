@@ -1,0 +1,667 @@
+//! Definitions in RabbitMQ's JSON format (`rabbitmqctl export_definitions`,
+//! `GET /api/definitions`): export and import of users, vhosts, permissions, topic
+//! permissions, exchanges, queues and bindings, so a file moves between RabbitMQ and Warren
+//! both ways. The users, vhosts and permissions part is also how Warren stores them.
+
+use super::access::{
+    Access, AccessRows, Algorithm, PermissionRow, TopicPermissionRow, VhostRecord,
+};
+use super::vhost::{ExchangeDeclare, QueueDeclare};
+use super::Broker;
+use crate::broker::exchange::Dest;
+use crate::protocol::{AMQPValue, FieldArray, FieldTable, LongString, ShortString};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
+
+/// The file, field for field. Every array is always written (strict readers need them).
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct DefinitionsFile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rabbit_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rabbitmq_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_version: Option<String>,
+    #[serde(default)]
+    pub users: Vec<UserJson>,
+    #[serde(default)]
+    pub vhosts: Vec<VhostJson>,
+    #[serde(default)]
+    pub permissions: Vec<PermissionJson>,
+    #[serde(default)]
+    pub topic_permissions: Vec<TopicPermissionJson>,
+    #[serde(default)]
+    pub parameters: Vec<Value>,
+    #[serde(default)]
+    pub global_parameters: Vec<Value>,
+    #[serde(default)]
+    pub policies: Vec<Value>,
+    #[serde(default)]
+    pub queues: Vec<QueueJson>,
+    #[serde(default)]
+    pub exchanges: Vec<ExchangeJson>,
+    #[serde(default)]
+    pub bindings: Vec<BindingJson>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct UserJson {
+    pub name: String,
+    #[serde(default)]
+    pub password_hash: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hashing_algorithm: Option<String>,
+    /// A list, or (older files) a comma-separated string.
+    #[serde(default, deserialize_with = "list_or_commas")]
+    pub tags: Vec<String>,
+    #[serde(default = "empty_object")]
+    pub limits: Value,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct VhostJson {
+    pub name: String,
+    #[serde(default = "empty_object")]
+    pub limits: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<VhostMetadata>,
+    /// Older files put these at the top level instead of in `metadata`.
+    #[serde(default, skip_serializing)]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing, deserialize_with = "list_or_commas")]
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct VhostMetadata {
+    #[serde(default)]
+    pub description: String,
+    #[serde(default, deserialize_with = "list_or_commas")]
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PermissionJson {
+    pub user: String,
+    pub vhost: String,
+    pub configure: String,
+    pub write: String,
+    pub read: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TopicPermissionJson {
+    pub user: String,
+    pub vhost: String,
+    pub exchange: String,
+    pub write: String,
+    pub read: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct QueueJson {
+    pub name: String,
+    pub vhost: String,
+    #[serde(rename = "type", default = "classic")]
+    pub kind: String,
+    #[serde(default = "yes")]
+    pub durable: bool,
+    #[serde(default)]
+    pub auto_delete: bool,
+    #[serde(default)]
+    pub arguments: Map<String, Value>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ExchangeJson {
+    pub name: String,
+    pub vhost: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default = "yes")]
+    pub durable: bool,
+    #[serde(default)]
+    pub auto_delete: bool,
+    #[serde(default)]
+    pub internal: bool,
+    #[serde(default)]
+    pub arguments: Map<String, Value>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct BindingJson {
+    pub source: String,
+    pub vhost: String,
+    pub destination: String,
+    pub destination_type: String,
+    #[serde(default)]
+    pub routing_key: String,
+    #[serde(default)]
+    pub arguments: Map<String, Value>,
+}
+
+fn empty_object() -> Value {
+    Value::Object(Map::new())
+}
+
+fn classic() -> String {
+    "classic".into()
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn list_or_commas<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Tags {
+        List(Vec<String>),
+        Text(String),
+        Nothing(()),
+    }
+    Ok(match Tags::deserialize(d)? {
+        Tags::List(l) => l,
+        Tags::Text(t) => t
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(String::from)
+            .collect(),
+        Tags::Nothing(()) => Vec::new(),
+    })
+}
+
+/// The RabbitMQ release Warren's definitions say they come from (RabbitMQ reads the field).
+const RABBIT_VERSION: &str = crate::broker::RABBITMQ_COMPATIBLE_VERSION;
+
+/// Which hash a user's `password_hash` is: named, or (without a name) md5 in files from
+/// RabbitMQ 3.0 to 3.5 and sha256 after (RabbitMQ's own rule).
+fn algorithm_of(user: &UserJson, rabbit_version: Option<&str>) -> Option<Algorithm> {
+    match &user.hashing_algorithm {
+        Some(name) => Algorithm::from_name(name),
+        None => {
+            let old = rabbit_version.is_some_and(|v| {
+                ["3.0", "3.1", "3.2", "3.3", "3.4", "3.5"]
+                    .iter()
+                    .any(|p| v == *p || v.starts_with(&format!("{p}.")))
+            });
+            Some(if old {
+                Algorithm::Md5
+            } else {
+                Algorithm::Sha256
+            })
+        }
+    }
+}
+
+fn access_part(access: &Access) -> DefinitionsFile {
+    let rows = access.rows();
+    DefinitionsFile {
+        rabbit_version: Some(RABBIT_VERSION.into()),
+        rabbitmq_version: Some(RABBIT_VERSION.into()),
+        product_name: Some("Warren".into()),
+        product_version: Some(env!("CARGO_PKG_VERSION").into()),
+        users: rows
+            .users
+            .into_iter()
+            .map(|(name, hash, algorithm, tags)| UserJson {
+                name,
+                password_hash: hash,
+                hashing_algorithm: Some(algorithm.name().into()),
+                tags,
+                limits: empty_object(),
+            })
+            .collect(),
+        vhosts: rows
+            .vhosts
+            .into_iter()
+            .map(|v| VhostJson {
+                name: v.name,
+                limits: empty_object(),
+                metadata: Some(VhostMetadata {
+                    description: v.description,
+                    tags: v.tags,
+                }),
+                description: None,
+                tags: Vec::new(),
+            })
+            .collect(),
+        permissions: rows
+            .permissions
+            .into_iter()
+            .map(|p| PermissionJson {
+                user: p.user,
+                vhost: p.vhost,
+                configure: p.configure,
+                write: p.write,
+                read: p.read,
+            })
+            .collect(),
+        topic_permissions: rows
+            .topic_permissions
+            .into_iter()
+            .map(|t| TopicPermissionJson {
+                user: t.user,
+                vhost: t.vhost,
+                exchange: t.exchange,
+                write: t.write,
+                read: t.read,
+            })
+            .collect(),
+        ..DefinitionsFile::default()
+    }
+}
+
+/// Users, vhosts and permissions as stored in the data directory.
+pub fn access_to_json(access: &Access) -> Vec<u8> {
+    serde_json::to_vec_pretty(&access_part(access)).unwrap_or_default()
+}
+
+/// Reads what `access_to_json` wrote.
+pub fn access_from_json(data: &[u8], loopback_users: Vec<String>) -> std::io::Result<Access> {
+    let file: DefinitionsFile = serde_json::from_slice(data)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+    Ok(Access::from_rows(&access_rows(&file), loopback_users))
+}
+
+fn access_rows(file: &DefinitionsFile) -> AccessRows {
+    let version = file.rabbit_version.as_deref();
+    AccessRows {
+        users: file
+            .users
+            .iter()
+            .map(|u| {
+                let algorithm = algorithm_of(u, version).unwrap_or(Algorithm::Sha256);
+                (
+                    u.name.clone(),
+                    u.password_hash.clone(),
+                    algorithm,
+                    u.tags.clone(),
+                )
+            })
+            .collect(),
+        vhosts: file.vhosts.iter().map(vhost_record).collect(),
+        permissions: file
+            .permissions
+            .iter()
+            .map(|p| PermissionRow {
+                user: p.user.clone(),
+                vhost: p.vhost.clone(),
+                configure: p.configure.clone(),
+                write: p.write.clone(),
+                read: p.read.clone(),
+            })
+            .collect(),
+        topic_permissions: file
+            .topic_permissions
+            .iter()
+            .map(|t| TopicPermissionRow {
+                user: t.user.clone(),
+                vhost: t.vhost.clone(),
+                exchange: t.exchange.clone(),
+                write: t.write.clone(),
+                read: t.read.clone(),
+            })
+            .collect(),
+    }
+}
+
+fn vhost_record(v: &VhostJson) -> VhostRecord {
+    let (description, tags) = match &v.metadata {
+        Some(m) => (m.description.clone(), m.tags.clone()),
+        None => (v.description.clone().unwrap_or_default(), v.tags.clone()),
+    };
+    VhostRecord {
+        name: v.name.clone(),
+        description,
+        tags,
+    }
+}
+
+/// A JSON argument as an AMQP field value (numbers without a fraction are long-long ints,
+/// as RabbitMQ's JSON decoding gives them).
+pub fn json_to_amqp(v: &Value) -> AMQPValue {
+    match v {
+        Value::Null => AMQPValue::Void,
+        Value::Bool(b) => AMQPValue::Boolean(*b),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => AMQPValue::LongLongInt(i),
+            None => AMQPValue::Double(n.as_f64().unwrap_or(0.0)),
+        },
+        Value::String(s) => AMQPValue::LongString(LongString::from(s.as_bytes().to_vec())),
+        Value::Array(items) => {
+            let mut a = FieldArray::default();
+            for item in items {
+                a.push(json_to_amqp(item));
+            }
+            AMQPValue::FieldArray(a)
+        }
+        Value::Object(m) => AMQPValue::FieldTable(json_to_table(m)),
+    }
+}
+
+pub fn json_to_table(m: &Map<String, Value>) -> FieldTable {
+    let mut t = FieldTable::default();
+    for (k, v) in m {
+        t.insert(ShortString::from(k.as_str()), json_to_amqp(v));
+    }
+    t
+}
+
+/// An AMQP field value as JSON (how RabbitMQ shows arguments and headers).
+pub fn amqp_to_json(v: &AMQPValue) -> Value {
+    match v {
+        AMQPValue::Boolean(b) => Value::Bool(*b),
+        AMQPValue::ShortShortInt(i) => Value::from(*i),
+        AMQPValue::ShortShortUInt(i) => Value::from(*i),
+        AMQPValue::ShortInt(i) => Value::from(*i),
+        AMQPValue::ShortUInt(i) => Value::from(*i),
+        AMQPValue::LongInt(i) => Value::from(*i),
+        AMQPValue::LongUInt(i) => Value::from(*i),
+        AMQPValue::LongLongInt(i) => Value::from(*i),
+        AMQPValue::Float(f) => Value::from(*f),
+        AMQPValue::Double(f) => Value::from(*f),
+        AMQPValue::DecimalValue(d) => Value::from(d.value),
+        AMQPValue::ShortString(s) => Value::String(s.as_str().to_string()),
+        AMQPValue::LongString(s) => {
+            Value::String(String::from_utf8_lossy(s.as_bytes()).into_owned())
+        }
+        AMQPValue::FieldArray(a) => Value::Array(a.as_slice().iter().map(amqp_to_json).collect()),
+        AMQPValue::Timestamp(t) => Value::from(*t),
+        AMQPValue::FieldTable(t) => Value::Object(table_to_json(t)),
+        AMQPValue::ByteArray(b) => {
+            Value::String(String::from_utf8_lossy(b.as_slice()).into_owned())
+        }
+        AMQPValue::Void => Value::Null,
+    }
+}
+
+pub fn table_to_json(t: &FieldTable) -> Map<String, Value> {
+    t.inner()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_string(), amqp_to_json(v)))
+        .collect()
+}
+
+/// What an import did not apply, each with the reason (the rest was applied).
+#[derive(Debug, Default)]
+pub struct ImportReport {
+    pub skipped: Vec<String>,
+}
+
+impl Broker {
+    /// Every definition, in RabbitMQ's format (exclusive queues, the default exchange, the
+    /// amq.* exchanges and the implicit default bindings left out, as RabbitMQ does).
+    pub fn export_definitions(&self) -> DefinitionsFile {
+        let mut file = access_part(self.access());
+        for vhost in self.vhosts() {
+            let name = vhost.name.to_string();
+            for q in vhost.queue_list() {
+                if q.spec.exclusive_owner.is_some() {
+                    continue;
+                }
+                let kind = match q.spec.arguments.inner().get("x-queue-type") {
+                    Some(AMQPValue::LongString(s)) => {
+                        String::from_utf8_lossy(s.as_bytes()).into_owned()
+                    }
+                    _ => "classic".into(),
+                };
+                file.queues.push(QueueJson {
+                    name: q.name().to_string(),
+                    vhost: name.clone(),
+                    kind,
+                    durable: q.spec.durable,
+                    auto_delete: q.spec.auto_delete,
+                    arguments: table_to_json(&q.spec.arguments),
+                });
+            }
+            for x in vhost.exchange_list() {
+                for b in x.bindings() {
+                    let (destination, destination_type) = match &b.dest {
+                        Dest::Queue(q) if q.spec.exclusive_owner.is_some() => continue,
+                        Dest::Queue(q) => (q.name().to_string(), "queue"),
+                        Dest::Exchange(e) => (e.to_string(), "exchange"),
+                    };
+                    file.bindings.push(BindingJson {
+                        source: x.spec.name.to_string(),
+                        vhost: name.clone(),
+                        destination,
+                        destination_type: destination_type.into(),
+                        routing_key: b.routing_key.clone(),
+                        arguments: table_to_json(&b.arguments),
+                    });
+                }
+                if x.spec.name.is_empty() || x.spec.name.starts_with("amq.") {
+                    continue;
+                }
+                file.exchanges.push(ExchangeJson {
+                    name: x.spec.name.to_string(),
+                    vhost: name.clone(),
+                    kind: x.spec.type_name().into(),
+                    durable: x.spec.durable,
+                    auto_delete: x.spec.auto_delete,
+                    internal: x.spec.internal,
+                    arguments: table_to_json(&x.spec.arguments),
+                });
+            }
+        }
+        file
+    }
+
+    /// Applies a definitions file in RabbitMQ's order (users, vhosts, permissions, exchanges,
+    /// topic permissions, queues, bindings). Existing objects are kept; what cannot be applied
+    /// is reported and skipped. Policies and parameters are not supported yet: reported.
+    pub fn import_definitions(&self, file: &DefinitionsFile) -> std::io::Result<ImportReport> {
+        let mut report = ImportReport::default();
+        let rows = access_rows(file);
+        let access = self.access();
+        for (u, (name, hash, algorithm, tags)) in file.users.iter().zip(rows.users) {
+            if algorithm_of(u, file.rabbit_version.as_deref()).is_none() {
+                report.skipped.push(format!(
+                    "user '{name}': unknown hashing_algorithm {:?}",
+                    u.hashing_algorithm
+                ));
+                continue;
+            }
+            let Some(password) = super::access::PasswordHash::from_base64(&hash, algorithm) else {
+                report
+                    .skipped
+                    .push(format!("user '{name}': password_hash is not valid"));
+                continue;
+            };
+            access.put_user(super::access::User {
+                name,
+                password,
+                tags,
+            });
+        }
+        for v in rows.vhosts {
+            self.add_vhost(v)?;
+        }
+        for p in rows.permissions {
+            access.set_permission(p);
+        }
+        for x in &file.exchanges {
+            let Some(vhost) = self.vhost(&x.vhost) else {
+                report
+                    .skipped
+                    .push(format!("exchange '{}': no vhost '{}'", x.name, x.vhost));
+                continue;
+            };
+            let arguments = json_to_table(&x.arguments);
+            let declared = vhost.declare_exchange(&ExchangeDeclare {
+                name: &x.name,
+                kind: &x.kind,
+                passive: false,
+                durable: x.durable,
+                auto_delete: x.auto_delete,
+                internal: x.internal,
+                arguments: &arguments,
+            });
+            if let Err(e) = declared {
+                report.skipped.push(format!(
+                    "exchange '{}' in vhost '{}': {}",
+                    x.name, x.vhost, e.text
+                ));
+            }
+        }
+        for t in rows.topic_permissions {
+            access.set_topic_permission(t);
+        }
+        if !file.policies.is_empty() || !file.parameters.is_empty() {
+            report.skipped.push(format!(
+                "{} policies and {} parameters: not supported yet",
+                file.policies.len(),
+                file.parameters.len()
+            ));
+        }
+        for q in &file.queues {
+            let Some(vhost) = self.vhost(&q.vhost) else {
+                report
+                    .skipped
+                    .push(format!("queue '{}': no vhost '{}'", q.name, q.vhost));
+                continue;
+            };
+            let arguments = json_to_table(&q.arguments);
+            let declared = vhost.declare_queue(
+                &QueueDeclare {
+                    name: &q.name,
+                    server_named: false,
+                    passive: false,
+                    durable: q.durable,
+                    exclusive: false,
+                    auto_delete: q.auto_delete,
+                    arguments: &arguments,
+                },
+                0,
+            );
+            if let Err(e) = declared {
+                report.skipped.push(format!(
+                    "queue '{}' in vhost '{}': {}",
+                    q.name, q.vhost, e.text
+                ));
+            }
+        }
+        for b in &file.bindings {
+            let Some(vhost) = self.vhost(&b.vhost) else {
+                report.skipped.push(format!(
+                    "binding from '{}': no vhost '{}'",
+                    b.source, b.vhost
+                ));
+                continue;
+            };
+            let arguments = json_to_table(&b.arguments);
+            let bound = if b.destination_type == "exchange" {
+                vhost.bind_exchange(&b.destination, &b.source, &b.routing_key, &arguments)
+            } else {
+                vhost.bind_queue(&b.destination, &b.source, &b.routing_key, &arguments, 0)
+            };
+            if let Err(e) = bound {
+                report.skipped.push(format!(
+                    "binding '{}' -> '{}' in vhost '{}': {}",
+                    b.source, b.destination, b.vhost, e.text
+                ));
+            }
+        }
+        self.save_access()?;
+        if !self.sync_definitions(std::time::Duration::from_secs(60)) {
+            return Err(std::io::Error::other(
+                "the imported definitions could not be written",
+            ));
+        }
+        Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shape `rabbitmqctl export_definitions` writes on RabbitMQ 3.10, trimmed.
+    const FROM_RABBITMQ: &str = r#"{
+      "rabbit_version": "3.10.8", "rabbitmq_version": "3.10.8",
+      "product_name": "RabbitMQ", "product_version": "3.10.8",
+      "users": [
+        {"name": "guest", "password_hash": "A0EX/2hiwrIDKFS+nEqwbCGcVxwEkDBFF3mBfkNW53KFFk64",
+         "hashing_algorithm": "rabbit_password_hashing_sha256", "tags": ["administrator"],
+         "limits": {}},
+        {"name": "legacy", "password_hash": "", "tags": "monitoring,management"}
+      ],
+      "vhosts": [{"name": "/", "limits": [], "metadata": {"description": "Default virtual host", "tags": []}},
+                 {"name": "shop", "description": "old style", "tags": "a,b"}],
+      "permissions": [{"user": "guest", "vhost": "shop", "configure": ".*", "write": ".*", "read": ".*"}],
+      "topic_permissions": [],
+      "parameters": [], "global_parameters": [], "policies": [],
+      "queues": [{"name": "orders", "vhost": "shop", "durable": true, "auto_delete": false,
+                  "arguments": {"x-message-ttl": 60000, "x-queue-type": "classic"}}],
+      "exchanges": [{"name": "events", "vhost": "shop", "type": "topic", "durable": true,
+                     "auto_delete": false, "internal": false, "arguments": {}}],
+      "bindings": [{"source": "events", "vhost": "shop", "destination": "orders",
+                    "destination_type": "queue", "routing_key": "order.#", "arguments": {}}]
+    }"#;
+
+    #[test]
+    fn a_rabbitmq_export_imports_and_exports_again() {
+        let file: DefinitionsFile = serde_json::from_str(FROM_RABBITMQ).expect("parses");
+        assert_eq!(file.users[1].tags, ["monitoring", "management"]);
+        let broker = Broker::new();
+        let report = broker.import_definitions(&file).expect("imports");
+        assert!(report.skipped.is_empty(), "{:?}", report.skipped);
+        assert!(broker.access().login("guest", b"guest", true).is_ok());
+        assert!(broker.access().may_open("guest", "shop"));
+        let shop = broker.vhost("shop").expect("vhost shop");
+        assert!(shop.queue("orders", 1).is_ok());
+        let out = broker.export_definitions();
+        let text = serde_json::to_string(&out).expect("serializes");
+        let again: DefinitionsFile = serde_json::from_str(&text).expect("parses back");
+        assert_eq!(again.queues.len(), 1);
+        assert_eq!(again.queues[0].arguments["x-message-ttl"], 60000);
+        assert_eq!(again.exchanges.len(), 1, "amq.* left out");
+        assert_eq!(again.bindings.len(), 1);
+        assert_eq!(again.bindings[0].routing_key, "order.#");
+        let shop_record = again
+            .vhosts
+            .iter()
+            .find(|v| v.name == "shop")
+            .expect("shop");
+        let meta = shop_record.metadata.as_ref().expect("metadata");
+        assert_eq!(
+            (meta.description.as_str(), meta.tags.len()),
+            ("old style", 2)
+        );
+        for key in [
+            "users",
+            "vhosts",
+            "permissions",
+            "topic_permissions",
+            "parameters",
+            "global_parameters",
+            "policies",
+            "queues",
+            "exchanges",
+            "bindings",
+        ] {
+            assert!(
+                text.contains(&format!("\"{key}\":[")),
+                "{key} always written"
+            );
+        }
+    }
+
+    #[test]
+    fn md5_is_assumed_for_files_from_rabbitmq_3_5_and_earlier() {
+        let u = UserJson {
+            name: "x".into(),
+            password_hash: String::new(),
+            hashing_algorithm: None,
+            tags: vec![],
+            limits: empty_object(),
+        };
+        assert_eq!(algorithm_of(&u, Some("3.5.7")), Some(Algorithm::Md5));
+        assert_eq!(algorithm_of(&u, Some("3.6.0")), Some(Algorithm::Sha256));
+        assert_eq!(algorithm_of(&u, None), Some(Algorithm::Sha256));
+    }
+}
