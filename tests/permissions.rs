@@ -540,3 +540,56 @@ async fn users_and_vhosts_survive_a_restart() {
         .await;
     assert_refused(r, &refused_text("queue", "q", "wr"));
 }
+
+#[tokio::test]
+async fn deleting_a_vhost_closes_its_connections_and_removes_its_queues() {
+    let b = broker().await;
+    let mut on_root = b.raw().await;
+    let (_c, ch) = channel_as(&b, "admin").await;
+    publish(&ch, "", "orders", b"doomed").await;
+    assert!(b.broker.delete_vhost("/").expect("delete /"));
+    let text = on_root.expect_connection_close(320).await;
+    assert_eq!(text, "CONNECTION_FORCED - vhost '/' is deleted");
+    // Another vhost's connection goes on.
+    assert_eq!(count(&ch, "orders").await, 1);
+    assert!(b.broker.delete_vhost("shop").expect("delete shop"));
+    let e = Connection::connect(
+        &format!("amqp://admin:admin@{}/shop", b.addr),
+        ConnectionProperties::default(),
+    )
+    .await
+    .expect_err("the vhost is gone");
+    assert_eq!(
+        reply_of(&e),
+        (530, "NOT_ALLOWED - vhost shop not found".into())
+    );
+    // Created again, it starts empty: the old durable queue is gone.
+    b.broker
+        .add_vhost(warren::broker::access::VhostRecord {
+            name: "shop".into(),
+            ..Default::default()
+        })
+        .expect("add");
+    b.broker
+        .access()
+        .set_permission(warren::broker::access::PermissionRow {
+            user: "admin".into(),
+            vhost: "shop".into(),
+            configure: ".*".into(),
+            write: ".*".into(),
+            read: ".*".into(),
+        });
+    let (_c, ch) = channel_as(&b, "admin").await;
+    let e = ch
+        .queue_declare(
+            "orders".into(),
+            QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .expect_err("no queue orders any more");
+    assert_eq!(code_of(&e), Some(404));
+}

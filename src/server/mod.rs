@@ -124,13 +124,22 @@ pub fn open_broker(config: &Config) -> std::io::Result<Arc<Broker>> {
 /// `config.data_dir`; returns its address. Tests use this with port 0 to run many brokers side
 /// by side.
 pub fn start(listener: TcpListener, config: Config) -> std::io::Result<SocketAddr> {
+    start_serving(listener, config).map(|(addr, _)| addr)
+}
+
+/// `start`, also handing back the broker (tests drive vhosts and users through it until the
+/// management API exists).
+pub fn start_serving(
+    listener: TcpListener,
+    config: Config,
+) -> std::io::Result<(SocketAddr, Arc<Broker>)> {
     let addr = listener.local_addr()?;
     let broker = open_broker(&config)?.with_alarms(config.alarm_limits());
     tokio::spawn(run(
         listener,
         Arc::new(config),
-        broker,
+        broker.clone(),
         std::future::pending(),
     ));
-    Ok(addr)
+    Ok((addr, broker))
 }

@@ -11,6 +11,8 @@ use warren::config::Config;
 pub struct TestBroker {
     pub addr: SocketAddr,
     pub data_dir: std::path::PathBuf,
+    /// The broker itself (vhosts and users are managed through it in tests).
+    pub broker: std::sync::Arc<warren::broker::Broker>,
 }
 
 impl Drop for TestBroker {
@@ -41,8 +43,12 @@ pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestBroker {
     };
     adjust(&mut config);
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = warren::server::start(listener, config).expect("start");
-    TestBroker { addr, data_dir }
+    let (addr, broker) = warren::server::start_serving(listener, config).expect("start");
+    TestBroker {
+        addr,
+        data_dir,
+        broker,
+    }
 }
 
 impl TestBroker {
