@@ -23,6 +23,9 @@ pub struct Config {
     /// Users that may only connect from the loopback interface (RabbitMQ's `loopback_users`;
     /// in `WARREN_LOOPBACK_USERS` a comma-separated list, `none` for nobody).
     pub loopback_users: Vec<String>,
+    /// Largest message body accepted, in bytes (RabbitMQ's `max_message_size`: 128 MiB by
+    /// default, at most 512 MiB); a larger one is refused with 406 PRECONDITION_FAILED.
+    pub max_message_size: u64,
     /// A definitions file (RabbitMQ's JSON format) applied at every start, as RabbitMQ's
     /// `load_definitions` (empty: none).
     pub load_definitions: String,
@@ -70,6 +73,7 @@ impl Default for Config {
             default_vhost: "/".into(),
             loopback_users: vec!["guest".into()],
             load_definitions: String::new(),
+            max_message_size: 134_217_728,
             frame_max: 131_072,
             channel_max: 2047,
             heartbeat: 60,
@@ -150,6 +154,7 @@ impl Config {
                     .collect()
             }
             "load_definitions" => self.load_definitions = value.to_string(),
+            "max_message_size" => self.max_message_size = num(key, value)?,
             "frame_max" => self.frame_max = num(key, value)?,
             "channel_max" => self.channel_max = num(key, value)?,
             "heartbeat" => self.heartbeat = num(key, value)?,
@@ -187,6 +192,12 @@ impl Config {
         }
         if self.default_user.is_empty() {
             return bad("default_user", "must not be empty");
+        }
+        if self.max_message_size == 0 || self.max_message_size > 536_870_912 {
+            return bad(
+                "max_message_size",
+                "must be between 1 and 536870912 (512 MiB, RabbitMQ's maximum)",
+            );
         }
         if self.max_connections == 0 {
             return bad("max_connections", "must be at least 1");

@@ -12,7 +12,7 @@ use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Exchange
 /// The vhost `shop` and one user per kind of right. Passwords are the user names.
 fn definitions() -> String {
     let users = [
-        "admin", "cfg", "wr", "rd", "none", "outsider", "boss", "topical",
+        "admin", "cfg", "wr", "rd", "none", "outsider", "boss", "topical", "limited",
     ];
     let hash = |name: &str| {
         // The same format RabbitMQ writes (sha256, 4-byte salt): made by the broker's own
@@ -23,8 +23,13 @@ fn definitions() -> String {
         .iter()
         .map(|u| {
             let tags = if *u == "boss" { "[\"impersonator\"]" } else { "[]" };
+            let limits = if *u == "limited" {
+                r#"{"max-connections":1,"max-channels":2}"#
+            } else {
+                "{}"
+            };
             format!(
-                r#"{{"name":"{u}","password_hash":"{}","hashing_algorithm":"rabbit_password_hashing_sha256","tags":{tags},"limits":{{}}}}"#,
+                r#"{{"name":"{u}","password_hash":"{}","hashing_algorithm":"rabbit_password_hashing_sha256","tags":{tags},"limits":{limits}}}"#,
                 hash(u)
             )
         })
@@ -40,9 +45,11 @@ fn definitions() -> String {
         perm("none", "", "", ""),
         perm("boss", ".*", ".*", ".*"),
         perm("topical", ".*", ".*", ".*"),
+        perm("limited", ".*", ".*", ".*"),
+        r#"{"user":"admin","vhost":"tiny","configure":".*","write":".*","read":".*"}"#.into(),
     ];
     format!(
-        r#"{{"users":[{}],"vhosts":[{{"name":"shop"}}],"permissions":[{}],
+        r#"{{"users":[{}],"vhosts":[{{"name":"shop"}},{{"name":"tiny","limits":{{"max-connections":1,"max-queues":2}}}}],"permissions":[{}],
         "topic_permissions":[{{"user":"topical","vhost":"shop","exchange":"amq.topic","write":"^{{username}}\\.","read":"^public\\."}}],
         "exchanges":[{{"name":"events","vhost":"shop","type":"fanout","durable":true,"auto_delete":false,"internal":false,"arguments":{{}}}},
                      {{"name":"audit","vhost":"shop","type":"fanout","durable":true,"auto_delete":false,"internal":false,"arguments":{{}}}}],
@@ -592,4 +599,123 @@ async fn deleting_a_vhost_closes_its_connections_and_removes_its_queues() {
         .await
         .expect_err("no queue orders any more");
     assert_eq!(code_of(&e), Some(404));
+}
+
+#[tokio::test]
+async fn user_limits_cap_connections_and_channels() {
+    let b = broker().await;
+    let c = connect_as(&b, "limited").await;
+    let uri = format!("amqp://limited:limited@{}/shop", b.addr);
+    let e = Connection::connect(&uri, ConnectionProperties::default())
+        .await
+        .expect_err("max-connections 1");
+    assert_eq!(
+        reply_of(&e),
+        (
+            530,
+            "NOT_ALLOWED - Connection refused for user 'limited': user connection limit (1) is reached".into()
+        )
+    );
+    let _one = c.create_channel().await.unwrap();
+    let _two = c.create_channel().await.unwrap();
+    let e = c.create_channel().await.expect_err("max-channels 2");
+    assert_eq!(
+        reply_of(&e),
+        (
+            530,
+            "NOT_ALLOWED - number of channels opened for user 'limited' has reached the maximum allowed user limit of (2)".into()
+        )
+    );
+    // The refused channel closed the connection; its place is free again.
+    let back = eventually(|| {
+        let uri = uri.clone();
+        async move {
+            Connection::connect(&uri, ConnectionProperties::default())
+                .await
+                .is_ok()
+        }
+    })
+    .await;
+    assert!(back, "the user's connection slot is given back");
+}
+
+#[tokio::test]
+async fn vhost_limits_cap_connections_and_queues() {
+    let b = broker().await;
+    let uri = format!("amqp://admin:admin@{}/tiny", b.addr);
+    let c = Connection::connect(&uri, ConnectionProperties::default())
+        .await
+        .unwrap();
+    let e = Connection::connect(&uri, ConnectionProperties::default())
+        .await
+        .expect_err("max-connections 1");
+    assert_eq!(
+        reply_of(&e),
+        (
+            530,
+            "NOT_ALLOWED - access to vhost 'tiny' refused for user 'admin': connection limit (1) is reached".into()
+        )
+    );
+    let ch = c.create_channel().await.unwrap();
+    declare(&ch, "q1").await;
+    declare(&ch, "q2").await;
+    declare(&ch, "q1").await; // an existing queue is not a new one
+    let e = ch
+        .queue_declare(
+            "q3".into(),
+            QueueDeclareOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .expect_err("max-queues 2");
+    assert_eq!(
+        reply_of(&e),
+        (
+            406,
+            "PRECONDITION_FAILED - cannot declare queue 'q3': queue limit in vhost 'tiny' (2) is reached".into()
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_message_above_max_message_size_is_refused() {
+    let b = start_with(|c| c.max_message_size = 1024).await;
+    let (_c, ch) = b.channel().await;
+    declare(&ch, "q").await;
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    let fits = ch
+        .basic_publish(
+            "".into(),
+            "q".into(),
+            BasicPublishOptions::default(),
+            &[7u8; 1024],
+            BasicProperties::default(),
+        )
+        .await
+        .unwrap()
+        .await
+        .expect("1024 bytes fit");
+    assert!(fits.is_ack());
+    let e = ch
+        .basic_publish(
+            "".into(),
+            "q".into(),
+            BasicPublishOptions::default(),
+            &[7u8; 1025],
+            BasicProperties::default(),
+        )
+        .await
+        .unwrap()
+        .await
+        .expect_err("too large");
+    assert_eq!(
+        reply_of(&e),
+        (
+            406,
+            "PRECONDITION_FAILED - message size 1025 is larger than configured max size 1024"
+                .into()
+        )
+    );
 }

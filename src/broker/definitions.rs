@@ -4,7 +4,8 @@
 //! both ways. The users, vhosts and permissions part is also how Warren stores them.
 
 use super::access::{
-    Access, AccessRows, Algorithm, PermissionRow, TopicPermissionRow, VhostRecord,
+    Access, AccessRows, Algorithm, PermissionRow, TopicPermissionRow, UserLimits, UserRow,
+    VhostLimits, VhostRecord,
 };
 use super::vhost::{ExchangeDeclare, QueueDeclare};
 use super::Broker;
@@ -197,6 +198,24 @@ fn algorithm_of(user: &UserJson, rabbit_version: Option<&str>) -> Option<Algorit
     }
 }
 
+/// A limit from a `limits` object (RabbitMQ: a negative value means no limit; an empty
+/// list, as RabbitMQ 3.10 writes for no limits, has none).
+fn limit(limits: &Value, key: &str) -> Option<u64> {
+    limits
+        .get(key)?
+        .as_i64()
+        .and_then(|n| u64::try_from(n).ok())
+}
+
+fn limits_json(pairs: &[(&str, Option<u64>)]) -> Value {
+    Value::Object(
+        pairs
+            .iter()
+            .filter_map(|(k, v)| v.map(|v| (k.to_string(), Value::from(v))))
+            .collect(),
+    )
+}
+
 fn access_part(access: &Access) -> DefinitionsFile {
     let rows = access.rows();
     DefinitionsFile {
@@ -207,20 +226,26 @@ fn access_part(access: &Access) -> DefinitionsFile {
         users: rows
             .users
             .into_iter()
-            .map(|(name, hash, algorithm, tags)| UserJson {
-                name,
-                password_hash: hash,
-                hashing_algorithm: Some(algorithm.name().into()),
-                tags,
-                limits: empty_object(),
+            .map(|u| UserJson {
+                name: u.name,
+                password_hash: u.password_hash,
+                hashing_algorithm: Some(u.algorithm.name().into()),
+                tags: u.tags,
+                limits: limits_json(&[
+                    ("max-connections", u.limits.max_connections),
+                    ("max-channels", u.limits.max_channels),
+                ]),
             })
             .collect(),
         vhosts: rows
             .vhosts
             .into_iter()
             .map(|v| VhostJson {
+                limits: limits_json(&[
+                    ("max-connections", v.limits.max_connections),
+                    ("max-queues", v.limits.max_queues),
+                ]),
                 name: v.name,
-                limits: empty_object(),
                 metadata: Some(VhostMetadata {
                     description: v.description,
                     tags: v.tags,
@@ -273,14 +298,15 @@ fn access_rows(file: &DefinitionsFile) -> AccessRows {
         users: file
             .users
             .iter()
-            .map(|u| {
-                let algorithm = algorithm_of(u, version).unwrap_or(Algorithm::Sha256);
-                (
-                    u.name.clone(),
-                    u.password_hash.clone(),
-                    algorithm,
-                    u.tags.clone(),
-                )
+            .map(|u| UserRow {
+                name: u.name.clone(),
+                password_hash: u.password_hash.clone(),
+                algorithm: algorithm_of(u, version).unwrap_or(Algorithm::Sha256),
+                tags: u.tags.clone(),
+                limits: UserLimits {
+                    max_connections: limit(&u.limits, "max-connections"),
+                    max_channels: limit(&u.limits, "max-channels"),
+                },
             })
             .collect(),
         vhosts: file.vhosts.iter().map(vhost_record).collect(),
@@ -318,6 +344,10 @@ fn vhost_record(v: &VhostJson) -> VhostRecord {
         name: v.name.clone(),
         description,
         tags,
+        limits: VhostLimits {
+            max_connections: limit(&v.limits, "max-connections"),
+            max_queues: limit(&v.limits, "max-queues"),
+        },
     }
 }
 
@@ -458,7 +488,8 @@ impl Broker {
         let mut report = ImportReport::default();
         let rows = access_rows(file);
         let access = self.access();
-        for (u, (name, hash, algorithm, tags)) in file.users.iter().zip(rows.users) {
+        for (u, row) in file.users.iter().zip(rows.users) {
+            let name = &row.name;
             if algorithm_of(u, file.rabbit_version.as_deref()).is_none() {
                 report.skipped.push(format!(
                     "user '{name}': unknown hashing_algorithm {:?}",
@@ -466,16 +497,18 @@ impl Broker {
                 ));
                 continue;
             }
-            let Some(password) = super::access::PasswordHash::from_base64(&hash, algorithm) else {
+            let hash = super::access::PasswordHash::from_base64(&row.password_hash, row.algorithm);
+            let Some(password) = hash else {
                 report
                     .skipped
                     .push(format!("user '{name}': password_hash is not valid"));
                 continue;
             };
             access.put_user(super::access::User {
-                name,
+                name: row.name,
                 password,
-                tags,
+                tags: row.tags,
+                limits: row.limits,
             });
         }
         for v in rows.vhosts {
@@ -530,6 +563,7 @@ impl Broker {
                 &QueueDeclare {
                     name: &q.name,
                     server_named: false,
+                    max_queues: None,
                     passive: false,
                     durable: q.durable,
                     exclusive: false,

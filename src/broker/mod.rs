@@ -31,6 +31,8 @@ pub const RABBITMQ_COMPATIBLE_VERSION: &str = "3.10.0";
 pub struct Broker {
     vhosts: RwLock<HashMap<String, Arc<VHost>>>,
     access: Arc<Access>,
+    /// Open connections and channels, for the limits.
+    usage: Arc<access::usage::Usage>,
     next_connection_id: AtomicU64,
     store: Option<Arc<Store>>,
     /// Which resource alarms are on.
@@ -55,6 +57,7 @@ impl Broker {
         Arc::new(Broker {
             vhosts: RwLock::new(vhosts),
             access: Arc::new(access),
+            usage: Arc::default(),
             next_connection_id: AtomicU64::new(1),
             store,
             alarms: None,
@@ -105,6 +108,11 @@ impl Broker {
     /// Users, vhosts and permissions.
     pub fn access(&self) -> &Arc<Access> {
         &self.access
+    }
+
+    /// Open connections and channels per user and vhost.
+    pub fn usage(&self) -> &Arc<access::usage::Usage> {
+        &self.usage
     }
 
     /// Saves users, vhosts and permissions after a change.

@@ -140,6 +140,7 @@ pub async fn serve(
         published: false,
         blocked: false,
         consumer_timeout: config.consumer_timeout,
+        max_message_size: config.max_message_size,
         close_reason: String::from("client closed the connection"),
         released: false,
         linger: false,
@@ -168,6 +169,7 @@ macro_rules! channel_ctx {
             frame_max: $conn.n.frame_max,
             redispatch: &mut $conn.redispatch,
             consumer_timeout: $conn.consumer_timeout,
+            max_message_size: $conn.max_message_size,
             held: &mut $conn.held,
         }
     };
@@ -213,6 +215,8 @@ struct Connection {
     blocked: bool,
     /// Default consumer acknowledgement timeout, ms (0: none).
     consumer_timeout: u64,
+    /// Largest message body accepted.
+    max_message_size: u64,
 
     close_reason: String,
     /// Everything the connection held has been given back (see `release_all`).
@@ -578,12 +582,12 @@ impl Connection {
             if kind == FRAME_METHOD {
                 match parse_method(payload) {
                     Some(AMQPClass::Channel(channel::AMQPMethod::CloseOk(_))) => {
-                        self.channels.remove(&ch);
+                        self.forget_channel(ch);
                     }
                     Some(AMQPClass::Channel(channel::AMQPMethod::Close(_))) => {
                         // Both sides closed at once: answer theirs as well.
                         put_method(&mut self.out, ch, close_ok_channel());
-                        self.channels.remove(&ch);
+                        self.forget_channel(ch);
                     }
                     _ => {}
                 }
@@ -602,7 +606,7 @@ impl Connection {
         match signal? {
             Signal::Continue => {}
             Signal::Finished => {
-                self.channels.remove(&ch);
+                self.forget_channel(ch);
                 // Frames the client sent before our close-ok are ignored, as RabbitMQ does.
                 if self.recently_closed.len() >= 64 {
                     self.recently_closed.remove(0);
@@ -648,6 +652,10 @@ impl Connection {
                     self.n.channel_max
                 )));
             }
+            self.n
+                .usage
+                .open_channel()
+                .map_err(|e| e.with_method(CHANNEL_OPEN))?;
             self.channels.insert(ch, Channel::new(ch));
             put_method(
                 &mut self.out,
@@ -663,15 +671,24 @@ impl Connection {
             .with_method((method.get_amqp_class_id(), method.get_amqp_method_id())))
     }
 
+    /// A channel is gone (closed both ways): it no longer counts toward the user's limit.
+    fn forget_channel(&mut self, ch: u16) {
+        if self.channels.remove(&ch).is_some() {
+            self.n.usage.close_channels(1);
+        }
+    }
+
     /// The one place that turns an AMQP error into channel.close or connection.close.
     fn fail(&mut self, ch: u16, e: AmqpError) {
         if e.is_hard() || ch == 0 || !self.channels.contains_key(&ch) {
             tracing::warn!(peer = %self.peer, code = e.code, text = ?e.text, class_id = e.class_id, method_id = e.method_id, "connection error");
             self.close_reason = format!("connection error: {}", e.text);
             put_close(&mut self.out, &e);
+            let open = self.channels.len() as u64;
             for (_, mut c) in self.channels.drain() {
                 c.release(&self.n.vhost, self.id);
             }
+            self.n.usage.close_channels(open);
             self.phase = Phase::Closing;
             return;
         }

@@ -1,6 +1,7 @@
 //! The connection handshake (spec 2.2.4): protocol header, start / start-ok (PLAIN, AMQPLAIN),
 //! tune / tune-ok, open / open-ok. Bounded by `handshake_timeout` (RabbitMQ: 10 s).
 
+use crate::broker::access::usage::ConnectionSlot;
 use crate::broker::access::{Grant, LoginError, User};
 use crate::broker::vhost::VHost;
 use crate::broker::Broker;
@@ -39,6 +40,8 @@ pub struct Negotiated {
     pub connection_blocked: bool,
     /// This connection's place under max_connections, held while it is open.
     _slot: OwnedSemaphorePermit,
+    /// Its place in the per-vhost and per-user counts (connection and channel limits).
+    pub usage: ConnectionSlot,
 }
 
 /// Why a handshake ended without a connection.
@@ -195,6 +198,17 @@ pub async fn handshake(
             .with_method(CONNECTION_OPEN),
         ));
     }
+    // RabbitMQ's order at connection.open: access to the vhost, then its connection limit,
+    // then the user's.
+    let usage = broker
+        .usage()
+        .open_connection(
+            vhost_name,
+            broker.access().vhost_limits(vhost_name),
+            &user.name,
+            user.limits,
+        )
+        .map_err(|e| HandshakeError::Refused(e.with_method(CONNECTION_OPEN)))?;
     out.clear();
     put_method(
         &mut out,
@@ -217,6 +231,7 @@ pub async fn handshake(
         consumer_cancel_notify,
         connection_blocked,
         _slot: slot,
+        usage,
     })
 }
 

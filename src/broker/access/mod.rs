@@ -5,6 +5,7 @@
 
 pub mod password;
 pub mod permissions;
+pub mod usage;
 
 use parking_lot::RwLock;
 pub use password::{Algorithm, PasswordHash};
@@ -21,6 +22,21 @@ pub struct User {
     pub name: String,
     pub password: PasswordHash,
     pub tags: Vec<String>,
+    pub limits: UserLimits,
+}
+
+/// Per-user limits (RabbitMQ's `max-connections`, `max-channels`); None: no limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UserLimits {
+    pub max_connections: Option<u64>,
+    pub max_channels: Option<u64>,
+}
+
+/// Per-vhost limits (RabbitMQ's `max-connections`, `max-queues`); None: no limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VhostLimits {
+    pub max_connections: Option<u64>,
+    pub max_queues: Option<u64>,
 }
 
 impl User {
@@ -35,6 +51,7 @@ pub struct VhostRecord {
     pub name: String,
     pub description: String,
     pub tags: Vec<String>,
+    pub limits: VhostLimits,
 }
 
 /// A permission row as stored: the patterns' sources.
@@ -57,10 +74,20 @@ pub struct TopicPermissionRow {
     pub read: String,
 }
 
+/// A user as stored: name, password hash (base64) and its algorithm, tags, limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRow {
+    pub name: String,
+    pub password_hash: String,
+    pub algorithm: Algorithm,
+    pub tags: Vec<String>,
+    pub limits: UserLimits,
+}
+
 /// Everything `Access` keeps, as plain rows (what is saved and exported).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AccessRows {
-    pub users: Vec<(String, String, Algorithm, Vec<String>)>,
+    pub users: Vec<UserRow>,
     pub vhosts: Vec<VhostRecord>,
     pub permissions: Vec<PermissionRow>,
     pub topic_permissions: Vec<TopicPermissionRow>,
@@ -140,6 +167,7 @@ impl Access {
             name: d.user.clone(),
             password: PasswordHash::new(&d.password),
             tags: vec!["administrator".into()],
+            limits: UserLimits::default(),
         });
         access.put_vhost(VhostRecord {
             name: d.vhost.clone(),
@@ -158,13 +186,14 @@ impl Access {
     /// Rebuilds from saved rows.
     pub fn from_rows(rows: &AccessRows, loopback_users: Vec<String>) -> Access {
         let access = Access::empty(loopback_users);
-        for (name, hash, algorithm, tags) in &rows.users {
-            let password =
-                PasswordHash::from_base64(hash, *algorithm).unwrap_or_else(PasswordHash::none);
+        for u in &rows.users {
+            let password = PasswordHash::from_base64(&u.password_hash, u.algorithm)
+                .unwrap_or_else(PasswordHash::none);
             access.put_user(User {
-                name: name.clone(),
+                name: u.name.clone(),
                 password,
-                tags: tags.clone(),
+                tags: u.tags.clone(),
+                limits: u.limits,
             });
         }
         for v in &rows.vhosts {
@@ -200,13 +229,12 @@ impl Access {
             users: t
                 .users
                 .values()
-                .map(|u| {
-                    (
-                        u.name.clone(),
-                        u.password.to_base64(),
-                        u.password.algorithm(),
-                        u.tags.clone(),
-                    )
+                .map(|u| UserRow {
+                    name: u.name.clone(),
+                    password_hash: u.password.to_base64(),
+                    algorithm: u.password.algorithm(),
+                    tags: u.tags.clone(),
+                    limits: u.limits,
                 })
                 .collect(),
             vhosts: t.vhosts.values().cloned().collect(),
@@ -272,6 +300,16 @@ impl Access {
 
     pub fn vhost_exists(&self, name: &str) -> bool {
         self.tables.read().vhosts.contains_key(name)
+    }
+
+    /// A vhost's limits (none for an unknown vhost).
+    pub fn vhost_limits(&self, name: &str) -> VhostLimits {
+        self.tables
+            .read()
+            .vhosts
+            .get(name)
+            .map(|v| v.limits)
+            .unwrap_or_default()
     }
 
     pub fn vhost_names(&self) -> Vec<String> {
@@ -402,6 +440,7 @@ impl Grant {
                 name: user.into(),
                 password: PasswordHash::none(),
                 tags: vec!["administrator".into()],
+                limits: UserLimits::default(),
             }),
             vhost: vhost.into(),
         }
@@ -499,6 +538,7 @@ mod tests {
             name: "orders".into(),
             password: PasswordHash::new("secret"),
             tags: vec![],
+            limits: UserLimits::default(),
         });
         a.put_vhost(VhostRecord {
             name: "shop".into(),

@@ -31,6 +31,8 @@ pub struct QueueDeclare<'a> {
     /// `name` was generated for a declare without one (`amq.gen-…`, allowed despite the
     /// reserved prefix).
     pub server_named: bool,
+    /// The vhost's max-queues limit, checked when the queue is new (406, RabbitMQ's text).
+    pub max_queues: Option<u64>,
     pub passive: bool,
     pub durable: bool,
     pub exclusive: bool,
@@ -385,6 +387,12 @@ impl VHost {
             self.check_queue_equivalence(&q, d, conn_id)?;
             q.touch();
             return Ok(DeclaredQueue::existing(q));
+        }
+        if let Some(max) = d.max_queues.filter(|max| queues.len() as u64 >= *max) {
+            return Err(AmqpError::precondition_failed(format!(
+                "cannot declare queue '{name}': queue limit in vhost '{}' ({max}) is reached",
+                self.name
+            )));
         }
         let spec = QueueSpec {
             name: name.clone(),

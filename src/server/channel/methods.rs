@@ -232,6 +232,7 @@ impl Channel {
             &QueueDeclare {
                 name: &name,
                 server_named,
+                max_queues: ctx.grant.access().vhost_limits(&ctx.vhost.name).max_queues,
                 passive: m.passive,
                 durable: m.durable,
                 exclusive: m.exclusive,

@@ -44,6 +44,8 @@ pub struct Ctx<'a> {
     pub redispatch: &'a mut Vec<Arc<Queue>>,
     /// Default consumer acknowledgement timeout in ms (0: none).
     pub consumer_timeout: u64,
+    /// Largest message body accepted (`max_message_size`).
+    pub max_message_size: u64,
     /// A reply that waits for a durable change to be recorded; the connection reads nothing
     /// more until it is sent.
     pub held: &'a mut Option<HeldReply>,

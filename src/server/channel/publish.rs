@@ -19,9 +19,6 @@ use bytes::{Bytes, BytesMut};
 /// actually arrives.
 const BODY_RESERVE_LIMIT: usize = 4 * 1024 * 1024;
 
-/// Largest message body accepted (RabbitMQ's default max_message_size, 128 MiB).
-pub const MAX_MESSAGE_SIZE: u64 = 128 * 1024 * 1024;
-
 /// Where the channel is in assembling a published message.
 #[derive(Debug, Default)]
 pub enum Assembly {
@@ -157,10 +154,10 @@ impl Channel {
             )
             .with_method(BASIC_PUBLISH));
         }
-        if header.body_size > MAX_MESSAGE_SIZE {
+        if header.body_size > ctx.max_message_size {
             return Err(AmqpError::precondition_failed(format!(
-                "message size {} is larger than configured max size {MAX_MESSAGE_SIZE}",
-                header.body_size
+                "message size {} is larger than configured max size {}",
+                header.body_size, ctx.max_message_size
             ))
             .with_method(BASIC_PUBLISH));
         }
