@@ -3,6 +3,7 @@
 //! permissions, exchanges, queues and bindings, so a file moves between RabbitMQ and Warren
 //! both ways. The users, vhosts and permissions part is also how Warren stores them.
 
+use super::access::policies::{is_quorum, ApplyTo, Policy};
 use super::access::{
     Access, AccessRows, Algorithm, PermissionRow, TopicPermissionRow, UserLimits, UserRow,
     VhostLimits, VhostRecord,
@@ -10,7 +11,8 @@ use super::access::{
 use super::vhost::{ExchangeDeclare, QueueDeclare};
 use super::Broker;
 use crate::broker::exchange::Dest;
-use crate::protocol::{AMQPValue, FieldArray, FieldTable, LongString, ShortString};
+use crate::protocol::json::{json_to_table, table_to_json};
+use crate::protocol::AMQPValue;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
@@ -38,7 +40,7 @@ pub struct DefinitionsFile {
     #[serde(default)]
     pub global_parameters: Vec<Value>,
     #[serde(default)]
-    pub policies: Vec<Value>,
+    pub policies: Vec<PolicyJson>,
     #[serde(default)]
     pub queues: Vec<QueueJson>,
     #[serde(default)]
@@ -99,6 +101,23 @@ pub struct TopicPermissionJson {
     pub exchange: String,
     pub write: String,
     pub read: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PolicyJson {
+    pub vhost: String,
+    pub name: String,
+    pub pattern: String,
+    #[serde(rename = "apply-to", default = "all")]
+    pub apply_to: String,
+    #[serde(default)]
+    pub priority: i64,
+    #[serde(default)]
+    pub definition: Map<String, Value>,
+}
+
+fn all() -> String {
+    "all".into()
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -276,6 +295,18 @@ fn access_part(access: &Access) -> DefinitionsFile {
                 read: t.read,
             })
             .collect(),
+        policies: rows
+            .policies
+            .into_iter()
+            .map(|p| PolicyJson {
+                vhost: p.vhost,
+                name: p.name,
+                pattern: p.pattern,
+                apply_to: p.apply_to.name().into(),
+                priority: p.priority,
+                definition: p.definition,
+            })
+            .collect(),
         ..DefinitionsFile::default()
     }
 }
@@ -332,6 +363,21 @@ fn access_rows(file: &DefinitionsFile) -> AccessRows {
                 read: t.read.clone(),
             })
             .collect(),
+        policies: file
+            .policies
+            .iter()
+            .filter_map(|p| {
+                let apply_to = ApplyTo::from_name(&p.apply_to)?;
+                Some(Policy::new(
+                    &p.vhost,
+                    &p.name,
+                    &p.pattern,
+                    apply_to,
+                    p.priority,
+                    p.definition.clone(),
+                ))
+            })
+            .collect(),
     }
 }
 
@@ -349,71 +395,6 @@ fn vhost_record(v: &VhostJson) -> VhostRecord {
             max_queues: limit(&v.limits, "max-queues"),
         },
     }
-}
-
-/// A JSON argument as an AMQP field value (numbers without a fraction are long-long ints,
-/// as RabbitMQ's JSON decoding gives them).
-pub fn json_to_amqp(v: &Value) -> AMQPValue {
-    match v {
-        Value::Null => AMQPValue::Void,
-        Value::Bool(b) => AMQPValue::Boolean(*b),
-        Value::Number(n) => match n.as_i64() {
-            Some(i) => AMQPValue::LongLongInt(i),
-            None => AMQPValue::Double(n.as_f64().unwrap_or(0.0)),
-        },
-        Value::String(s) => AMQPValue::LongString(LongString::from(s.as_bytes().to_vec())),
-        Value::Array(items) => {
-            let mut a = FieldArray::default();
-            for item in items {
-                a.push(json_to_amqp(item));
-            }
-            AMQPValue::FieldArray(a)
-        }
-        Value::Object(m) => AMQPValue::FieldTable(json_to_table(m)),
-    }
-}
-
-pub fn json_to_table(m: &Map<String, Value>) -> FieldTable {
-    let mut t = FieldTable::default();
-    for (k, v) in m {
-        t.insert(ShortString::from(k.as_str()), json_to_amqp(v));
-    }
-    t
-}
-
-/// An AMQP field value as JSON (how RabbitMQ shows arguments and headers).
-pub fn amqp_to_json(v: &AMQPValue) -> Value {
-    match v {
-        AMQPValue::Boolean(b) => Value::Bool(*b),
-        AMQPValue::ShortShortInt(i) => Value::from(*i),
-        AMQPValue::ShortShortUInt(i) => Value::from(*i),
-        AMQPValue::ShortInt(i) => Value::from(*i),
-        AMQPValue::ShortUInt(i) => Value::from(*i),
-        AMQPValue::LongInt(i) => Value::from(*i),
-        AMQPValue::LongUInt(i) => Value::from(*i),
-        AMQPValue::LongLongInt(i) => Value::from(*i),
-        AMQPValue::Float(f) => Value::from(*f),
-        AMQPValue::Double(f) => Value::from(*f),
-        AMQPValue::DecimalValue(d) => Value::from(d.value),
-        AMQPValue::ShortString(s) => Value::String(s.as_str().to_string()),
-        AMQPValue::LongString(s) => {
-            Value::String(String::from_utf8_lossy(s.as_bytes()).into_owned())
-        }
-        AMQPValue::FieldArray(a) => Value::Array(a.as_slice().iter().map(amqp_to_json).collect()),
-        AMQPValue::Timestamp(t) => Value::from(*t),
-        AMQPValue::FieldTable(t) => Value::Object(table_to_json(t)),
-        AMQPValue::ByteArray(b) => {
-            Value::String(String::from_utf8_lossy(b.as_slice()).into_owned())
-        }
-        AMQPValue::Void => Value::Null,
-    }
-}
-
-pub fn table_to_json(t: &FieldTable) -> Map<String, Value> {
-    t.inner()
-        .iter()
-        .map(|(k, v)| (k.as_str().to_string(), amqp_to_json(v)))
-        .collect()
 }
 
 /// What an import did not apply, each with the reason (the rest was applied).
@@ -544,10 +525,22 @@ impl Broker {
         for t in rows.topic_permissions {
             access.set_topic_permission(t);
         }
-        if !file.policies.is_empty() || !file.parameters.is_empty() {
+        for p in &file.policies {
+            if ApplyTo::from_name(&p.apply_to).is_none() {
+                report.skipped.push(format!(
+                    "policy '{}' in vhost '{}': unknown apply-to '{}'",
+                    p.name, p.vhost, p.apply_to
+                ));
+            }
+        }
+        for p in rows.policies {
+            access.set_policy(p);
+        }
+        // Global parameters (cluster_name, internal_cluster_id) mean nothing here; vhost
+        // parameters (federation, shovels, ...) are not supported.
+        if !file.parameters.is_empty() {
             report.skipped.push(format!(
-                "{} policies and {} parameters: not supported yet",
-                file.policies.len(),
+                "{} parameters: not supported",
                 file.parameters.len()
             ));
         }
@@ -564,6 +557,9 @@ impl Broker {
                     name: &q.name,
                     server_named: false,
                     max_queues: None,
+                    policy: access
+                        .queue_policy(&q.vhost, &q.name, is_quorum(&arguments))
+                        .as_ref(),
                     passive: false,
                     durable: q.durable,
                     exclusive: false,

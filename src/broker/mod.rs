@@ -99,7 +99,7 @@ impl Broker {
         let broker = Self::with_store(Some(store.clone()), access);
         let mut logs = Vec::new();
         for vhost in broker.vhosts.read().values() {
-            logs.extend(vhost.recover(&defs)?);
+            logs.extend(vhost.recover(&defs, &broker.access)?);
         }
         store.remove_orphans(&logs)?;
         Ok(broker)

@@ -19,6 +19,7 @@ pub mod cursor;
 pub mod encode;
 pub mod fast;
 pub mod frame;
+pub mod json;
 pub mod methods;
 pub mod properties;
 pub mod table;

@@ -5,6 +5,7 @@
 
 pub mod password;
 pub mod permissions;
+pub mod policies;
 pub mod usage;
 
 use parking_lot::RwLock;
@@ -15,6 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::error::{AmqpError, AmqpResult};
+use crate::protocol::FieldTable;
 
 /// A user as RabbitMQ's internal user store keeps it.
 #[derive(Debug, Clone)]
@@ -91,6 +93,7 @@ pub struct AccessRows {
     pub vhosts: Vec<VhostRecord>,
     pub permissions: Vec<PermissionRow>,
     pub topic_permissions: Vec<TopicPermissionRow>,
+    pub policies: Vec<policies::Policy>,
 }
 
 #[derive(Debug, Default)]
@@ -102,6 +105,8 @@ struct Tables {
     /// user → vhost → topic rows.
     topic: BTreeMap<String, BTreeMap<String, Vec<TopicPermission>>>,
     rows: Vec<PermissionRow>,
+    /// vhost → policy name → policy.
+    policies: BTreeMap<String, BTreeMap<String, policies::Policy>>,
 }
 
 /// Why a login failed (the texts are RabbitMQ's).
@@ -205,6 +210,9 @@ impl Access {
         for t in &rows.topic_permissions {
             access.set_topic_permission(t.clone());
         }
+        for p in &rows.policies {
+            access.set_policy(p.clone());
+        }
         access
     }
 
@@ -240,6 +248,11 @@ impl Access {
             vhosts: t.vhosts.values().cloned().collect(),
             permissions: t.rows.clone(),
             topic_permissions,
+            policies: t
+                .policies
+                .values()
+                .flat_map(|by_name| by_name.values().cloned())
+                .collect(),
         }
     }
 
@@ -293,9 +306,27 @@ impl Access {
             by_vhost.remove(name);
         }
         t.rows.retain(|r| r.vhost != name);
+        t.policies.remove(name);
         drop(t);
         self.changed();
         existed
+    }
+
+    /// Adds or replaces a policy (by vhost and name).
+    pub fn set_policy(&self, p: policies::Policy) {
+        self.tables
+            .write()
+            .policies
+            .entry(p.vhost.clone())
+            .or_default()
+            .insert(p.name.clone(), p);
+        self.changed();
+    }
+
+    /// The queue arguments the policies of `vhost` give a queue named `queue`.
+    pub fn queue_policy(&self, vhost: &str, queue: &str, quorum: bool) -> Option<FieldTable> {
+        let t = self.tables.read();
+        policies::queue_arguments(t.policies.get(vhost)?.values(), queue, quorum)
     }
 
     pub fn vhost_exists(&self, name: &str) -> bool {

@@ -21,7 +21,7 @@ fn queue_with(args: &[(&str, AMQPValue)]) -> Arc<Queue> {
         auto_delete: false,
         arguments,
     };
-    Queue::new(spec, "/".into(), None, None)
+    Queue::new(spec, "/".into(), None, None, None)
 }
 
 fn long(v: i64) -> AMQPValue {
@@ -315,7 +315,7 @@ fn an_auto_delete_queue_asks_to_go_when_its_last_consumer_leaves() {
         auto_delete: true,
         arguments: FieldTable::default(),
     };
-    let q = Queue::new(spec, "/".into(), None, None);
+    let q = Queue::new(spec, "/".into(), None, None, None);
     let (a, _rx_a) = consumer("a", 0, 0);
     let (b, _rx_b) = consumer("b", 0, 0);
     assert!(q.add_consumer(a).unwrap().is_empty());

@@ -33,6 +33,8 @@ pub struct QueueDeclare<'a> {
     pub server_named: bool,
     /// The vhost's max-queues limit, checked when the queue is new (406, RabbitMQ's text).
     pub max_queues: Option<u64>,
+    /// The queue arguments of the policy that applies to a new queue of this name.
+    pub policy: Option<&'a FieldTable>,
     pub passive: bool,
     pub durable: bool,
     pub exclusive: bool,
@@ -412,7 +414,7 @@ impl VHost {
             _ => None,
         };
         let persisted = log.is_some();
-        let q = Queue::new(spec, self.name.clone(), log, self.spool_path());
+        let q = Queue::new(spec, self.name.clone(), log, self.spool_path(), d.policy);
         queues.insert(name, q.clone());
         drop(queues);
         timers::start_idle_timer(self, &q);
@@ -652,7 +654,7 @@ impl VHost {
             auto_delete: true,
             arguments: FieldTable::default(),
         };
-        let q = Queue::new(spec, self.name.clone(), None, None);
+        let q = Queue::new(spec, self.name.clone(), None, None, None);
         self.reply_queues.lock().insert(name, q.clone());
         q
     }

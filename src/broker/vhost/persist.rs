@@ -134,7 +134,12 @@ impl VHost {
 
     /// Rebuilds durable exchanges, queues (with their messages) and bindings at start-up.
     /// Recovered messages that had been delivered before are marked redelivered.
-    pub fn recover(&self, defs: &Definitions) -> std::io::Result<Vec<String>> {
+    /// Policies from `access` apply to the recovered queues as to newly declared ones.
+    pub fn recover(
+        &self,
+        defs: &Definitions,
+        access: &crate::broker::access::Access,
+    ) -> std::io::Result<Vec<String>> {
         let Some(store) = &self.store else {
             return Ok(Vec::new());
         };
@@ -175,7 +180,15 @@ impl VHost {
                 auto_delete: qd.auto_delete,
                 arguments: decode_table(&qd.arguments).unwrap_or_default(),
             };
-            let q = Queue::new(spec, self.name.clone(), None, self.spool_path());
+            let quorum = crate::broker::access::policies::is_quorum(&spec.arguments);
+            let policy = access.queue_policy(&self.name, &spec.name, quorum);
+            let q = Queue::new(
+                spec,
+                self.name.clone(),
+                None,
+                self.spool_path(),
+                policy.as_ref(),
+            );
             // TTLs restart from recovery time.
             let now = crate::broker::clock::now_ms();
             let mut batch: Vec<QueuedMessage> = Vec::with_capacity(RESTORE_BATCH);

@@ -228,11 +228,17 @@ impl Channel {
                 }
             }
         }
+        let policy = ctx.grant.access().queue_policy(
+            &ctx.vhost.name,
+            &name,
+            crate::broker::access::policies::is_quorum(&m.arguments),
+        );
         let declared = ctx.vhost.declare_queue(
             &QueueDeclare {
                 name: &name,
                 server_named,
                 max_queues: ctx.grant.access().vhost_limits(&ctx.vhost.name).max_queues,
+                policy: policy.as_ref(),
                 passive: m.passive,
                 durable: m.durable,
                 exclusive: m.exclusive,

@@ -1,0 +1,134 @@
+//! Policies: the highest-priority matching policy gives a queue the arguments its declare
+//! left out (client x-arguments win), at declare time and for queues recovered after a restart.
+#![allow(clippy::unwrap_used)] // a test fails loudly; the broker never unwraps
+mod common;
+
+use common::*;
+use lapin::options::*;
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::BasicProperties;
+
+const DEFINITIONS: &str = r#"{
+  "policies": [
+    {"vhost": "/", "name": "short", "pattern": "^pol\\.", "apply-to": "queues", "priority": 1,
+     "definition": {"max-length": 1, "dead-letter-exchange": "", "dead-letter-routing-key": "dlq",
+                    "ha-mode": "all"}},
+    {"vhost": "/", "name": "weaker", "pattern": "^pol\\.", "apply-to": "all", "priority": 0,
+     "definition": {"max-length": 100}},
+    {"vhost": "/", "name": "exchanges-only", "pattern": ".*", "apply-to": "exchanges",
+     "priority": 9, "definition": {"max-length": 1000}}
+  ]
+}"#;
+
+fn definitions_file() -> String {
+    let file = std::env::temp_dir().join(format!(
+        "warren-policies-{}-{}.json",
+        std::process::id(),
+        COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    std::fs::write(&file, DEFINITIONS).unwrap();
+    file.display().to_string()
+}
+
+async fn publish_confirmed(ch: &lapin::Channel, queue: &str, body: &str) {
+    let confirm = ch
+        .basic_publish(
+            "".into(),
+            queue.into(),
+            BasicPublishOptions::default(),
+            body.as_bytes(),
+            BasicProperties::default().with_delivery_mode(2),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    assert!(confirm.is_ack());
+}
+
+async fn bodies(ch: &lapin::Channel, queue: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    while let Some(m) = get(ch, queue).await {
+        out.push(String::from_utf8(m.delivery.data.clone()).unwrap());
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_matching_policy_sets_limits_and_dead_lettering_and_client_arguments_win() {
+    let file = definitions_file();
+    let b = start_with(|c| c.load_definitions = file.clone()).await;
+    let (_c, ch) = b.channel().await;
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    declare(&ch, "dlq").await;
+    declare(&ch, "pol.q").await;
+    declare_with(
+        &ch,
+        "pol.client",
+        args(&[("x-max-length", AMQPValue::LongInt(3))]),
+    )
+    .await;
+    declare(&ch, "other").await;
+    for i in 1..=4 {
+        for q in ["pol.q", "pol.client", "other"] {
+            publish_confirmed(&ch, q, &format!("m{i}")).await;
+        }
+    }
+    // The priority-1 policy: max-length 1, the dropped head dead-lettered to dlq.
+    assert_eq!(bodies(&ch, "pol.q").await, ["m4"]);
+    // The client's own x-max-length wins over the policy's.
+    assert_eq!(bodies(&ch, "pol.client").await, ["m2", "m3", "m4"]);
+    // No policy matches: nothing limits it (the exchanges-only one does not apply).
+    assert_eq!(bodies(&ch, "other").await, ["m1", "m2", "m3", "m4"]);
+    let dead = ch
+        .basic_get("dlq".into(), BasicGetOptions { no_ack: true })
+        .await
+        .unwrap()
+        .expect("a dead letter");
+    let headers = dead.delivery.properties.headers().clone().unwrap();
+    let Some(AMQPValue::FieldArray(deaths)) = headers.inner().get("x-death") else {
+        panic!("x-death missing: {headers:?}");
+    };
+    let Some(AMQPValue::FieldTable(first)) = deaths.as_slice().first() else {
+        panic!("empty x-death");
+    };
+    assert_eq!(
+        first.inner().get("reason"),
+        Some(&AMQPValue::LongString("maxlen".into()))
+    );
+    // A redeclare with the client's (empty) arguments is still equivalent.
+    declare(&ch, "pol.q").await;
+}
+
+#[tokio::test]
+async fn policies_apply_to_queues_recovered_after_a_restart() {
+    let file = definitions_file();
+    let mut w = WarrenProcess::start_in(fresh_dir(), &[("WARREN_LOAD_DEFINITIONS", &file)]).await;
+    {
+        let (_c, ch) = w.channel().await;
+        ch.queue_declare(
+            "pol.durable".into(),
+            QueueDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    }
+    w.env.clear();
+    let w = w.restart().await;
+    let (_c, ch) = w.channel().await;
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    declare(&ch, "dlq").await;
+    for i in 1..=3 {
+        publish_confirmed(&ch, "pol.durable", &format!("m{i}")).await;
+    }
+    assert_eq!(bodies(&ch, "pol.durable").await, ["m3"]);
+    let _ = std::fs::remove_file(&file);
+}
