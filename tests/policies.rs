@@ -15,8 +15,8 @@ const DEFINITIONS: &str = r#"{
                     "ha-mode": "all"}},
     {"vhost": "/", "name": "weaker", "pattern": "^pol\\.", "apply-to": "all", "priority": 0,
      "definition": {"max-length": 100}},
-    {"vhost": "/", "name": "exchanges-only", "pattern": ".*", "apply-to": "exchanges",
-     "priority": 9, "definition": {"max-length": 1000}}
+    {"vhost": "/", "name": "exchanges-only", "pattern": "^pol\\.x", "apply-to": "exchanges",
+     "priority": 9, "definition": {"max-length": 1000, "alternate-exchange": "pol.ae"}}
   ]
 }"#;
 
@@ -80,7 +80,7 @@ async fn a_matching_policy_sets_limits_and_dead_lettering_and_client_arguments_w
     assert_eq!(bodies(&ch, "pol.q").await, ["m4"]);
     // The client's own x-max-length wins over the policy's.
     assert_eq!(bodies(&ch, "pol.client").await, ["m2", "m3", "m4"]);
-    // No policy matches: nothing limits it (the exchanges-only one does not apply).
+    // No policy matches: nothing limits it (the exchanges-only one applies to exchanges).
     assert_eq!(bodies(&ch, "other").await, ["m1", "m2", "m3", "m4"]);
     let dead = ch
         .basic_get("dlq".into(), BasicGetOptions { no_ack: true })
@@ -131,4 +131,51 @@ async fn policies_apply_to_queues_recovered_after_a_restart() {
     }
     assert_eq!(bodies(&ch, "pol.durable").await, ["m3"]);
     let _ = std::fs::remove_file(&file);
+}
+
+#[tokio::test]
+async fn a_policy_gives_an_exchange_its_alternate_exchange() {
+    let file = definitions_file();
+    let b = start_with(|c| c.load_definitions = file.clone()).await;
+    let (_c, ch) = b.channel().await;
+    for (x, kind) in [
+        ("pol.x", lapin::ExchangeKind::Direct),
+        ("pol.ae", lapin::ExchangeKind::Fanout),
+    ] {
+        ch.exchange_declare(
+            x.into(),
+            kind,
+            ExchangeDeclareOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    }
+    declare(&ch, "caught").await;
+    ch.queue_bind(
+        "caught".into(),
+        "pol.ae".into(),
+        "".into(),
+        QueueBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    let confirm = ch
+        .basic_publish(
+            "pol.x".into(),
+            "no-binding".into(),
+            BasicPublishOptions::default(),
+            b"unroutable",
+            BasicProperties::default(),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    assert!(confirm.is_ack());
+    assert_eq!(bodies(&ch, "caught").await, ["unroutable"]);
 }

@@ -498,6 +498,19 @@ impl Broker {
         for p in rows.permissions {
             access.set_permission(p);
         }
+        // Policies before the exchanges and queues they apply to (this import does not
+        // re-apply them to objects that exist already).
+        for p in &file.policies {
+            if ApplyTo::from_name(&p.apply_to).is_none() {
+                report.skipped.push(format!(
+                    "policy '{}' in vhost '{}': unknown apply-to '{}'",
+                    p.name, p.vhost, p.apply_to
+                ));
+            }
+        }
+        for p in rows.policies {
+            access.set_policy(p);
+        }
         for x in &file.exchanges {
             let Some(vhost) = self.vhost(&x.vhost) else {
                 report
@@ -506,8 +519,10 @@ impl Broker {
                 continue;
             };
             let arguments = json_to_table(&x.arguments);
+            let alternate = access.exchange_policy_alternate(&x.vhost, &x.name);
             let declared = vhost.declare_exchange(&ExchangeDeclare {
                 name: &x.name,
+                policy_alternate: alternate.as_deref(),
                 kind: &x.kind,
                 passive: false,
                 durable: x.durable,
@@ -524,17 +539,6 @@ impl Broker {
         }
         for t in rows.topic_permissions {
             access.set_topic_permission(t);
-        }
-        for p in &file.policies {
-            if ApplyTo::from_name(&p.apply_to).is_none() {
-                report.skipped.push(format!(
-                    "policy '{}' in vhost '{}': unknown apply-to '{}'",
-                    p.name, p.vhost, p.apply_to
-                ));
-            }
-        }
-        for p in rows.policies {
-            access.set_policy(p);
         }
         // Global parameters (cluster_name, internal_cluster_id) mean nothing here; vhost
         // parameters (federation, shovels, ...) are not supported.

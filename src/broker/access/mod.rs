@@ -329,6 +329,12 @@ impl Access {
         policies::queue_arguments(t.policies.get(vhost)?.values(), queue, quorum)
     }
 
+    /// The alternate exchange the policies of `vhost` give an exchange named `exchange`.
+    pub fn exchange_policy_alternate(&self, vhost: &str, exchange: &str) -> Option<String> {
+        let t = self.tables.read();
+        policies::exchange_alternate(t.policies.get(vhost)?.values(), exchange)
+    }
+
     pub fn vhost_exists(&self, name: &str) -> bool {
         self.tables.read().vhosts.contains_key(name)
     }

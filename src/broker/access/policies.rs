@@ -151,6 +151,27 @@ pub fn queue_arguments<'a>(
         .map(|p| p.queue_arguments.clone())
 }
 
+/// The alternate exchange the policies give an exchange named `exchange` (the
+/// highest-priority match with apply-to `all` or `exchanges` that sets one).
+pub fn exchange_alternate<'a>(
+    policies: impl Iterator<Item = &'a Policy>,
+    exchange: &str,
+) -> Option<String> {
+    policies
+        .filter(|p| matches!(p.apply_to, ApplyTo::All | ApplyTo::Exchanges) && p.matches(exchange))
+        .max_by(|a, b| {
+            a.priority
+                .cmp(&b.priority)
+                .then_with(|| b.name.cmp(&a.name))
+        })
+        .and_then(|p| {
+            p.definition
+                .get("alternate-exchange")?
+                .as_str()
+                .map(String::from)
+        })
+}
+
 /// Whether queue arguments declare a quorum queue (for apply-to).
 pub fn is_quorum(arguments: &FieldTable) -> bool {
     match arguments.inner().get("x-queue-type") {

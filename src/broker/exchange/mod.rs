@@ -310,13 +310,32 @@ impl Index {
 #[derive(Debug)]
 pub struct Exchange {
     pub spec: ExchangeSpec,
+    /// Where unroutable messages go: the `alternate-exchange` argument, else a policy's.
+    pub alternate: Option<Arc<str>>,
     bindings: RwLock<Bindings>,
 }
 
 impl Exchange {
     pub fn new(spec: ExchangeSpec) -> Arc<Exchange> {
+        Self::with_policy(spec, None)
+    }
+
+    /// An exchange whose policy (if any) names `policy_alternate`; the declare's own
+    /// `alternate-exchange` argument wins (RabbitMQ).
+    pub fn with_policy(spec: ExchangeSpec, policy_alternate: Option<&str>) -> Arc<Exchange> {
         let bindings = RwLock::new(Bindings::new(spec.kind));
-        Arc::new(Exchange { spec, bindings })
+        let declared = spec
+            .arguments
+            .inner()
+            .get("alternate-exchange")
+            .and_then(crate::protocol::table::as_bytes)
+            .map(|b| Arc::from(String::from_utf8_lossy(b).as_ref()));
+        let alternate = declared.or_else(|| policy_alternate.map(Arc::from));
+        Arc::new(Exchange {
+            spec,
+            alternate,
+            bindings,
+        })
     }
 
     /// Checks a new binding's arguments as RabbitMQ's exchange type would (headers: x-match).

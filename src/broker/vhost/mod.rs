@@ -68,6 +68,8 @@ impl DeclaredQueue {
 #[derive(Debug, Clone)]
 pub struct ExchangeDeclare<'a> {
     pub name: &'a str,
+    /// The alternate exchange a policy gives a new exchange of this name.
+    pub policy_alternate: Option<&'a str>,
     pub kind: &'a str,
     pub passive: bool,
     pub durable: bool,
@@ -254,7 +256,10 @@ impl VHost {
                 AmqpError::internal_error("cannot create the delayed-message storage")
             })?;
         }
-        exchanges.insert(spec.name.clone(), Exchange::new(spec));
+        exchanges.insert(
+            spec.name.clone(),
+            Exchange::with_policy(spec, d.policy_alternate),
+        );
         drop(exchanges);
         Ok(self.persist_if(d.durable, None))
     }

@@ -159,9 +159,11 @@ impl VHost {
                 internal: x.internal,
                 arguments,
             };
-            self.exchanges
-                .write()
-                .insert(spec.name.clone(), Exchange::new(spec));
+            let alternate = access.exchange_policy_alternate(&self.name, &spec.name);
+            self.exchanges.write().insert(
+                spec.name.clone(),
+                Exchange::with_policy(spec, alternate.as_deref()),
+            );
         }
         let clean = store.recovered_cleanly();
         let mut recovered = 0usize;

@@ -4,7 +4,6 @@
 use super::{VHost, REPLY_TO};
 use crate::broker::exchange::{Exchange, Routed};
 use crate::error::{AmqpError, AmqpResult};
-use crate::protocol::table::as_bytes;
 use std::sync::Arc;
 
 impl VHost {
@@ -55,8 +54,7 @@ impl VHost {
             if !out.exchanges.is_empty() {
                 self.follow_exchange_bindings(&x.spec.name, keys, headers, out);
             }
-            if out.queues.is_empty() && x.spec.arguments.inner().contains_key("alternate-exchange")
-            {
+            if out.queues.is_empty() && x.alternate.is_some() {
                 self.route_to_alternates(&x, keys, headers, out);
             }
         }
@@ -79,16 +77,9 @@ impl VHost {
         let mut tried: Vec<Arc<str>> = vec![first.spec.name.clone()];
         let mut current = first.clone();
         while out.queues.is_empty() {
-            let Some(name) = current
-                .spec
-                .arguments
-                .inner()
-                .get("alternate-exchange")
-                .and_then(as_bytes)
-            else {
+            let Some(name) = current.alternate.clone() else {
                 return;
             };
-            let name = String::from_utf8_lossy(name);
             if tried.iter().any(|t| **t == *name) {
                 return;
             }

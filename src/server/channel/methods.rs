@@ -163,8 +163,13 @@ impl Channel {
                 }
             }
         }
+        let policy_alternate = ctx
+            .grant
+            .access()
+            .exchange_policy_alternate(&ctx.vhost.name, name);
         let recording = ctx.vhost.declare_exchange(&ExchangeDeclare {
             name: m.exchange.as_str(),
+            policy_alternate: policy_alternate.as_deref(),
             kind: m.kind.as_str(),
             passive: m.passive,
             durable: m.durable,
