@@ -719,3 +719,61 @@ async fn a_message_above_max_message_size_is_refused() {
         )
     );
 }
+
+/// This machine's address on its default route, if it has one (no packet is sent).
+fn non_loopback_address() -> Option<std::net::IpAddr> {
+    let probe = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    probe.connect("192.0.2.1:9").ok()?;
+    let ip = probe.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
+#[tokio::test]
+async fn guest_may_only_log_in_from_localhost() {
+    let Some(ip) = non_loopback_address() else {
+        panic!("this test needs a non-loopback address to connect from (none found)");
+    };
+    let data_dir = fresh_dir();
+    let config = warren::config::Config {
+        port: 0,
+        data_dir: data_dir.clone(),
+        load_definitions: {
+            let file = data_dir.with_extension("json");
+            std::fs::write(&file, definitions()).unwrap();
+            file.display().to_string()
+        },
+        ..warren::config::Config::default()
+    };
+    let listener = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
+    let (addr, _broker) = warren::server::start_serving(listener, config).unwrap();
+    let remote = std::net::SocketAddr::new(ip, addr.port());
+    let e = Connection::connect(
+        &format!("amqp://guest:guest@{remote}/%2f"),
+        ConnectionProperties::default(),
+    )
+    .await
+    .expect_err("guest from another host");
+    assert_eq!(
+        reply_of(&e),
+        (
+            403,
+            "ACCESS_REFUSED - user 'guest' can only connect via localhost".into()
+        )
+    );
+    // Other users may, and guest may from localhost.
+    Connection::connect(
+        &format!("amqp://admin:admin@{remote}/shop"),
+        ConnectionProperties::default(),
+    )
+    .await
+    .expect("admin from another host");
+    let local = std::net::SocketAddr::new([127, 0, 0, 1].into(), addr.port());
+    Connection::connect(
+        &format!("amqp://guest:guest@{local}/%2f"),
+        ConnectionProperties::default(),
+    )
+    .await
+    .expect("guest from localhost");
+    let _ = std::fs::remove_dir_all(&data_dir);
+    let _ = std::fs::remove_file(data_dir.with_extension("json"));
+}
