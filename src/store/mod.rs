@@ -229,8 +229,15 @@ impl Store {
     pub fn save_access(&self, data: &[u8]) -> io::Result<()> {
         let path = self.root.join(ACCESS_FILE);
         let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, data)?;
-        std::fs::File::open(&tmp)?.sync_all()?;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        // Password hashes: readable by the broker's user only.
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut f = options.open(&tmp)?;
+        std::io::Write::write_all(&mut f, data)?;
+        f.sync_all()?;
+        drop(f);
         std::fs::rename(&tmp, &path)?;
         std::fs::File::open(&self.root)?.sync_all()
     }
@@ -325,6 +332,25 @@ mod tests {
         names.sort();
         assert_eq!(names, ["/:c", "orders:b"]);
         assert!(root.join("definitions/vhost-2f.bin").exists());
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_users_file_is_readable_by_the_broker_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = fresh_root("access-mode");
+        let store = Store::open(root.clone(), SyncPolicy::Write).expect("open");
+        store.save_access(b"{}").expect("save");
+        let mode = std::fs::metadata(root.join(ACCESS_FILE))
+            .expect("written")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(
+            store.load_access().expect("load").as_deref(),
+            Some(&b"{}"[..])
+        );
         let _ = std::fs::remove_dir_all(&root);
     }
 
