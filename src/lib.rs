@@ -12,7 +12,10 @@
 //! the other vhost operations); `config` and `error` are leaves; `main.rs` wires everything.
 //! Inside `broker` the layers are vhost → exchange → queue → consumer / dead_letter →
 //! message / clock: a queue returns `Effects` that its vhost carries out, and no module
-//! imports one above it. No globals.
+//! imports one above it. `broker::access` (users, permissions, policies, limits) sits beside
+//! them and imports none of them; `broker::definitions` (RabbitMQ's JSON) sits on top, beside
+//! `Broker`. Durable definitions are written by the store's storage thread, never by an async
+//! worker. No globals.
 
 #![deny(unsafe_code)]
 
