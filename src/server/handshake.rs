@@ -104,7 +104,8 @@ pub async fn handshake(
         AMQPClass::Connection(connection::AMQPMethod::StartOk(m)) => m,
         _ => return Err(silently(refused_unexpected())),
     };
-    let from_loopback = peer.ip().is_loopback();
+    // An IPv4 client of a dual-stack listener shows as ::ffff:127.0.0.1: still loopback.
+    let from_loopback = peer.ip().to_canonical().is_loopback();
     let user = authenticate(&start_ok, broker, from_loopback).map_err(|e| match e {
         HandshakeError::Refused(e)
             if !client_capability(&start_ok.client_properties, "authentication_failure_close") =>

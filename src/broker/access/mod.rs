@@ -386,11 +386,13 @@ impl Access {
             .entry(row.vhost.clone())
             .or_default();
         list.retain(|p| p.exchange != row.exchange);
-        list.push(TopicPermission {
-            exchange: row.exchange,
-            write: row.write,
-            read: row.read,
-        });
+        list.push(TopicPermission::new(
+            row.exchange,
+            row.write,
+            row.read,
+            &row.user,
+            &row.vhost,
+        ));
         drop(t);
         self.any_topic_permission.store(true, Ordering::Release);
         self.changed();
@@ -551,11 +553,11 @@ impl Grant {
         else {
             return Ok(());
         };
-        let source = match kind {
-            Kind::Write => &row.write,
-            _ => &row.read,
+        let pattern = match kind {
+            Kind::Write => &row.write_pattern,
+            _ => &row.read_pattern,
         };
-        if Pattern::for_topic(source, &self.user.name, &self.vhost).allows(key) {
+        if pattern.allows(key) {
             return Ok(());
         }
         Err(AmqpError::access_refused(format!(

@@ -82,12 +82,28 @@ impl Permission {
     }
 }
 
-/// Routing-key patterns for one topic exchange, as stored (before expansion).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Routing-key patterns for one topic exchange: the sources as stored, and the patterns
+/// compiled once with `{username}` and `{vhost}` expanded (a row belongs to one user and vhost),
+/// so a publish matches a key without compiling anything.
+#[derive(Debug, Clone)]
 pub struct TopicPermission {
     pub exchange: String,
     pub write: String,
     pub read: String,
+    pub write_pattern: Pattern,
+    pub read_pattern: Pattern,
+}
+
+impl TopicPermission {
+    pub fn new(exchange: String, write: String, read: String, user: &str, vhost: &str) -> Self {
+        TopicPermission {
+            write_pattern: Pattern::for_topic(&write, user, vhost),
+            read_pattern: Pattern::for_topic(&read, user, vhost),
+            exchange,
+            write,
+            read,
+        }
+    }
 }
 
 #[cfg(test)]
