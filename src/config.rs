@@ -61,6 +61,60 @@ pub struct Config {
     /// Milliseconds a delivery may stay unacked before its consumer is cancelled and its
     /// messages requeued (0: no limit). Queues override it with x-consumer-timeout.
     pub consumer_timeout: u64,
+    /// The AMQPS listener (`[tls]`), named after RabbitMQ's `ssl_options`.
+    pub tls: TlsConfig,
+}
+
+/// The TLS listener's settings. It runs when `certfile` is set and `port` is not 0.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// AMQPS port (RabbitMQ's default: 5671); 0 turns the TLS listener off.
+    pub port: u16,
+    /// The server's certificate chain (PEM), leaf first.
+    pub certfile: String,
+    /// The server's private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub keyfile: String,
+    /// CA certificates (PEM) that client certificates must chain to.
+    pub cacertfile: String,
+    /// "verify_peer": ask clients for a certificate and check it against `cacertfile`;
+    /// "verify_none": do not ask.
+    pub verify: String,
+    /// With verify_peer: refuse clients that send no certificate.
+    pub fail_if_no_peer_cert: bool,
+    /// TLS versions offered: "tlsv1.2", "tlsv1.3".
+    pub versions: Vec<String>,
+    /// Where SASL EXTERNAL takes the user name from in the client certificate:
+    /// "distinguished_name" (RFC 4514, as RabbitMQ formats it), "common_name" or
+    /// "subject_alternative_name" (the first DNS name, RabbitMQ's default SAN type and index).
+    pub ssl_cert_login_from: String,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        TlsConfig {
+            port: 5671,
+            certfile: String::new(),
+            keyfile: String::new(),
+            cacertfile: String::new(),
+            verify: "verify_none".into(),
+            fail_if_no_peer_cert: false,
+            versions: vec!["tlsv1.3".into(), "tlsv1.2".into()],
+            ssl_cert_login_from: "distinguished_name".into(),
+        }
+    }
+}
+
+impl TlsConfig {
+    /// Whether the TLS listener runs.
+    pub fn enabled(&self) -> bool {
+        !self.certfile.is_empty() && self.port != 0
+    }
+
+    /// Whether clients are asked for a certificate (and SASL EXTERNAL is offered).
+    pub fn verify_peer(&self) -> bool {
+        self.verify == "verify_peer"
+    }
 }
 
 impl Default for Config {
@@ -88,6 +142,7 @@ impl Default for Config {
             memory_high_watermark_bytes: 0,
             consumer_timeout: 1_800_000,
             disk_free_limit: 50_000_000,
+            tls: TlsConfig::default(),
         }
     }
 }
@@ -169,6 +224,31 @@ impl Config {
             "memory_high_watermark_bytes" => self.memory_high_watermark_bytes = num(key, value)?,
             "consumer_timeout" => self.consumer_timeout = num(key, value)?,
             "disk_free_limit" => self.disk_free_limit = num(key, value)?,
+            "tls_port" => self.tls.port = num(key, value)?,
+            "tls_certfile" => self.tls.certfile = value.to_string(),
+            "tls_keyfile" => self.tls.keyfile = value.to_string(),
+            "tls_cacertfile" => self.tls.cacertfile = value.to_string(),
+            "tls_verify" => self.tls.verify = value.to_string(),
+            "tls_fail_if_no_peer_cert" => {
+                self.tls.fail_if_no_peer_cert = match value.trim() {
+                    "true" => true,
+                    "false" => false,
+                    v => {
+                        return Err(ConfigError(format!(
+                            "key '{key}': '{v}' is not true or false"
+                        )))
+                    }
+                }
+            }
+            "tls_versions" => {
+                self.tls.versions = value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|v| !v.is_empty())
+                    .map(String::from)
+                    .collect()
+            }
+            "tls_ssl_cert_login_from" => self.tls.ssl_cert_login_from = value.to_string(),
             "config" => {}
             other => return Err(ConfigError(format!("unknown key '{other}'"))),
         }
@@ -214,7 +294,55 @@ impl Config {
                 "must be a fraction between 0 and 1",
             );
         }
+        self.validate_tls()?;
         self.sync_policy().map(|_| ())
+    }
+
+    /// The `[tls]` keys that parse but cannot work (the files are read when the listener
+    /// starts, and their errors name them too).
+    fn validate_tls(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, why: String| Err(ConfigError(format!("key 'tls.{key}': {why}")));
+        let t = &self.tls;
+        if !matches!(t.verify.as_str(), "verify_peer" | "verify_none") {
+            return bad(
+                "verify",
+                format!(
+                    "'{}' is not one of \"verify_peer\", \"verify_none\"",
+                    t.verify
+                ),
+            );
+        }
+        if !matches!(
+            t.ssl_cert_login_from.as_str(),
+            "distinguished_name" | "common_name" | "subject_alternative_name"
+        ) {
+            return bad("ssl_cert_login_from", format!("'{}' is not one of \"distinguished_name\", \"common_name\", \"subject_alternative_name\"", t.ssl_cert_login_from));
+        }
+        if let Some(v) = t
+            .versions
+            .iter()
+            .find(|v| !matches!(v.as_str(), "tlsv1.2" | "tlsv1.3"))
+        {
+            return bad(
+                "versions",
+                format!("'{v}' is not supported (\"tlsv1.2\", \"tlsv1.3\")"),
+            );
+        }
+        if t.versions.is_empty() {
+            return bad("versions", "must name at least one version".into());
+        }
+        if t.enabled() {
+            if t.keyfile.is_empty() {
+                return bad("keyfile", "must be set when certfile is".into());
+            }
+            if t.verify_peer() && t.cacertfile.is_empty() {
+                return bad(
+                    "cacertfile",
+                    "must be set with verify = \"verify_peer\"".into(),
+                );
+            }
+        }
+        Ok(())
     }
 
     /// The user and vhost of a fresh data directory, and who is loopback-only.
@@ -291,6 +419,37 @@ mod tests {
             .apply_env([("WARREN_HEARTBEAT".to_string(), "soon".to_string())])
             .unwrap_err();
         assert!(e.0.contains("WARREN_HEARTBEAT"));
+    }
+
+    #[test]
+    fn tls_keys_from_toml_and_env() {
+        let c = Config::from_toml(
+            "[tls]\ncertfile = \"c.pem\"\nkeyfile = \"k.pem\"\ncacertfile = \"ca.pem\"\nverify = \"verify_peer\"\nfail_if_no_peer_cert = true\n",
+            "f.toml",
+        )
+        .unwrap();
+        c.validate().unwrap();
+        assert!(c.tls.enabled() && c.tls.verify_peer() && c.tls.fail_if_no_peer_cert);
+        assert_eq!(c.tls.port, 5671);
+        let mut c = Config::default();
+        assert!(!c.tls.enabled());
+        c.apply_env([
+            ("WARREN_TLS_PORT".to_string(), "6671".to_string()),
+            ("WARREN_TLS_CERTFILE".to_string(), "c.pem".to_string()),
+            ("WARREN_TLS_VERSIONS".to_string(), "tlsv1.3".to_string()),
+        ])
+        .unwrap();
+        assert_eq!((c.tls.port, c.tls.versions.len()), (6671, 1));
+        // certfile without keyfile
+        assert!(c.validate().unwrap_err().0.contains("tls.keyfile"));
+        c.tls.keyfile = "k.pem".into();
+        c.tls.verify = "verify_peer".into();
+        assert!(c.validate().unwrap_err().0.contains("tls.cacertfile"));
+        c.tls.verify = "maybe".into();
+        assert!(c.validate().unwrap_err().0.contains("tls.verify"));
+        c.tls.verify = "verify_none".into();
+        c.tls.versions = vec!["sslv3".into()];
+        assert!(c.validate().unwrap_err().0.contains("tls.versions"));
     }
 
     #[test]

@@ -15,7 +15,7 @@ struct Args {
     /// Address to listen on (key: listen).
     #[arg(long)]
     listen: Option<String>,
-    /// AMQP port (key: port).
+    /// AMQP port, 0 for no plain listener (key: port).
     #[arg(long)]
     port: Option<u16>,
     /// Folder for durable state (key: data_dir).
@@ -248,15 +248,16 @@ fn main() -> ExitCode {
         }
         tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "storage recovered");
         let broker = broker.with_alarms(config.alarm_limits());
-        let listener = match warren::server::bind(&config).await {
+        let listeners = match warren::server::bind(&config).await {
             Ok(l) => l,
             Err(e) => {
-                eprintln!("warren: cannot listen on {}:{}: {e}", config.listen, config.port);
+                eprintln!("warren: cannot listen: {e}");
                 return ExitCode::FAILURE;
             }
         };
-        tracing::info!(listen = %config.listen, port = config.port, data_dir = %config.data_dir.display(), "Warren is ready");
-        warren::server::run(listener, std::sync::Arc::new(config), broker.clone(), shutdown_signal()).await;
+        let show = |a: Option<std::net::SocketAddr>| a.map_or("off".to_string(), |a| a.to_string());
+        tracing::info!(amqp = %show(listeners.amqp_addr()), amqps = %show(listeners.amqps_addr()), data_dir = %config.data_dir.display(), "Warren is ready");
+        warren::server::run(listeners, std::sync::Arc::new(config), broker.clone(), shutdown_signal()).await;
         broker.close(SHUTDOWN_FLUSH);
         tracing::info!("Warren stopped");
         ExitCode::SUCCESS

@@ -35,7 +35,7 @@ use bytes::{Buf, BytesMut};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tokio::sync::watch;
@@ -62,23 +62,166 @@ enum Phase {
     Done,
 }
 
-/// Serves one accepted socket until it closes.
-pub async fn serve(
+/// What the handshake knows about the client's socket.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    pub addr: SocketAddr,
+    /// Set on the AMQPS listener.
+    pub tls: Option<TlsPeer>,
+}
+
+/// A TLS client, as its handshake left it.
+#[derive(Debug, Clone)]
+pub struct TlsPeer {
+    /// It presented a certificate that chains to `cacertfile` (only asked with verify_peer):
+    /// SASL EXTERNAL is offered.
+    pub client_cert: bool,
+    /// The user SASL EXTERNAL logs in as (`ssl_cert_login_from`), when the certificate names one.
+    pub cert_login: Option<String>,
+}
+
+/// Serves one accepted plain TCP socket until it closes.
+pub async fn serve_tcp(
     stream: TcpStream,
-    peer: SocketAddr,
+    addr: SocketAddr,
     config: Arc<Config>,
     broker: Arc<Broker>,
     slots: Slots,
     stop: watch::Receiver<bool>,
 ) {
+    let accepted = Instant::now();
     let _ = stream.set_nodelay(true);
-    let (mut reader, mut writer) = stream.into_split();
+    // Owned halves: reads and writes go straight to the socket, no lock between them.
+    let (reader, writer) = stream.into_split();
+    let peer = Peer { addr, tls: None };
+    let socket = Socket {
+        reader,
+        writer,
+        buffered: false,
+    };
+    serve(socket, peer, accepted, None, config, broker, slots, stop).await;
+}
+
+/// Serves one socket of the AMQPS listener: the TLS handshake, then AMQP over it. The TLS
+/// handshake holds a handshake slot and counts against `handshake_timeout` like the AMQP one.
+#[allow(clippy::too_many_arguments)]
+pub async fn serve_tls(
+    stream: TcpStream,
+    addr: SocketAddr,
+    tls: tokio_rustls::TlsAcceptor,
+    login_from: super::tls::LoginFrom,
+    config: Arc<Config>,
+    broker: Arc<Broker>,
+    slots: Slots,
+    stop: watch::Receiver<bool>,
+) {
+    let accepted = Instant::now();
+    let deadline = accepted + Duration::from_secs(config.handshake_timeout);
+    let _ = stream.set_nodelay(true);
+    let Ok(Ok(slot)) =
+        tokio::time::timeout_at(deadline, slots.handshakes.clone().acquire_owned()).await
+    else {
+        tracing::warn!(peer = %addr, "handshake timeout: connection dropped");
+        return;
+    };
+    let stream = match tokio::time::timeout_at(deadline, tls.accept(stream)).await {
+        Ok(Ok(s)) => s,
+        // Wrong CA, expired or missing certificate, plain AMQP on the TLS port: one line
+        // for this connection, nothing for anyone else.
+        Ok(Err(e)) => {
+            tracing::warn!(peer = %addr, error = %e, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::warn!(peer = %addr, "TLS handshake timeout: connection dropped");
+            return;
+        }
+    };
+    let cert = stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|chain| chain.first());
+    let peer = Peer {
+        addr,
+        tls: Some(TlsPeer {
+            client_cert: cert.is_some(),
+            cert_login: cert.and_then(|c| super::tls::cert_login(c, login_from)),
+        }),
+    };
+    let (reader, writer) = tokio::io::split(stream);
+    // rustls keeps what the socket did not take: the writer must be flushed.
+    let socket = Socket {
+        reader,
+        writer,
+        buffered: true,
+    };
+    serve(
+        socket,
+        peer,
+        accepted,
+        Some(slot),
+        config,
+        broker,
+        slots,
+        stop,
+    )
+    .await;
+}
+
+/// What one turn of the writer did.
+enum Pushed {
+    Wrote(usize),
+    Flushed,
+}
+
+/// Writes what the output holds or, once it is empty, flushes a buffering writer.
+async fn push<W: AsyncWrite + Unpin>(out: &Output, w: &mut W) -> std::io::Result<Pushed> {
+    if out.is_empty() {
+        w.flush().await.map(|()| Pushed::Flushed)
+    } else {
+        out.write_to(w).await.map(Pushed::Wrote)
+    }
+}
+
+/// The two halves of a client socket.
+struct Socket<R, W> {
+    reader: R,
+    writer: W,
+    /// Writes may stay in a buffer (TLS records) until the writer is flushed.
+    buffered: bool,
+}
+
+/// Serves one connection until it closes: the AMQP handshake, then the connection's loop.
+#[allow(clippy::too_many_arguments)]
+async fn serve<R, W>(
+    socket: Socket<R, W>,
+    peer: Peer,
+    accepted: Instant,
+    handshake_slot: Option<tokio::sync::OwnedSemaphorePermit>,
+    config: Arc<Config>,
+    broker: Arc<Broker>,
+    slots: Slots,
+    stop: watch::Receiver<bool>,
+) where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let Socket {
+        mut reader,
+        mut writer,
+        buffered,
+    } = socket;
+    let addr = peer.addr;
     let mut inbuf = BytesMut::with_capacity(READ_BUFFER);
-    let timeout = Duration::from_secs(config.handshake_timeout);
+    let deadline = accepted + Duration::from_secs(config.handshake_timeout);
     // The timeout runs from accept, including any wait for a handshake slot (RabbitMQ's
     // handshake_timeout also runs from accept).
-    let handshaken = tokio::time::timeout(timeout, async {
-        let _in_handshake = slots.handshakes.acquire().await;
+    let handshaken = tokio::time::timeout_at(deadline, async {
+        let _in_handshake = match handshake_slot {
+            Some(slot) => Ok(slot),
+            None => slots.handshakes.clone().acquire_owned().await,
+        };
         handshake(
             &mut reader,
             &mut writer,
@@ -86,17 +229,17 @@ pub async fn serve(
             &config,
             &broker,
             &slots.open,
-            peer,
+            &peer,
         )
         .await
     });
     let negotiated = match handshaken.await {
         Ok(Ok(n)) => n,
         Ok(Err(HandshakeError::Refused(e))) => {
-            tracing::warn!(%peer, code = e.code, text = ?e.text, "connection refused during handshake");
+            tracing::warn!(peer = %addr, code = e.code, text = ?e.text, "connection refused during handshake");
             let mut out = BytesMut::new();
             put_close(&mut out, &e);
-            if writer.write_all(&out).await.is_ok() {
+            if writer.write_all(&out).await.is_ok() && writer.flush().await.is_ok() {
                 // Like RabbitMQ, let the client answer close-ok (or hang up) before the
                 // socket goes, so it reads our close rather than a reset.
                 let mut scratch = [0u8; 64];
@@ -109,25 +252,25 @@ pub async fn serve(
             return;
         }
         Ok(Err(HandshakeError::RefusedSilently(e))) => {
-            tracing::warn!(%peer, code = e.code, text = ?e.text, "handshake refused: the socket closes without connection.close, as RabbitMQ does before a connection is open");
+            tracing::warn!(peer = %addr, code = e.code, text = ?e.text, "handshake refused: the socket closes without connection.close, as RabbitMQ does before a connection is open");
             tokio::time::sleep(super::handshake::SILENT_CLOSE_DELAY).await;
             return;
         }
         Ok(Err(HandshakeError::Dropped(why))) => {
-            tracing::info!(%peer, reason = %why, "connection dropped during handshake");
+            tracing::info!(peer = %addr, reason = %why, "connection dropped during handshake");
             return;
         }
         Err(_) => {
-            tracing::warn!(%peer, "handshake timeout: connection dropped");
+            tracing::warn!(peer = %addr, "handshake timeout: connection dropped");
             return;
         }
     };
     let id = broker.next_connection_id();
-    tracing::info!(%peer, user = ?negotiated.user, vhost = ?negotiated.vhost.name, "connection opened");
+    tracing::info!(peer = %addr, tls = peer.tls.is_some(), user = ?negotiated.user, vhost = ?negotiated.vhost.name, "connection opened");
     let (sink, inbox) = unbounded_channel();
     let mut conn = Connection {
         id,
-        peer,
+        peer: addr,
         n: negotiated,
         channels: crate::FastMap::default(),
         sink,
@@ -151,9 +294,16 @@ pub async fn serve(
         durable: broker.durable_rounds(),
         alarm: broker.alarms(),
     };
-    conn.run(&mut reader, &mut writer, inbuf, inbox, &mut signals)
-        .await;
-    tracing::info!(%peer, user = ?conn.n.user, vhost = ?conn.n.vhost.name, reason = ?conn.close_reason, "connection closed");
+    conn.run(
+        &mut reader,
+        &mut writer,
+        buffered,
+        inbuf,
+        inbox,
+        &mut signals,
+    )
+    .await;
+    tracing::info!(peer = %addr, user = ?conn.n.user, vhost = ?conn.n.vhost.name, reason = ?conn.close_reason, "connection closed");
 }
 
 /// The context a channel gets from its connection. A macro rather than a method: it borrows
@@ -227,10 +377,11 @@ struct Connection {
 }
 
 impl Connection {
-    async fn run(
+    async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
         &mut self,
-        reader: &mut tokio::net::tcp::OwnedReadHalf,
-        writer: &mut tokio::net::tcp::OwnedWriteHalf,
+        reader: &mut R,
+        writer: &mut W,
+        buffered: bool,
         mut inbuf: BytesMut,
         mut inbox: UnboundedReceiver<Outbound>,
         signals: &mut Signals,
@@ -245,6 +396,8 @@ impl Connection {
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut last_read = Instant::now();
         let mut wrote_since_tick = false;
+        // Written into a buffering writer (TLS) and not yet flushed to the socket.
+        let mut unflushed = false;
         let mut eof = false;
         while self.phase != Phase::Done {
             if self.phase == Phase::Closing && !self.released {
@@ -300,11 +453,13 @@ impl Connection {
                         self.after_batch();
                     }
                 },
-                w = self.out.write_to(writer), if !self.out.is_empty() => match w {
-                    Ok(n) if n > 0 => {
+                w = push(&self.out, writer), if !self.out.is_empty() || unflushed => match w {
+                    Ok(Pushed::Wrote(n)) if n > 0 => {
                         self.out.advance(n);
                         wrote_since_tick = true;
+                        unflushed = buffered;
                     }
+                    Ok(Pushed::Flushed) => unflushed = false,
                     _ => {
                         self.close_reason = "socket write failed".into();
                         self.out.clear();
@@ -353,8 +508,13 @@ impl Connection {
         self.release_all(&mut inbox);
         // Best effort: flush what is left (a close or close-ok) before dropping the socket.
         if !self.out.is_empty() {
-            let _ =
-                tokio::time::timeout(Duration::from_secs(1), self.out.write_all_to(writer)).await;
+            let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                self.out.write_all_to(writer).await?;
+                writer.flush().await
+            })
+            .await;
+        } else if unflushed {
+            let _ = tokio::time::timeout(Duration::from_secs(1), writer.flush()).await;
         }
         // After the client's connection.close, let it close the socket first, like RabbitMQ:
         // closing while its frames are still unread would send a reset, and the client could
@@ -918,4 +1078,167 @@ pub fn put_close(out: &mut BytesMut, e: &AmqpError) {
         0,
         AMQPClass::Connection(connection::AMQPMethod::Close(close)),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{basic, queue};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+
+    /// The client side of an in-memory connection: hand-built frames out, methods in.
+    struct Client {
+        io: DuplexStream,
+        inbuf: BytesMut,
+    }
+
+    impl Client {
+        async fn send(&mut self, channel: u16, m: AMQPClass) {
+            let mut out = BytesMut::new();
+            put_method(&mut out, channel, m);
+            self.io.write_all(&out).await.unwrap();
+        }
+
+        /// The next method; None if nothing arrives within a second (the test's verdict, not
+        /// a synchronisation: a working broker answers in microseconds).
+        async fn method(&mut self) -> Option<AMQPClass> {
+            loop {
+                if let Some(f) = split_frame(&self.inbuf, 0).unwrap() {
+                    let (len, kind) = (f.wire_len(), f.kind);
+                    let m = (kind == FRAME_METHOD).then(|| parse_method(f.payload).unwrap());
+                    self.inbuf.advance(len);
+                    match m {
+                        Some(m) => return Some(m),
+                        None => continue,
+                    }
+                }
+                let read = self.io.read_buf(&mut self.inbuf);
+                match tokio::time::timeout(Duration::from_secs(1), read).await {
+                    Ok(Ok(n)) if n > 0 => {}
+                    _ => return None,
+                }
+            }
+        }
+    }
+
+    /// A TLS writer keeps records the socket did not take until it is flushed; the connection
+    /// must flush it once its output is written, or a reply can sit unsent. A BufWriter that
+    /// only sends on flush (or when full) stands in for it here.
+    #[tokio::test]
+    async fn a_buffering_writer_is_flushed_after_every_reply() {
+        let dir = std::env::temp_dir().join(format!("warren-unit-flush-{}", std::process::id()));
+        let config = Arc::new(Config {
+            data_dir: dir.clone(),
+            ..Config::default()
+        });
+        let broker = Broker::open(
+            dir.clone(),
+            crate::store::SyncPolicy::Write,
+            &config.access_defaults(),
+        )
+        .unwrap();
+        let (client_end, server_end) = tokio::io::duplex(1 << 16);
+        let (reader, writer) = tokio::io::split(server_end);
+        let socket = Socket {
+            reader,
+            writer: tokio::io::BufWriter::with_capacity(1 << 20, writer),
+            buffered: true,
+        };
+        let slots = Slots {
+            open: Arc::new(tokio::sync::Semaphore::new(8)),
+            handshakes: Arc::new(tokio::sync::Semaphore::new(8)),
+        };
+        let (_stop_tx, stop) = watch::channel(false);
+        let peer = Peer {
+            addr: "127.0.0.1:1".parse().unwrap(),
+            tls: None,
+        };
+        tokio::spawn(serve(
+            socket,
+            peer,
+            Instant::now(),
+            None,
+            config,
+            broker,
+            slots,
+            stop,
+        ));
+        let mut c = Client {
+            io: client_end,
+            inbuf: BytesMut::new(),
+        };
+        c.io.write_all(b"AMQP\x00\x00\x09\x01").await.unwrap();
+        assert!(c.method().await.is_some(), "connection.start");
+        c.send(
+            0,
+            AMQPClass::Connection(connection::AMQPMethod::StartOk(connection::StartOk {
+                client_properties: Default::default(),
+                mechanism: "PLAIN".into(),
+                response: b"\0guest\0guest".to_vec().into(),
+                locale: "en_US".into(),
+            })),
+        )
+        .await;
+        assert!(c.method().await.is_some(), "connection.tune");
+        c.send(
+            0,
+            AMQPClass::Connection(connection::AMQPMethod::TuneOk(connection::TuneOk {
+                channel_max: 16,
+                frame_max: 131072,
+                heartbeat: 0,
+            })),
+        )
+        .await;
+        c.send(
+            0,
+            AMQPClass::Connection(connection::AMQPMethod::Open(connection::Open {
+                virtual_host: "/".into(),
+            })),
+        )
+        .await;
+        assert!(c.method().await.is_some(), "connection.open-ok");
+        // From here on replies come from the connection's loop.
+        c.send(
+            1,
+            AMQPClass::Channel(channel::AMQPMethod::Open(channel::Open {})),
+        )
+        .await;
+        assert!(
+            matches!(
+                c.method().await,
+                Some(AMQPClass::Channel(channel::AMQPMethod::OpenOk(_)))
+            ),
+            "channel.open-ok stayed in the writer's buffer"
+        );
+        c.send(
+            1,
+            AMQPClass::Queue(queue::AMQPMethod::Declare(queue::Declare {
+                queue: "flushed".into(),
+                passive: false,
+                durable: false,
+                exclusive: false,
+                auto_delete: false,
+                nowait: false,
+                arguments: Default::default(),
+            })),
+        )
+        .await;
+        assert!(matches!(
+            c.method().await,
+            Some(AMQPClass::Queue(queue::AMQPMethod::DeclareOk(_)))
+        ));
+        c.send(
+            1,
+            AMQPClass::Basic(basic::AMQPMethod::Get(basic::Get {
+                queue: "flushed".into(),
+                no_ack: true,
+            })),
+        )
+        .await;
+        assert!(matches!(
+            c.method().await,
+            Some(AMQPClass::Basic(basic::AMQPMethod::GetEmpty(_)))
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -1,6 +1,7 @@
-//! The connection handshake (spec 2.2.4): protocol header, start / start-ok (PLAIN, AMQPLAIN),
-//! tune / tune-ok, open / open-ok. Bounded by `handshake_timeout` (RabbitMQ: 10 s).
+//! The connection handshake (spec 2.2.4): protocol header, start / start-ok (PLAIN, AMQPLAIN,
+//! and EXTERNAL for TLS clients with a certificate), tune / tune-ok, open / open-ok. Bounded by `handshake_timeout` (RabbitMQ: 10 s).
 
+use super::connection::Peer;
 use crate::broker::access::usage::ConnectionSlot;
 use crate::broker::access::{Grant, LoginError, User};
 use crate::broker::vhost::VHost;
@@ -17,8 +18,7 @@ use crate::protocol::methods::CONNECTION_OPEN;
 use crate::protocol::{AMQPClass, AMQPValue, FieldTable, LongString, ShortString};
 use bytes::{Buf, BytesMut};
 use std::sync::Arc;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// The smallest frame_max a client may negotiate (RabbitMQ 3.x: 4096).
@@ -66,15 +66,21 @@ impl From<std::io::Error> for HandshakeError {
     }
 }
 
+/// Writes one handshake step and pushes it to the socket (a TLS writer buffers).
+async fn send<W: AsyncWrite + Unpin>(writer: &mut W, bytes: &[u8]) -> std::io::Result<()> {
+    writer.write_all(bytes).await?;
+    writer.flush().await
+}
+
 /// Runs the handshake over the two socket halves.
-pub async fn handshake(
-    reader: &mut OwnedReadHalf,
-    writer: &mut OwnedWriteHalf,
+pub async fn handshake<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
+    reader: &mut R,
+    writer: &mut W,
     inbuf: &mut BytesMut,
     config: &Config,
     broker: &Broker,
     open_slots: &Arc<Semaphore>,
-    peer: std::net::SocketAddr,
+    peer: &Peer,
 ) -> Result<Negotiated, HandshakeError> {
     while inbuf.len() < 8 {
         if reader.read_buf(inbuf).await? == 0 {
@@ -85,7 +91,7 @@ pub async fn handshake(
     }
     if &inbuf[..8] != PROTOCOL_HEADER {
         // Spec 4.2.2: answer a bad header with the header we speak, then close.
-        writer.write_all(PROTOCOL_HEADER).await?;
+        send(writer, PROTOCOL_HEADER).await?;
         return Err(HandshakeError::Dropped("bad protocol header".into()));
     }
     inbuf.advance(8);
@@ -94,9 +100,9 @@ pub async fn handshake(
     put_method(
         &mut out,
         0,
-        AMQPClass::Connection(connection::AMQPMethod::Start(start_method())),
+        AMQPClass::Connection(connection::AMQPMethod::Start(start_method(peer))),
     );
-    writer.write_all(&out).await?;
+    send(writer, &out).await?;
 
     // Until tune-ok is accepted RabbitMQ answers nothing: it logs the error and closes the
     // socket after SILENT_CLOSE_DELAY. From connection.open on it sends connection.close.
@@ -105,8 +111,8 @@ pub async fn handshake(
         _ => return Err(silently(refused_unexpected())),
     };
     // An IPv4 client of a dual-stack listener shows as ::ffff:127.0.0.1: still loopback.
-    let from_loopback = peer.ip().to_canonical().is_loopback();
-    let user = authenticate(&start_ok, broker, from_loopback).map_err(|e| match e {
+    let from_loopback = peer.addr.ip().to_canonical().is_loopback();
+    let user = authenticate(&start_ok, broker, peer, from_loopback).map_err(|e| match e {
         HandshakeError::Refused(e)
             if !client_capability(&start_ok.client_properties, "authentication_failure_close") =>
         {
@@ -129,7 +135,7 @@ pub async fn handshake(
         0,
         AMQPClass::Connection(connection::AMQPMethod::Tune(tune)),
     );
-    writer.write_all(&out).await?;
+    send(writer, &out).await?;
 
     let tune_ok = match next_method(reader, inbuf).await.map_err(silently)? {
         AMQPClass::Connection(connection::AMQPMethod::TuneOk(m)) => m,
@@ -216,7 +222,7 @@ pub async fn handshake(
         0,
         AMQPClass::Connection(connection::AMQPMethod::OpenOk(connection::OpenOk {})),
     );
-    writer.write_all(&out).await?;
+    send(writer, &out).await?;
     let grant = Arc::new(Grant::new(
         broker.access().clone(),
         user.clone(),
@@ -251,8 +257,8 @@ fn refused_unexpected() -> HandshakeError {
 }
 
 /// Reads frames until a method on channel 0 arrives (heartbeats are skipped).
-async fn next_method(
-    reader: &mut OwnedReadHalf,
+async fn next_method<R: AsyncRead + Unpin>(
+    reader: &mut R,
     inbuf: &mut BytesMut,
 ) -> Result<AMQPClass, HandshakeError> {
     loop {
@@ -293,19 +299,23 @@ pub use crate::broker::RABBITMQ_COMPATIBLE_VERSION;
 fn authenticate(
     m: &connection::StartOk,
     broker: &Broker,
+    peer: &Peer,
     from_loopback: bool,
 ) -> Result<Arc<User>, HandshakeError> {
     let mechanism = m.mechanism.as_str();
+    let refused = AmqpError::access_refused(format!(
+        "Login was refused using authentication mechanism {mechanism}. For details see the broker logfile."
+    ));
+    if mechanism == "EXTERNAL" && offers_external(peer) {
+        return authenticate_external(broker, peer, from_loopback, refused);
+    }
     let credentials = match mechanism {
         "PLAIN" => parse_plain(m.response.as_bytes()),
         "AMQPLAIN" => parse_amqplain(m.response.as_bytes()),
         _ => None,
     };
-    let refused = AmqpError::access_refused(format!(
-        "Login was refused using authentication mechanism {mechanism}. For details see the broker logfile."
-    ));
-    // An unknown mechanism or a response that cannot be read: RabbitMQ closes silently
-    // whatever the client announced.
+    // An unknown mechanism (EXTERNAL where it is not offered) or a response that cannot be
+    // read: RabbitMQ closes silently whatever the client announced.
     let Some((user, pass)) = credentials else {
         return Err(HandshakeError::RefusedSilently(refused));
     };
@@ -321,6 +331,40 @@ fn authenticate(
             );
             Err(HandshakeError::Refused(AmqpError::access_refused(format!(
                 "user '{user}' can only connect via localhost"
+            ))))
+        }
+    }
+}
+
+/// SASL EXTERNAL is offered to TLS clients that presented a verified certificate (as
+/// RabbitMQ's rabbitmq_auth_mechanism_ssl offers it only when the socket has a peer
+/// certificate, which takes verify_peer).
+fn offers_external(peer: &Peer) -> bool {
+    peer.tls.as_ref().is_some_and(|t| t.client_cert)
+}
+
+/// EXTERNAL: the user named by the certificate, which must exist; no password is checked (the
+/// TLS handshake proved the certificate). The client's response is ignored, as RabbitMQ does.
+fn authenticate_external(
+    broker: &Broker,
+    peer: &Peer,
+    from_loopback: bool,
+    refused: AmqpError,
+) -> Result<Arc<User>, HandshakeError> {
+    let Some(name) = peer.tls.as_ref().and_then(|t| t.cert_login.as_deref()) else {
+        tracing::warn!("EXTERNAL login refused: the client certificate names no user");
+        return Err(HandshakeError::Refused(refused));
+    };
+    match broker.access().login_external(name, from_loopback) {
+        Ok(u) => Ok(u),
+        Err(LoginError::Invalid) => {
+            tracing::warn!("EXTERNAL login refused: user '{name}' - invalid credentials");
+            Err(HandshakeError::Refused(refused))
+        }
+        Err(LoginError::LoopbackOnly) => {
+            tracing::warn!("EXTERNAL login refused: user '{name}' can only connect via localhost");
+            Err(HandshakeError::Refused(AmqpError::access_refused(format!(
+                "user '{name}' can only connect via localhost"
             ))))
         }
     }
@@ -362,7 +406,7 @@ fn client_capability(props: &FieldTable, name: &str) -> bool {
     }
 }
 
-fn start_method() -> connection::Start {
+fn start_method(peer: &Peer) -> connection::Start {
     let mut caps = FieldTable::default();
     // Advertise only what works (Spring and the Java client act on these).
     for cap in [
@@ -410,7 +454,11 @@ fn start_method() -> connection::Start {
         version_major: 0,
         version_minor: 9,
         server_properties: props,
-        mechanisms: LongString::from(b"AMQPLAIN PLAIN".to_vec()),
+        mechanisms: LongString::from(if offers_external(peer) {
+            b"EXTERNAL AMQPLAIN PLAIN".to_vec()
+        } else {
+            b"AMQPLAIN PLAIN".to_vec()
+        }),
         locales: LongString::from(b"en_US".to_vec()),
     }
 }

@@ -4,6 +4,7 @@ mod channel;
 pub(crate) mod connection;
 mod handshake;
 mod output;
+mod tls;
 
 use crate::broker::Broker;
 use crate::config::Config;
@@ -17,9 +18,66 @@ use tokio::sync::{mpsc, watch, Semaphore};
 /// How long shutdown waits for clients to answer connection.close before exiting anyway.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
-/// Binds the configured address.
-pub async fn bind(config: &Config) -> std::io::Result<TcpListener> {
-    TcpListener::bind((config.listen.as_str(), config.port)).await
+/// The sockets Warren accepts clients on: plain AMQP, AMQPS, or both.
+pub struct Listeners {
+    amqp: Option<TcpListener>,
+    amqps: Option<(TcpListener, tokio_rustls::TlsAcceptor)>,
+}
+
+impl Listeners {
+    /// Takes already-bound sockets; the TLS one gets `config.tls`'s certificate and key (an
+    /// error names the key and the file).
+    pub fn new(
+        amqp: Option<TcpListener>,
+        amqps: Option<TcpListener>,
+        config: &Config,
+    ) -> std::io::Result<Listeners> {
+        let amqps = match amqps {
+            Some(l) => Some((
+                l,
+                tls::acceptor(&config.tls).map_err(std::io::Error::other)?,
+            )),
+            None => None,
+        };
+        Ok(Listeners { amqp, amqps })
+    }
+
+    /// The plain AMQP address, if that listener runs.
+    pub fn amqp_addr(&self) -> Option<SocketAddr> {
+        self.amqp.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// The AMQPS address, if that listener runs.
+    pub fn amqps_addr(&self) -> Option<SocketAddr> {
+        self.amqps.as_ref().and_then(|(l, _)| l.local_addr().ok())
+    }
+}
+
+/// Binds the configured listeners: AMQP on `port` unless it is 0, AMQPS on `tls.port` when
+/// `tls.certfile` is set and that port is not 0.
+pub async fn bind(config: &Config) -> std::io::Result<Listeners> {
+    let at = |port: u16| {
+        let host = config.listen.clone();
+        async move {
+            TcpListener::bind((host.as_str(), port))
+                .await
+                .map_err(|e| std::io::Error::new(e.kind(), format!("{host}:{port}: {e}")))
+        }
+    };
+    let amqp = match config.port {
+        0 => None,
+        port => Some(at(port).await?),
+    };
+    let amqps = match config.tls.enabled() {
+        true => Some(at(config.tls.port).await?),
+        false => None,
+    };
+    if amqp.is_none() && amqps.is_none() {
+        return Err(std::io::Error::other(
+            "no listener: port is 0 and no [tls] listener is configured",
+        ));
+    }
+    Listeners::new(amqp, amqps, config)
 }
 
 /// The connection limits, shared by the accept loop and the connections.
@@ -35,7 +93,7 @@ pub struct Slots {
 /// every connection with 320 CONNECTION_FORCED (as RabbitMQ does on shutdown) and waits up to
 /// `SHUTDOWN_GRACE` for them to finish.
 pub async fn run(
-    listener: TcpListener,
+    listeners: Listeners,
     config: Arc<Config>,
     broker: Arc<Broker>,
     shutdown: impl Future<Output = ()>,
@@ -47,10 +105,36 @@ pub async fn run(
     let (stop_tx, stop_rx) = watch::channel(false);
     // Every connection task holds a sender; recv() says None once all of them have ended.
     let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
+    let mut loops = tokio::task::JoinSet::new();
+    if let Some(listener) = listeners.amqp {
+        let tls = None;
+        let args = (config.clone(), broker.clone(), slots.clone());
+        loops.spawn(accept_loop(
+            listener,
+            tls,
+            args,
+            stop_rx.clone(),
+            alive_tx.clone(),
+        ));
+    }
+    if let Some((listener, acceptor)) = listeners.amqps {
+        let tls = Some((acceptor, tls::LoginFrom::from_config(&config.tls)));
+        let args = (config.clone(), broker.clone(), slots.clone());
+        loops.spawn(accept_loop(
+            listener,
+            tls,
+            args,
+            stop_rx.clone(),
+            alive_tx.clone(),
+        ));
+    }
+    drop(alive_tx);
     tokio::select! {
-        _ = accept_loop(listener, config, broker, slots, stop_rx, alive_tx) => {}
+        _ = loops.join_next() => {}
         _ = shutdown => {}
     }
+    // The accept loops stop taking sockets (and drop their `alive` senders).
+    loops.shutdown().await;
     let _ = stop_tx.send(true);
     if tokio::time::timeout(SHUTDOWN_GRACE, alive_rx.recv())
         .await
@@ -65,9 +149,8 @@ pub async fn run(
 
 async fn accept_loop(
     listener: TcpListener,
-    config: Arc<Config>,
-    broker: Arc<Broker>,
-    slots: Slots,
+    tls: Option<(tokio_rustls::TlsAcceptor, tls::LoginFrom)>,
+    (config, broker, slots): (Arc<Config>, Arc<Broker>, Slots),
     stop: watch::Receiver<bool>,
     alive: mpsc::Sender<()>,
 ) {
@@ -84,8 +167,17 @@ async fn accept_loop(
         let (config, broker, slots, stop) =
             (config.clone(), broker.clone(), slots.clone(), stop.clone());
         let alive = alive.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            connection::serve(stream, peer, config, broker, slots, stop).await;
+            match tls {
+                None => connection::serve_tcp(stream, peer, config, broker, slots, stop).await,
+                Some((acceptor, login_from)) => {
+                    connection::serve_tls(
+                        stream, peer, acceptor, login_from, config, broker, slots, stop,
+                    )
+                    .await
+                }
+            }
             drop(alive);
         });
     }
@@ -127,6 +219,19 @@ pub fn start(listener: TcpListener, config: Config) -> std::io::Result<SocketAdd
     start_serving(listener, config).map(|(addr, _)| addr)
 }
 
+/// Starts a broker on already-bound listeners (tests: plain and TLS side by side) and hands
+/// back the broker.
+pub fn start_listeners(listeners: Listeners, config: Config) -> std::io::Result<Arc<Broker>> {
+    let broker = open_broker(&config)?.with_alarms(config.alarm_limits());
+    tokio::spawn(run(
+        listeners,
+        Arc::new(config),
+        broker.clone(),
+        std::future::pending(),
+    ));
+    Ok(broker)
+}
+
 /// `start`, also handing back the broker (tests drive vhosts and users through it until the
 /// management API exists).
 pub fn start_serving(
@@ -134,12 +239,9 @@ pub fn start_serving(
     config: Config,
 ) -> std::io::Result<(SocketAddr, Arc<Broker>)> {
     let addr = listener.local_addr()?;
-    let broker = open_broker(&config)?.with_alarms(config.alarm_limits());
-    tokio::spawn(run(
-        listener,
-        Arc::new(config),
-        broker.clone(),
-        std::future::pending(),
-    ));
-    Ok((addr, broker))
+    let listeners = Listeners {
+        amqp: Some(listener),
+        amqps: None,
+    };
+    Ok((addr, start_listeners(listeners, config)?))
 }

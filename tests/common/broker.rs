@@ -10,6 +10,8 @@ use warren::config::Config;
 /// A broker running inside the test's runtime.
 pub struct TestBroker {
     pub addr: SocketAddr,
+    /// The AMQPS listener, when the config names a certificate.
+    pub tls_addr: Option<SocketAddr>,
     pub data_dir: std::path::PathBuf,
     /// The broker itself (vhosts and users are managed through it in tests).
     pub broker: std::sync::Arc<warren::broker::Broker>,
@@ -43,9 +45,20 @@ pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestBroker {
     };
     adjust(&mut config);
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let (addr, broker) = warren::server::start_serving(listener, config).expect("start");
+    let tls = match config.tls.certfile.is_empty() {
+        true => None,
+        false => Some(TcpListener::bind("127.0.0.1:0").await.expect("bind")),
+    };
+    let listeners =
+        warren::server::Listeners::new(Some(listener), tls, &config).expect("listeners");
+    let (addr, tls_addr) = (
+        listeners.amqp_addr().expect("address"),
+        listeners.amqps_addr(),
+    );
+    let broker = warren::server::start_listeners(listeners, config).expect("start");
     TestBroker {
         addr,
+        tls_addr,
         data_dir,
         broker,
     }

@@ -3,7 +3,8 @@
 //! - `process`: a Warren process, for restarts, kill -9 and settings from the environment;
 //! - `fault`: faults to inject (a full disk);
 //! - `amqp`: lapin helpers (declare, publish, consume, get, count, reply codes);
-//! - `raw`: a raw-socket client and hand-built frames for protocol-level tests.
+//! - `raw`: a raw-socket client and hand-built frames for protocol-level tests;
+//! - `tls`: a CA and certificates made on the spot, and a TLS client.
 #![allow(dead_code)] // each test binary uses its own share of the helpers
 
 mod amqp;
@@ -11,6 +12,7 @@ mod broker;
 mod fault;
 mod process;
 mod raw;
+mod tls;
 
 // Each test binary uses its own share of these.
 #[allow(unused_imports)]
@@ -24,6 +26,8 @@ pub use process::*;
 #[allow(unused_imports)]
 pub use raw::*;
 use std::time::Duration;
+#[allow(unused_imports)]
+pub use tls::*;
 
 /// How long any single expected event may take before the test fails (not a sleep).
 pub const WAIT: Duration = Duration::from_secs(10);

@@ -4,15 +4,15 @@ use super::WAIT;
 use bytes::{Buf, BytesMut};
 use lapin::types::FieldTable;
 use std::net::SocketAddr;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use warren::protocol::encode::put_method;
 use warren::protocol::frame::split_frame;
 use warren::protocol::AMQPClass;
 
-/// A raw AMQP client for protocol-level tests.
-pub struct RawClient {
-    pub stream: TcpStream,
+/// A raw AMQP client for protocol-level tests, over TCP or any other stream (TLS).
+pub struct RawClient<S = TcpStream> {
+    pub stream: S,
     buf: BytesMut,
 }
 
@@ -73,31 +73,63 @@ impl RawClient {
         client_properties: FieldTable,
     ) -> Result<RawClient, String> {
         let stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
-        let mut c = RawClient {
+        let mut c = RawClient::over(stream);
+        c.log_in(
+            "PLAIN",
+            b"\0guest\0guest",
+            (heartbeat, frame_max),
+            client_properties,
+            "/",
+        )
+        .await?;
+        Ok(c)
+    }
+    /// Just a socket, no handshake.
+    pub async fn socket(addr: SocketAddr) -> RawClient {
+        RawClient::over(TcpStream::connect(addr).await.expect("connect"))
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> RawClient<S> {
+    /// A client on an open stream, before the protocol header.
+    pub fn over(stream: S) -> RawClient<S> {
+        RawClient {
             stream,
             buf: BytesMut::new(),
-        };
-        c.send_bytes(b"AMQP\x00\x00\x09\x01").await;
+        }
+    }
+
+    /// The handshake: protocol header, start-ok with `mechanism` and `response`, tune-ok with
+    /// (heartbeat, frame_max), open `vhost`. An Err tells what arrived instead.
+    pub async fn log_in(
+        &mut self,
+        mechanism: &str,
+        response: &[u8],
+        (heartbeat, frame_max): (u16, u32),
+        client_properties: FieldTable,
+        vhost: &str,
+    ) -> Result<(), String> {
+        self.send_bytes(b"AMQP\x00\x00\x09\x01").await;
         use amq_protocol::protocol::connection;
-        match c.read_frame().await {
+        match self.read_frame().await {
             RawFrame::Method(0, AMQPClass::Connection(connection::AMQPMethod::Start(_))) => {}
             other => return Err(format!("expected connection.start, got {other:?}")),
         }
-        c.send_method(
+        self.send_method(
             0,
             AMQPClass::Connection(connection::AMQPMethod::StartOk(connection::StartOk {
                 client_properties,
-                mechanism: "PLAIN".into(),
-                response: b"\0guest\0guest".to_vec().into(),
+                mechanism: mechanism.into(),
+                response: response.to_vec().into(),
                 locale: "en_US".into(),
             })),
         )
         .await;
-        let tune = match c.read_frame().await {
+        let tune = match self.read_frame().await {
             RawFrame::Method(0, AMQPClass::Connection(connection::AMQPMethod::Tune(t))) => t,
             other => return Err(format!("expected connection.tune, got {other:?}")),
         };
-        c.send_method(
+        self.send_method(
             0,
             AMQPClass::Connection(connection::AMQPMethod::TuneOk(connection::TuneOk {
                 channel_max: tune.channel_max,
@@ -106,30 +138,24 @@ impl RawClient {
             })),
         )
         .await;
-        c.send_method(
+        self.send_method(
             0,
             AMQPClass::Connection(connection::AMQPMethod::Open(connection::Open {
-                virtual_host: "/".into(),
+                virtual_host: vhost.into(),
             })),
         )
         .await;
-        match c.read_frame().await {
-            RawFrame::Method(0, AMQPClass::Connection(connection::AMQPMethod::OpenOk(_))) => Ok(c),
+        match self.read_frame().await {
+            RawFrame::Method(0, AMQPClass::Connection(connection::AMQPMethod::OpenOk(_))) => Ok(()),
             other => Err(format!("expected connection.open-ok, got {other:?}")),
-        }
-    }
-
-    /// Just a socket, no handshake.
-    pub async fn socket(addr: SocketAddr) -> RawClient {
-        RawClient {
-            stream: TcpStream::connect(addr).await.expect("connect"),
-            buf: BytesMut::new(),
         }
     }
 
     pub async fn send_bytes(&mut self, bytes: &[u8]) {
         // The server may already have closed; tests then observe Closed on read.
-        let _ = self.stream.write_all(bytes).await;
+        if self.stream.write_all(bytes).await.is_ok() {
+            let _ = self.stream.flush().await;
+        }
     }
 
     pub async fn send_method(&mut self, channel: u16, m: AMQPClass) {

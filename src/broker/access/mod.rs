@@ -429,6 +429,16 @@ impl Access {
         Ok(u)
     }
 
+    /// Checks a login by certificate (SASL EXTERNAL): the user must exist; its password is not
+    /// asked (RabbitMQ's internal backend with no credentials). loopback_users still apply.
+    pub fn login_external(&self, user: &str, from_loopback: bool) -> Result<Arc<User>, LoginError> {
+        let u = self.user(user).ok_or(LoginError::Invalid)?;
+        if !from_loopback && self.loopback_users.iter().any(|l| l == user) {
+            return Err(LoginError::LoopbackOnly);
+        }
+        Ok(u)
+    }
+
     /// Whether `user` may open `vhost` (a permission row exists).
     pub fn may_open(&self, user: &str, vhost: &str) -> bool {
         self.permission(user, vhost).is_some()
