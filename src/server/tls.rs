@@ -216,10 +216,7 @@ mod tests {
             cert_login(&der, LoginFrom::Subject).as_deref(),
             Some("O=client,CN=app-1")
         );
-        assert_eq!(
-            cert_login(&der, LoginFrom::Cn).as_deref(),
-            Some("app-1")
-        );
+        assert_eq!(cert_login(&der, LoginFrom::Cn).as_deref(), Some("app-1"));
         assert_eq!(
             cert_login(&der, LoginFrom::San).as_deref(),
             Some("app-1.example")
@@ -227,10 +224,7 @@ mod tests {
         let no_san = cert_with(&[(rcgen::DnType::OrganizationName, "x")], &[]);
         assert_eq!(cert_login(&no_san, LoginFrom::San), None);
         assert_eq!(cert_login(&no_san, LoginFrom::Cn), None);
-        assert_eq!(
-            cert_login(b"not a certificate", LoginFrom::Cn),
-            None
-        );
+        assert_eq!(cert_login(b"not a certificate", LoginFrom::Cn), None);
     }
 
     #[test]

@@ -88,6 +88,13 @@ struct Args {
     /// print how long each step took. Methods are pipelined in windows of 1,000.
     #[arg(long, default_value_t = 0)]
     bindings: usize,
+    /// Spread the queues over this many vhosts, `<vhost-prefix>-0` … (they must exist, with
+    /// guest allowed): queue i and the workers using it are in vhost i % N. 0: vhost `/`.
+    #[arg(long, default_value_t = 0)]
+    vhosts: usize,
+    /// Name prefix of --vhosts.
+    #[arg(long, default_value = "bench")]
+    vhost_prefix: String,
 }
 
 impl Args {
@@ -117,6 +124,19 @@ impl Args {
         }
         let n = self.producers.max(1) as u64;
         self.count / n + u64::from((i as u64) < self.count % n)
+    }
+
+    /// The vhost of queue `i` (and of the workers that use it).
+    fn vhost_for(&self, i: usize) -> String {
+        if self.vhosts == 0 {
+            "/".to_string()
+        } else {
+            format!(
+                "{}-{}",
+                self.vhost_prefix,
+                (i % self.queues.max(1)) % self.vhosts
+            )
+        }
     }
 
     /// The queue worker `i` uses.
@@ -154,6 +174,13 @@ struct Client {
 
 impl Client {
     async fn connect(addr: &str) -> Result<Client, Box<dyn std::error::Error + Send + Sync>> {
+        Self::connect_to(addr, "/").await
+    }
+
+    async fn connect_to(
+        addr: &str,
+        vhost: &str,
+    ) -> Result<Client, Box<dyn std::error::Error + Send + Sync>> {
         let stream = TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
         let mut c = Client {
@@ -188,7 +215,7 @@ impl Client {
         c.send(
             0,
             AMQPClass::Connection(connection::AMQPMethod::Open(connection::Open {
-                virtual_host: "/".into(),
+                virtual_host: vhost.into(),
             })),
         )
         .await?;
@@ -311,7 +338,7 @@ async fn producer(
 ) -> Io {
     let (exchange, routing_key) = args.publish_target(index);
     let limit = args.count_for(index);
-    let mut c = Client::connect(&addr).await?;
+    let mut c = Client::connect_to(&addr, &args.vhost_for(index)).await?;
     let target = Target {
         exchange: &exchange,
         routing_key: &routing_key,
@@ -440,7 +467,7 @@ async fn consumer(
     stop: Arc<AtomicBool>,
 ) -> Io {
     let queue = args.queue_for(index);
-    let mut c = Client::connect(&addr).await?;
+    let mut c = Client::connect_to(&addr, &args.vhost_for(index)).await?;
     if args.qos > 0 {
         c.send(
             1,
@@ -695,9 +722,14 @@ async fn time_bindings(args: &Args, addr: &str) -> Io {
 
 /// Deletes the run's queues and exchange (--cleanup).
 async fn cleanup(args: &Args, addr: &str) -> Io {
-    let mut admin = Client::connect(addr).await?;
+    // One connection per vhost (queue i is in vhost i % vhosts).
+    let mut admins = Vec::new();
+    for v in 0..args.vhosts.max(1) {
+        admins.push(Client::connect_to(addr, &args.vhost_for(v)).await?);
+    }
     for i in 0..args.queues.max(1) {
         let name = args.queue_for(i);
+        let admin = &mut admins[i % args.vhosts.max(1)];
         admin
             .send(
                 1,
@@ -712,6 +744,7 @@ async fn cleanup(args: &Args, addr: &str) -> Io {
         admin.expect_method().await?;
     }
     if !args.exchange.is_empty() {
+        let admin = &mut admins[0];
         admin
             .send(
                 1,
@@ -792,9 +825,12 @@ async fn main() -> Io {
             .await?;
         admin.expect_method().await?;
     }
+    if args.vhosts > 0 && !args.exchange.is_empty() {
+        return Err("--vhosts works with the default exchange only".into());
+    }
     for i in 0..queue_count {
         let name = args.queue_for(i);
-        let mut admin = Client::connect(&addr).await?;
+        let mut admin = Client::connect_to(&addr, &args.vhost_for(i)).await?;
         // Draining an existing backlog (--producers 0) only checks that the queue is there.
         let passive = args.producers == 0;
         admin
