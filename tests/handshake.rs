@@ -220,3 +220,70 @@ async fn a_failed_login_without_authentication_failure_close_just_closes_the_soc
     .await;
     assert_eq!(raw.read_frame().await, RawFrame::Closed);
 }
+
+/// A wrong-password attempt on a fresh socket: announcing authentication_failure_close, it is
+/// answered with connection.close; without it, the socket is left to close silently later.
+async fn wrong_password(addr: std::net::SocketAddr, announce: bool) -> RawClient {
+    let mut props = lapin::types::FieldTable::default();
+    if announce {
+        let mut caps = lapin::types::FieldTable::default();
+        caps.insert(
+            "authentication_failure_close".into(),
+            lapin::types::AMQPValue::Boolean(true),
+        );
+        props.insert(
+            "capabilities".into(),
+            lapin::types::AMQPValue::FieldTable(caps),
+        );
+    }
+    let mut c = RawClient::socket(addr).await;
+    c.send_bytes(b"AMQP\x00\x00\x09\x01").await;
+    assert!(matches!(
+        c.read_frame().await,
+        RawFrame::Method(0, AMQPClass::Connection(connection::AMQPMethod::Start(_)))
+    ));
+    c.send_method(
+        0,
+        AMQPClass::Connection(connection::AMQPMethod::StartOk(connection::StartOk {
+            client_properties: props,
+            mechanism: "PLAIN".into(),
+            response: b"\0guest\0wrong".to_vec().into(),
+            locale: "en_US".into(),
+        })),
+    )
+    .await;
+    c
+}
+
+/// A thousand failed logins in a row, and a few hundred refused sockets still waiting for
+/// their silent close, take nothing from anyone else: the handshake slots are free again (a
+/// small max_handshakes shows it), an open connection keeps working, a new login succeeds.
+#[tokio::test]
+async fn a_thousand_failed_logins_leave_everyone_else_served() {
+    let b = start_with(|c| c.max_handshakes = 8).await;
+    let (_conn, ch) = b.channel().await;
+    let q = declare(&ch, "during-failed-logins").await;
+    // Refused silently: each socket stays open (RabbitMQ waits 3 s before closing it).
+    let mut pending = Vec::new();
+    for _ in 0..200 {
+        pending.push(wrong_password(b.addr, false).await);
+    }
+    for i in 0..1000 {
+        let mut c = wrong_password(b.addr, true).await;
+        assert_eq!(
+            c.expect_connection_close(403).await,
+            "ACCESS_REFUSED - Login was refused using authentication mechanism PLAIN. For details see the broker logfile.",
+            "attempt {i}"
+        );
+    }
+    publish(&ch, "", &q, b"still served").await;
+    let got = get(&ch, &q).await.expect("the message");
+    assert_eq!(got.delivery.data, b"still served");
+    let (_fresh, ch2) = b.channel().await;
+    publish(&ch2, "", &q, b"new login").await;
+    assert_eq!(
+        get(&ch2, &q).await.expect("the message").delivery.data,
+        b"new login"
+    );
+    drop(pending);
+}
