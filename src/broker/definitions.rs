@@ -120,6 +120,64 @@ fn all() -> String {
     "all".into()
 }
 
+/// An operator policy as RabbitMQ exports it: a vhost parameter of component
+/// `operator_policy` (3.10 writes the definition as a list of [key, value] pairs; a map is
+/// read too). Ok(None): some other parameter.
+fn operator_policy(param: &Value) -> Result<Option<Policy>, String> {
+    if param.get("component").and_then(Value::as_str) != Some("operator_policy") {
+        return Ok(None);
+    }
+    let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(String::from);
+    let name = text(param, "name").unwrap_or_default();
+    let vhost = text(param, "vhost").unwrap_or_else(|| "/".into());
+    let what = format!("operator policy '{name}' in vhost '{vhost}'");
+    let value = param
+        .get("value")
+        .ok_or_else(|| format!("{what}: no value"))?;
+    let pattern = text(value, "pattern").ok_or_else(|| format!("{what}: no pattern"))?;
+    if regex::Regex::new(&pattern).is_err() {
+        return Err(format!("{what}: pattern '{pattern}' is not a valid regex"));
+    }
+    let apply_to_name = text(value, "apply-to").unwrap_or_else(all);
+    let apply_to = ApplyTo::from_name(&apply_to_name)
+        .ok_or_else(|| format!("{what}: unknown apply-to '{apply_to_name}'"))?;
+    let priority = value.get("priority").and_then(Value::as_i64).unwrap_or(0);
+    let definition = match value.get("definition") {
+        Some(Value::Object(m)) => m.clone(),
+        Some(Value::Array(pairs)) => pairs
+            .iter()
+            .map(|pair| match pair.as_array().map(Vec::as_slice) {
+                Some([Value::String(k), v]) => Ok((k.clone(), v.clone())),
+                _ => Err(format!(
+                    "{what}: definition: {pair} is not a [key, value] pair"
+                )),
+            })
+            .collect::<Result<Map<String, Value>, String>>()?,
+        _ => return Err(format!("{what}: no definition")),
+    };
+    if let Some(why) = super::access::policies::operator_definition_error(&definition) {
+        return Err(format!("{what}: definition: {why}"));
+    }
+    Ok(Some(Policy::new(
+        &vhost, &name, &pattern, apply_to, priority, definition,
+    )))
+}
+
+/// An operator policy as a vhost parameter (the definition as a map, as the HTTP API shows it).
+fn operator_policy_json(p: &Policy) -> Value {
+    serde_json::json!({
+        "vhost": p.vhost,
+        "component": "operator_policy",
+        "name": p.name,
+        "value": {
+            "pattern": p.pattern,
+            "apply-to": p.apply_to.name(),
+            "priority": p.priority,
+            "definition": p.definition,
+        },
+    })
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 pub struct QueueJson {
     pub name: String,
@@ -295,6 +353,11 @@ fn access_part(access: &Access) -> DefinitionsFile {
                 read: t.read,
             })
             .collect(),
+        parameters: rows
+            .operator_policies
+            .iter()
+            .map(operator_policy_json)
+            .collect(),
         policies: rows
             .policies
             .into_iter()
@@ -377,6 +440,11 @@ fn access_rows(file: &DefinitionsFile) -> AccessRows {
                     p.definition.clone(),
                 ))
             })
+            .collect(),
+        operator_policies: file
+            .parameters
+            .iter()
+            .filter_map(|p| operator_policy(p).ok().flatten())
             .collect(),
     }
 }
@@ -540,13 +608,24 @@ impl Broker {
         for t in rows.topic_permissions {
             access.set_topic_permission(t);
         }
-        // Global parameters (cluster_name, internal_cluster_id) mean nothing here; vhost
-        // parameters (federation, shovels, ...) are not supported.
-        if !file.parameters.is_empty() {
-            report.skipped.push(format!(
-                "{} parameters: not supported",
-                file.parameters.len()
-            ));
+        // Operator policies are vhost parameters; other ones (federation, shovels, ...) are
+        // not supported. Global parameters (cluster_name, internal_cluster_id) mean nothing
+        // here.
+        let mut other_parameters = 0;
+        for p in &file.parameters {
+            match operator_policy(p) {
+                Ok(Some(_)) => {}
+                Ok(None) => other_parameters += 1,
+                Err(why) => report.skipped.push(why),
+            }
+        }
+        for p in rows.operator_policies {
+            access.set_operator_policy(p);
+        }
+        if other_parameters > 0 {
+            report
+                .skipped
+                .push(format!("{other_parameters} parameters: not supported"));
         }
         for q in &file.queues {
             let Some(vhost) = self.vhost(&q.vhost) else {

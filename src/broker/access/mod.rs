@@ -16,7 +16,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::error::{AmqpError, AmqpResult};
-use crate::protocol::FieldTable;
 
 /// A user as RabbitMQ's internal user store keeps it.
 #[derive(Debug, Clone)]
@@ -94,6 +93,9 @@ pub struct AccessRows {
     pub permissions: Vec<PermissionRow>,
     pub topic_permissions: Vec<TopicPermissionRow>,
     pub policies: Vec<policies::Policy>,
+    /// Operator policies (RabbitMQ's `set_operator_policy`): limits that win over both the
+    /// client and the policies.
+    pub operator_policies: Vec<policies::Policy>,
 }
 
 #[derive(Debug, Default)]
@@ -107,6 +109,8 @@ struct Tables {
     rows: Vec<PermissionRow>,
     /// vhost → policy name → policy.
     policies: BTreeMap<String, BTreeMap<String, policies::Policy>>,
+    /// vhost → operator policy name → operator policy.
+    operator_policies: BTreeMap<String, BTreeMap<String, policies::Policy>>,
 }
 
 /// Why a login failed (the texts are RabbitMQ's).
@@ -213,6 +217,9 @@ impl Access {
         for p in &rows.policies {
             access.set_policy(p.clone());
         }
+        for p in &rows.operator_policies {
+            access.set_operator_policy(p.clone());
+        }
         access
     }
 
@@ -250,6 +257,11 @@ impl Access {
             topic_permissions,
             policies: t
                 .policies
+                .values()
+                .flat_map(|by_name| by_name.values().cloned())
+                .collect(),
+            operator_policies: t
+                .operator_policies
                 .values()
                 .flat_map(|by_name| by_name.values().cloned())
                 .collect(),
@@ -307,6 +319,7 @@ impl Access {
         }
         t.rows.retain(|r| r.vhost != name);
         t.policies.remove(name);
+        t.operator_policies.remove(name);
         drop(t);
         self.changed();
         existed
@@ -323,10 +336,33 @@ impl Access {
         self.changed();
     }
 
-    /// The queue arguments the policies of `vhost` give a queue named `queue`.
-    pub fn queue_policy(&self, vhost: &str, queue: &str, quorum: bool) -> Option<FieldTable> {
+    /// Adds or replaces an operator policy (by vhost and name).
+    pub fn set_operator_policy(&self, p: policies::Policy) {
+        self.tables
+            .write()
+            .operator_policies
+            .entry(p.vhost.clone())
+            .or_default()
+            .insert(p.name.clone(), p);
+        self.changed();
+    }
+
+    /// The queue arguments the policy and the operator policy of `vhost` give a queue named
+    /// `queue`.
+    pub fn queue_policy(
+        &self,
+        vhost: &str,
+        queue: &str,
+        quorum: bool,
+    ) -> Option<policies::PolicyArguments> {
         let t = self.tables.read();
-        policies::queue_arguments(t.policies.get(vhost)?.values(), queue, quorum)
+        let none = BTreeMap::new();
+        policies::queue_arguments(
+            t.policies.get(vhost).unwrap_or(&none).values(),
+            t.operator_policies.get(vhost).unwrap_or(&none).values(),
+            queue,
+            quorum,
+        )
     }
 
     /// The alternate exchange the policies of `vhost` give an exchange named `exchange`.

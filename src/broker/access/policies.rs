@@ -1,6 +1,8 @@
 //! Policies as RabbitMQ has them: per vhost, a regex on object names, what they apply to, a
 //! priority and a definition. The highest-priority matching policy gives a queue the
-//! arguments its declare left out (client x-arguments win over a policy).
+//! arguments its declare left out (client x-arguments win over a policy); the
+//! highest-priority matching operator policy then caps the limits it names (the lesser value
+//! wins, whoever set the other).
 
 use crate::protocol::json::json_to_amqp;
 use crate::protocol::{FieldTable, ShortString};
@@ -65,6 +67,43 @@ const QUEUE_KEYS: &[(&str, &str)] = &[
     ("delivery-limit", "x-delivery-limit"),
     ("consumer-timeout", "x-consumer-timeout"),
 ];
+
+/// The keys an operator policy may set (RabbitMQ 3.10 refuses others: "are not recognised
+/// policy settings"). The in-memory limits are accepted and have no effect here.
+const OPERATOR_KEYS: &[&str] = &[
+    "expires",
+    "message-ttl",
+    "max-length",
+    "max-length-bytes",
+    "max-in-memory-length",
+    "max-in-memory-bytes",
+    "delivery-limit",
+];
+
+/// Why an operator policy's definition is refused, if it is: a key it may not set, or a value
+/// that is not a non-negative integer.
+pub fn operator_definition_error(definition: &Map<String, Value>) -> Option<String> {
+    let unknown: Vec<&str> = definition
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !OPERATOR_KEYS.contains(k))
+        .collect();
+    if !unknown.is_empty() {
+        return Some(format!("{unknown:?} are not recognised policy settings"));
+    }
+    definition
+        .iter()
+        .find(|(_, v)| v.as_u64().is_none())
+        .map(|(k, v)| format!("{k}: {v} is not a non-negative integer"))
+}
+
+/// What the policies give one queue: arguments it gets where its declare gave none, and the
+/// operator's limits, which win when lower.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PolicyArguments {
+    pub policy: FieldTable,
+    pub operator: FieldTable,
+}
 
 /// One policy.
 #[derive(Debug, Clone)]
@@ -136,11 +175,11 @@ impl Policy {
 
 /// The policy that applies to a queue: the highest priority among those whose pattern matches
 /// its name and whose apply-to covers it; its queue arguments.
-pub fn queue_arguments<'a>(
+fn best_for_queue<'a>(
     policies: impl Iterator<Item = &'a Policy>,
     queue: &str,
     quorum: bool,
-) -> Option<FieldTable> {
+) -> Option<&'a Policy> {
     policies
         .filter(|p| p.apply_to.fits_queue(quorum) && p.matches(queue))
         .max_by(|a, b| {
@@ -148,7 +187,29 @@ pub fn queue_arguments<'a>(
                 .cmp(&b.priority)
                 .then_with(|| b.name.cmp(&a.name))
         })
-        .map(|p| p.queue_arguments.clone())
+}
+
+/// What the policy and the operator policy that apply to a queue give it (None: neither
+/// applies).
+pub fn queue_arguments<'a>(
+    policies: impl Iterator<Item = &'a Policy>,
+    operator_policies: impl Iterator<Item = &'a Policy>,
+    queue: &str,
+    quorum: bool,
+) -> Option<PolicyArguments> {
+    let policy = best_for_queue(policies, queue, quorum);
+    let operator = best_for_queue(operator_policies, queue, quorum);
+    if policy.is_none() && operator.is_none() {
+        return None;
+    }
+    Some(PolicyArguments {
+        policy: policy
+            .map(|p| p.queue_arguments.clone())
+            .unwrap_or_default(),
+        operator: operator
+            .map(|p| p.queue_arguments.clone())
+            .unwrap_or_default(),
+    })
 }
 
 /// The alternate exchange the policies give an exchange named `exchange` (the
@@ -181,17 +242,41 @@ pub fn is_quorum(arguments: &FieldTable) -> bool {
     }
 }
 
-/// A queue's arguments with a policy's filled in where the declare gave none: client
-/// x-arguments win over a policy (RabbitMQ).
-pub fn with_policy(client: &FieldTable, policy: Option<&FieldTable>) -> FieldTable {
+/// A queue's effective arguments: the policy's filled in where the declare gave none (client
+/// x-arguments win over a policy), then the operator policy's limits where they are lower or
+/// nothing else set one (RabbitMQ's conflict resolution for operator policies: the minimum).
+pub fn with_policy(client: &FieldTable, policy: Option<&PolicyArguments>) -> FieldTable {
     let Some(policy) = policy else {
         return client.clone();
     };
-    let mut out = policy.clone();
+    let mut out = policy.policy.clone();
     for (k, v) in client.inner() {
         out.insert(k.clone(), v.clone());
     }
+    for (k, cap) in policy.operator.inner() {
+        let lower = match (out.inner().get(k).and_then(integer), integer(cap)) {
+            (Some(current), Some(cap)) => cap < current,
+            _ => true,
+        };
+        if lower {
+            out.insert(k.clone(), cap.clone());
+        }
+    }
     out
+}
+
+fn integer(v: &crate::protocol::AMQPValue) -> Option<i128> {
+    use crate::protocol::AMQPValue as V;
+    Some(match v {
+        V::ShortShortInt(n) => *n as i128,
+        V::ShortShortUInt(n) => *n as i128,
+        V::ShortInt(n) => *n as i128,
+        V::ShortUInt(n) => *n as i128,
+        V::LongInt(n) => *n as i128,
+        V::LongUInt(n) => *n as i128,
+        V::LongLongInt(n) => *n as i128,
+        _ => return None,
+    })
 }
 
 #[cfg(test)]
@@ -236,7 +321,10 @@ mod tests {
                 r#"{"delivery-limit": 3}"#,
             ),
         ];
-        let args = queue_arguments(all.iter(), "orders.eu", false).expect("a policy");
+        let none: [Policy; 0] = [];
+        let args = queue_arguments(all.iter(), none.iter(), "orders.eu", false)
+            .expect("a policy")
+            .policy;
         assert_eq!(
             args.inner().get("x-max-length"),
             Some(&AMQPValue::LongLongInt(10))
@@ -245,26 +333,78 @@ mod tests {
             args.inner().get("x-message-ttl").is_none(),
             "only one policy applies"
         );
-        let args = queue_arguments(all.iter(), "orders", false).expect("low");
+        let args = queue_arguments(all.iter(), none.iter(), "orders", false)
+            .expect("low")
+            .policy;
         assert_eq!(
             args.inner().get("x-message-ttl"),
             Some(&AMQPValue::LongLongInt(1000))
         );
-        let args = queue_arguments(all.iter(), "orders.eu", true).expect("quorum");
+        let args = queue_arguments(all.iter(), none.iter(), "orders.eu", true)
+            .expect("quorum")
+            .policy;
         assert_eq!(
             args.inner().get("x-delivery-limit"),
             Some(&AMQPValue::LongLongInt(3))
         );
-        assert!(queue_arguments(all.iter(), "billing", false).is_none());
+        assert!(queue_arguments(all.iter(), none.iter(), "billing", false).is_none());
         let mut client = FieldTable::default();
         client.insert("x-max-length".into(), AMQPValue::LongInt(99));
         let merged = with_policy(
             &client,
-            Some(&queue_arguments(all.iter(), "orders.eu", false).expect("high")),
+            Some(&queue_arguments(all.iter(), none.iter(), "orders.eu", false).expect("high")),
         );
         assert_eq!(
             merged.inner().get("x-max-length"),
             Some(&AMQPValue::LongInt(99))
         );
+    }
+
+    #[test]
+    fn operator_policies_cap_limits_whoever_set_them() {
+        let policies = [policy(
+            "p",
+            "^q",
+            ApplyTo::Queues,
+            0,
+            r#"{"max-length": 4}"#,
+        )];
+        let operator = [policy(
+            "op",
+            "^q",
+            ApplyTo::Queues,
+            0,
+            r#"{"max-length": 5, "message-ttl": 60000}"#,
+        )];
+        let effective = |queue: &str, client: &[(&str, AMQPValue)]| {
+            let mut args = FieldTable::default();
+            for (k, v) in client {
+                args.insert((*k).into(), v.clone());
+            }
+            let p = queue_arguments(policies.iter(), operator.iter(), queue, false);
+            with_policy(&args, p.as_ref())
+        };
+        let max_len = |t: FieldTable| integer(t.inner().get("x-max-length").expect("a max-length"));
+        // As on RabbitMQ 3.10: nothing set → the operator's 5; the client's 10 → 5; the
+        // client's 3 → 3; the policy's 4 → 4.
+        assert_eq!(max_len(effective("qz", &[])), Some(5));
+        assert_eq!(
+            max_len(effective("qz", &[("x-max-length", AMQPValue::LongInt(10))])),
+            Some(5)
+        );
+        assert_eq!(
+            max_len(effective("qz", &[("x-max-length", AMQPValue::LongInt(3))])),
+            Some(3)
+        );
+        assert_eq!(max_len(effective("q", &[])), Some(4));
+        assert!(effective("q", &[]).inner().contains_key("x-message-ttl"));
+        let def = |s: &str| serde_json::from_str::<Map<String, Value>>(s).expect("json");
+        assert!(operator_definition_error(&def(r#"{"max-length": 5}"#)).is_none());
+        assert!(
+            operator_definition_error(&def(r#"{"dead-letter-exchange": "x"}"#))
+                .expect("refused")
+                .contains("not recognised")
+        );
+        assert!(operator_definition_error(&def(r#"{"max-length": "five"}"#)).is_some());
     }
 }

@@ -112,12 +112,11 @@ impl Queue {
         vhost_name: Arc<str>,
         log: Option<Arc<QueueLog>>,
         spool_path: Option<std::path::PathBuf>,
-        operator_policy: Option<&FieldTable>,
+        policy: Option<&crate::broker::access::policies::PolicyArguments>,
     ) -> Arc<Queue> {
         // A policy fills in what the declare's arguments leave out (RabbitMQ: the client's
         // x-arguments win); `spec.arguments` stays as declared, for equivalence checks.
-        let effective =
-            crate::broker::access::policies::with_policy(&spec.arguments, operator_policy);
+        let effective = crate::broker::access::policies::with_policy(&spec.arguments, policy);
         let policy = QueuePolicy::from_arguments(&effective);
         Arc::new(Queue {
             state: Mutex::new(QueueState {

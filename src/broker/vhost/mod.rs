@@ -34,7 +34,7 @@ pub struct QueueDeclare<'a> {
     /// The vhost's max-queues limit, checked when the queue is new (406, RabbitMQ's text).
     pub max_queues: Option<u64>,
     /// The queue arguments of the policy that applies to a new queue of this name.
-    pub policy: Option<&'a FieldTable>,
+    pub policy: Option<&'a crate::broker::access::policies::PolicyArguments>,
     pub passive: bool,
     pub durable: bool,
     pub exclusive: bool,
