@@ -364,7 +364,7 @@ mod tests {
     fn operator_policies_cap_limits_whoever_set_them() {
         let policies = [policy(
             "p",
-            "^q",
+            "^q$",
             ApplyTo::Queues,
             0,
             r#"{"max-length": 4}"#,
