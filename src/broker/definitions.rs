@@ -532,7 +532,8 @@ impl Broker {
 
     /// Applies a definitions file in RabbitMQ's order (users, vhosts, permissions, exchanges,
     /// topic permissions, queues, bindings). Existing objects are kept; what cannot be applied
-    /// is reported and skipped. Policies and parameters are not supported yet: reported.
+    /// is reported and skipped. Policies and operator policies apply to the queues and
+    /// exchanges that exist already too; other parameters are reported.
     pub fn import_definitions(&self, file: &DefinitionsFile) -> std::io::Result<ImportReport> {
         let mut report = ImportReport::default();
         let rows = access_rows(file);
@@ -677,6 +678,13 @@ impl Broker {
                     "binding '{}' -> '{}' in vhost '{}': {}",
                     b.source, b.destination, b.vhost, e.text
                 ));
+            }
+        }
+        // Objects that existed before the import (recovered at start-up, or declared since)
+        // get the policies as they are now.
+        if !file.policies.is_empty() || !file.parameters.is_empty() {
+            for vhost in self.vhosts() {
+                vhost.apply_policies(access);
             }
         }
         self.save_access()?;

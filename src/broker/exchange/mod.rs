@@ -310,8 +310,10 @@ impl Index {
 #[derive(Debug)]
 pub struct Exchange {
     pub spec: ExchangeSpec,
-    /// Where unroutable messages go: the `alternate-exchange` argument, else a policy's.
-    pub alternate: Option<Arc<str>>,
+    /// The declare's `alternate-exchange` argument (it wins over a policy's, RabbitMQ).
+    declared_alternate: Option<Arc<str>>,
+    /// The alternate exchange the policy that applies names (changes with the policies).
+    policy_alternate: RwLock<Option<Arc<str>>>,
     bindings: RwLock<Bindings>,
 }
 
@@ -330,12 +332,25 @@ impl Exchange {
             .get("alternate-exchange")
             .and_then(crate::protocol::table::as_bytes)
             .map(|b| Arc::from(String::from_utf8_lossy(b).as_ref()));
-        let alternate = declared.or_else(|| policy_alternate.map(Arc::from));
         Arc::new(Exchange {
             spec,
-            alternate,
+            declared_alternate: declared,
+            policy_alternate: RwLock::new(policy_alternate.map(Arc::from)),
             bindings,
         })
+    }
+
+    /// Where unroutable messages go: the `alternate-exchange` argument, else a policy's.
+    pub fn alternate(&self) -> Option<Arc<str>> {
+        match &self.declared_alternate {
+            Some(a) => Some(a.clone()),
+            None => self.policy_alternate.read().clone(),
+        }
+    }
+
+    /// Policies changed: the alternate exchange the one that applies now names.
+    pub fn set_policy_alternate(&self, alternate: Option<&str>) {
+        *self.policy_alternate.write() = alternate.map(Arc::from);
     }
 
     /// Checks a new binding's arguments as RabbitMQ's exchange type would (headers: x-match).

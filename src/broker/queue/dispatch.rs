@@ -47,7 +47,7 @@ impl QueueState {
         let mut run: Option<Run> = None;
         while !self.ready.is_empty() && !self.consumers.is_empty() {
             let current = run.as_ref().map(|r| (r.consumer, r.has_room()));
-            let Some(idx) = self.pick_consumer(queue.policy.single_active_consumer, current) else {
+            let Some(idx) = self.pick_consumer(self.policy.single_active_consumer, current) else {
                 break;
             };
             if run.as_ref().is_none_or(|r| r.consumer != idx) {

@@ -58,7 +58,11 @@ pub struct QueueSpec {
 #[derive(Debug)]
 pub struct Queue {
     pub spec: QueueSpec,
-    pub policy: QueuePolicy,
+    /// x-queue-type quorum (from the declare; never changes).
+    pub quorum: bool,
+    /// The consumer timeout of the current policy (ms; NO_TIMEOUT: none), readable per
+    /// delivery batch without the queue's lock.
+    consumer_timeout: std::sync::atomic::AtomicU64,
     vhost_name: Arc<str>,
     /// The durable log (durable, non-exclusive queues only): persistent messages go there.
     /// Set once, at creation or at the end of recovery.
@@ -66,8 +70,14 @@ pub struct Queue {
     state: Mutex<QueueState>,
 }
 
+/// `Queue::consumer_timeout` when the queue sets none.
+const NO_TIMEOUT: u64 = u64::MAX;
+
 #[derive(Debug)]
 struct QueueState {
+    /// What the declare's arguments and the policies that apply make of the queue (replaced
+    /// when policies change).
+    policy: Arc<QueuePolicy>,
     ready: ReadyList,
     consumers: Vec<ConsumerEntry>,
     /// Index of the consumer that gets the next message (round-robin).
@@ -118,9 +128,13 @@ impl Queue {
         // x-arguments win); `spec.arguments` stays as declared, for equivalence checks.
         let effective = crate::broker::access::policies::with_policy(&spec.arguments, policy);
         let policy = QueuePolicy::from_arguments(&effective);
+        let quorum = policy.quorum;
+        let consumer_timeout =
+            std::sync::atomic::AtomicU64::new(policy.consumer_timeout.unwrap_or(NO_TIMEOUT));
         Arc::new(Queue {
             state: Mutex::new(QueueState {
                 ready: ReadyList::new(policy.max_priority, spool_path),
+                policy: Arc::new(policy),
                 consumers: Vec::new(),
                 next_consumer: 0,
                 next_seq: log.as_ref().map_or(0, |l| l.next_seq()),
@@ -132,13 +146,57 @@ impl Queue {
                 last_used: now_ms(),
             }),
             spec,
-            policy,
+            quorum,
+            consumer_timeout,
             vhost_name,
             log: match log {
                 Some(l) => std::sync::OnceLock::from(l),
                 None => std::sync::OnceLock::new(),
             },
         })
+    }
+
+    /// What the declare's arguments and the policies that apply make of the queue now.
+    pub fn policy(&self) -> Arc<QueuePolicy> {
+        self.state.lock().policy.clone()
+    }
+
+    /// The consumer timeout its arguments or policy give the queue (ms), if any.
+    pub fn consumer_timeout(&self) -> Option<u64> {
+        match self
+            .consumer_timeout
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            NO_TIMEOUT => None,
+            ms => Some(ms),
+        }
+    }
+
+    /// Policies changed: the queue's settings become what its arguments and `policy` make
+    /// of them. A lower length limit drops (or dead-letters) the oldest messages at once; a
+    /// new message TTL applies to messages published from now on. Answers whether x-expires
+    /// changed (its timer must be started again), and what must happen next.
+    pub fn apply_policy(
+        self: &Arc<Self>,
+        policy: Option<&crate::broker::access::policies::PolicyArguments>,
+    ) -> (bool, Effects) {
+        let mut fx = Effects::default();
+        let effective = crate::broker::access::policies::with_policy(&self.spec.arguments, policy);
+        let new = QueuePolicy::from_arguments(&effective);
+        let mut st = self.state.lock();
+        if st.deleted || *st.policy == new {
+            return (false, fx);
+        }
+        let expires_changed = st.policy.expires != new.expires;
+        self.consumer_timeout.store(
+            new.consumer_timeout.unwrap_or(NO_TIMEOUT),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        st.policy = Arc::new(new);
+        let dropped = st.drop_head_over_limits();
+        drop(st);
+        fx.dead_letter(Reason::Maxlen, dropped);
+        (expires_changed, fx)
     }
 
     /// The durable log, if this queue has one.
@@ -228,26 +286,22 @@ impl Queue {
         let mut fx = Effects::default();
         let mut out = Enqueued::default();
         let mut st = self.state.lock();
+        let (ttl, max_priority, overflow) = (
+            st.policy.message_ttl,
+            st.policy.max_priority,
+            st.policy.overflow,
+        );
         // The clock is read only when something here can expire.
-        let timed =
-            self.policy.message_ttl.is_some() || message.expiration().is_some() || st.expiring > 0;
+        let timed = ttl.is_some() || message.expiration().is_some() || st.expiring > 0;
         let now = if timed { now_ms() } else { 0 };
         if st.deleted {
             return (out, fx);
         }
         let bytes_with_it = (st.ready.bytes() + message.body().len() as u64).saturating_sub(1);
-        if self.policy.overflow != Overflow::DropHead
-            && self.policy.is_full(st.ready.len(), bytes_with_it)
-        {
+        if overflow != Overflow::DropHead && st.policy.is_full(st.ready.len(), bytes_with_it) {
             drop(st);
-            if self.policy.overflow == Overflow::RejectPublishDlx {
-                let m = QueuedMessage::new(
-                    0,
-                    message,
-                    now,
-                    self.policy.message_ttl,
-                    self.policy.max_priority,
-                );
+            if overflow == Overflow::RejectPublishDlx {
+                let m = QueuedMessage::new(0, message, now, ttl, max_priority);
                 // Never written to the log: its (made-up) number must not be released there.
                 fx.dead.push(DeadLetters {
                     reason: Reason::Maxlen,
@@ -272,16 +326,10 @@ impl Queue {
                 ));
             }
         }
-        let m = QueuedMessage::new(
-            seq,
-            message,
-            now,
-            self.policy.message_ttl,
-            self.policy.max_priority,
-        );
+        let m = QueuedMessage::new(seq, message, now, ttl, max_priority);
         st.note_expiry(&m);
         st.ready.push_back(m);
-        let dropped = st.drop_head_over_limits(&self.policy);
+        let dropped = st.drop_head_over_limits();
         // Dispatch first: a message with TTL 0 still reaches a consumer that is ready for it.
         let mut expired = st.dispatch(self, now);
         append(&mut expired, st.expire_head(now));
@@ -297,14 +345,13 @@ impl Queue {
         let mut fx = Effects::default();
         let now = now_ms();
         let mut over_limit = Vec::new();
-        if self.policy.quorum {
+        if self.quorum {
             // Quorum queues count returns in x-delivery-count and enforce x-delivery-limit.
-            let (keep, over): (Vec<_>, Vec<_>) =
-                messages.into_iter().map(count_delivery).partition(|m| {
-                    self.policy
-                        .delivery_limit
-                        .is_none_or(|limit| m.delivery_count as u64 <= limit)
-                });
+            let delivery_limit = self.policy().delivery_limit;
+            let (keep, over): (Vec<_>, Vec<_>) = messages
+                .into_iter()
+                .map(count_delivery)
+                .partition(|m| delivery_limit.is_none_or(|limit| m.delivery_count as u64 <= limit));
             messages = keep;
             over_limit = over;
         }
@@ -325,7 +372,7 @@ impl Queue {
             st.note_expiry(&m);
             st.ready.insert_in_order(m);
         }
-        let dropped = st.drop_head_over_limits(&self.policy);
+        let dropped = st.drop_head_over_limits();
         let mut expired = st.expire_head(now);
         append(&mut expired, st.dispatch(self, now));
         st.arm_if_needed(fx, now);
@@ -505,11 +552,11 @@ impl Queue {
     /// x-expires: whether the queue has been unused long enough to be deleted, or when to
     /// look again.
     pub fn idle_check(&self) -> IdleCheck {
-        let Some(expires) = self.policy.expires else {
-            return IdleCheck::Stop;
-        };
         let now = now_ms();
         let st = self.state.lock();
+        let Some(expires) = st.policy.expires else {
+            return IdleCheck::Stop;
+        };
         if st.deleted {
             return IdleCheck::Stop;
         }
@@ -579,12 +626,12 @@ impl QueueState {
 
     /// x-overflow drop-head (the default): the oldest messages make room, after a publish and
     /// after messages are put back (RabbitMQ keeps the limit across requeues too).
-    fn drop_head_over_limits(&mut self, policy: &QueuePolicy) -> Vec<QueuedMessage> {
+    fn drop_head_over_limits(&mut self) -> Vec<QueuedMessage> {
         let mut dropped = Vec::new();
-        if policy.overflow != Overflow::DropHead {
+        if self.policy.overflow != Overflow::DropHead {
             return dropped;
         }
-        while policy.is_over(self.ready.len(), self.ready.bytes()) {
+        while self.policy.is_over(self.ready.len(), self.ready.bytes()) {
             match self.ready.pop_oldest() {
                 Some(old) => {
                     self.forget_expiry(&old);

@@ -45,13 +45,10 @@ impl VHost {
         batch: DeadLetters,
         work: &mut VecDeque<(Arc<Queue>, Effects)>,
     ) {
-        if let Some(dlx) = &queue.policy.dead_letter_exchange {
+        let policy = queue.policy();
+        if let Some(dlx) = &policy.dead_letter_exchange {
             let now_secs = unix_ms() / 1000;
-            let new_key = queue
-                .policy
-                .dead_letter_routing_key
-                .as_deref()
-                .map(str::as_bytes);
+            let new_key = policy.dead_letter_routing_key.as_deref().map(str::as_bytes);
             let mut routed = Routed::default();
             for m in &batch.messages {
                 let dl = dead_letter(

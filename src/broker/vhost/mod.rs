@@ -8,6 +8,7 @@
 mod delayed;
 mod effects;
 mod persist;
+mod policies;
 mod publish;
 mod route;
 mod timers;

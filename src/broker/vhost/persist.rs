@@ -193,6 +193,7 @@ impl VHost {
             );
             // TTLs restart from recovery time.
             let now = crate::broker::clock::now_ms();
+            let policy = q.policy();
             let mut batch: Vec<QueuedMessage> = Vec::with_capacity(RESTORE_BATCH);
             // Streamed: the queue pages out beyond its window while the log is read.
             let log = store.open_queue_log(&qd.log, &mut |m| {
@@ -201,8 +202,8 @@ impl VHost {
                     m.seq,
                     message,
                     now,
-                    q.policy.message_ttl,
-                    q.policy.max_priority,
+                    policy.message_ttl,
+                    policy.max_priority,
                 );
                 // After a crash every message may have been delivered: the spec's meaning of
                 // redelivered (delivery records are written behind the deliveries).

@@ -54,7 +54,7 @@ impl VHost {
             if !out.exchanges.is_empty() {
                 self.follow_exchange_bindings(&x.spec.name, keys, headers, out);
             }
-            if out.queues.is_empty() && x.alternate.is_some() {
+            if out.queues.is_empty() && x.alternate().is_some() {
                 self.route_to_alternates(&x, keys, headers, out);
             }
         }
@@ -77,7 +77,7 @@ impl VHost {
         let mut tried: Vec<Arc<str>> = vec![first.spec.name.clone()];
         let mut current = first.clone();
         while out.queues.is_empty() {
-            let Some(name) = current.alternate.clone() else {
+            let Some(name) = current.alternate() else {
                 return;
             };
             if tried.iter().any(|t| **t == *name) {

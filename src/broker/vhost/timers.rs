@@ -50,7 +50,7 @@ pub(super) fn start_expiry_timer(vhost: &VHost, queue: &Arc<Queue>, timer: Expir
 /// Deletes `queue` after x-expires of disuse (RabbitMQ: no consumers, no basic.get, no
 /// redeclare for that long).
 pub(super) fn start_idle_timer(vhost: &VHost, queue: &Arc<Queue>) {
-    let Some(expires) = queue.policy.expires else {
+    let Some(expires) = queue.policy().expires else {
         return;
     };
     spawn(

@@ -481,7 +481,7 @@ impl Channel {
             msg.routing_key_bytes(),
             remaining,
         );
-        if q.policy.quorum && qm.delivery_count == 0 {
+        if q.quorum && qm.delivery_count == 0 {
             // RabbitMQ 3.10 marks every basic.get from a quorum queue, the first one with 0.
             let marked = crate::protocol::properties::rewrite(msg.properties(), |p| {
                 let mut h = p.headers().clone().unwrap_or_default();

@@ -245,10 +245,7 @@ impl Channel {
         if was_full {
             push_unique(ctx.redispatch, &queue);
         }
-        let timeout = queue
-            .policy
-            .consumer_timeout
-            .unwrap_or(ctx.consumer_timeout);
+        let timeout = queue.consumer_timeout().unwrap_or(ctx.consumer_timeout);
         let deadline = if timeout == 0 {
             0
         } else {
