@@ -45,9 +45,10 @@ impl QueueState {
     pub(super) fn dispatch(&mut self, queue: &Arc<Queue>, now: u64) -> Vec<QueuedMessage> {
         let mut expired = Vec::new();
         let mut run: Option<Run> = None;
+        let single_active = self.policy.single_active_consumer;
         while !self.ready.is_empty() && !self.consumers.is_empty() {
             let current = run.as_ref().map(|r| (r.consumer, r.has_room()));
-            let Some(idx) = self.pick_consumer(self.policy.single_active_consumer, current) else {
+            let Some(idx) = self.pick_consumer(single_active, current) else {
                 break;
             };
             if run.as_ref().is_none_or(|r| r.consumer != idx) {

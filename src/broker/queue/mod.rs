@@ -76,8 +76,8 @@ const NO_TIMEOUT: u64 = u64::MAX;
 #[derive(Debug)]
 struct QueueState {
     /// What the declare's arguments and the policies that apply make of the queue (replaced
-    /// when policies change).
-    policy: Arc<QueuePolicy>,
+    /// when policies change). Inline: the publish path reads it under this lock.
+    policy: QueuePolicy,
     ready: ReadyList,
     consumers: Vec<ConsumerEntry>,
     /// Index of the consumer that gets the next message (round-robin).
@@ -134,7 +134,7 @@ impl Queue {
         Arc::new(Queue {
             state: Mutex::new(QueueState {
                 ready: ReadyList::new(policy.max_priority, spool_path),
-                policy: Arc::new(policy),
+                policy,
                 consumers: Vec::new(),
                 next_consumer: 0,
                 next_seq: log.as_ref().map_or(0, |l| l.next_seq()),
@@ -156,8 +156,9 @@ impl Queue {
         })
     }
 
-    /// What the declare's arguments and the policies that apply make of the queue now.
-    pub fn policy(&self) -> Arc<QueuePolicy> {
+    /// What the declare's arguments and the policies that apply make of the queue now (a
+    /// copy: for paths that are not per message).
+    pub fn policy(&self) -> QueuePolicy {
         self.state.lock().policy.clone()
     }
 
@@ -184,7 +185,7 @@ impl Queue {
         let effective = crate::broker::access::policies::with_policy(&self.spec.arguments, policy);
         let new = QueuePolicy::from_arguments(&effective);
         let mut st = self.state.lock();
-        if st.deleted || *st.policy == new {
+        if st.deleted || st.policy == new {
             return (false, fx);
         }
         let expires_changed = st.policy.expires != new.expires;
@@ -192,7 +193,7 @@ impl Queue {
             new.consumer_timeout.unwrap_or(NO_TIMEOUT),
             std::sync::atomic::Ordering::Relaxed,
         );
-        st.policy = Arc::new(new);
+        st.policy = new;
         let dropped = st.drop_head_over_limits();
         drop(st);
         fx.dead_letter(Reason::Maxlen, dropped);
