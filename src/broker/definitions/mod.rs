@@ -16,6 +16,8 @@ use crate::protocol::AMQPValue;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
+mod validate;
+
 /// The file, field for field. Every array is always written (strict readers need them).
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct DefinitionsFile {
@@ -530,11 +532,14 @@ impl Broker {
         file
     }
 
-    /// Applies a definitions file in RabbitMQ's order (users, vhosts, permissions, exchanges,
+    /// Checks a definitions file, then applies it in RabbitMQ's order (users, vhosts, permissions, exchanges,
     /// topic permissions, queues, bindings). Existing objects are kept; what cannot be applied
     /// is reported and skipped. Policies and operator policies apply to the queues and
     /// exchanges that exist already too; other parameters are reported.
     pub fn import_definitions(&self, file: &DefinitionsFile) -> std::io::Result<ImportReport> {
+        // A file with a bad item imports nothing; the error names the item and the field.
+        validate::validate(file, self)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
         let mut report = ImportReport::default();
         let rows = access_rows(file);
         let access = self.access();
