@@ -777,3 +777,89 @@ async fn guest_may_only_log_in_from_localhost() {
     let _ = std::fs::remove_dir_all(&data_dir);
     let _ = std::fs::remove_file(data_dir.with_extension("json"));
 }
+
+/// A vhost deletion records the vhost as gone first, then removes its data. A kill -9 between
+/// the two leaves its queue logs and its definitions snapshot on disk: the next start removes
+/// them, and every other vhost keeps its messages.
+#[tokio::test]
+async fn a_vhost_deletion_cut_short_by_a_crash_is_finished_at_the_next_start() {
+    let defs = std::env::temp_dir().join(format!("warren-vhost-crash-{}.json", std::process::id()));
+    std::fs::write(
+        &defs,
+        r#"{"vhosts": [{"name": "shop"}],
+            "permissions": [{"user": "guest", "vhost": "shop", "configure": ".*", "write": ".*", "read": ".*"}],
+            "queues": [{"name": "orders", "vhost": "shop", "durable": true, "auto_delete": false, "arguments": {}},
+                       {"name": "keep", "vhost": "/", "durable": true, "auto_delete": false, "arguments": {}}]}"#,
+    )
+    .unwrap();
+    let defs_path = defs.display().to_string();
+    let mut w =
+        WarrenProcess::start_in(fresh_dir(), &[("WARREN_LOAD_DEFINITIONS", &defs_path)]).await;
+    for (vhost, queue) in [("shop", "orders"), ("%2f", "keep")] {
+        let c = Connection::connect(
+            &format!("amqp://guest:guest@{}/{vhost}", w.addr),
+            ConnectionProperties::default(),
+        )
+        .await
+        .unwrap();
+        let ch = c.create_channel().await.unwrap();
+        ch.confirm_select(ConfirmSelectOptions::default())
+            .await
+            .unwrap();
+        let confirm = ch
+            .basic_publish(
+                "".into(),
+                queue.into(),
+                BasicPublishOptions::default(),
+                b"persistent",
+                BasicProperties::default().with_delivery_mode(2),
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        assert!(confirm.is_ack());
+    }
+    let queue_logs = |dir: &std::path::Path| std::fs::read_dir(dir.join("queues")).unwrap().count();
+    assert_eq!(queue_logs(&w.data_dir), 2);
+    let snapshot = w.data_dir.join("definitions").join("vhost-73686f70.bin");
+    assert!(snapshot.exists(), "shop's definitions are on disk");
+    w.kill9();
+    // The deletion's first step, as Broker::delete_vhost writes it: the vhost and its
+    // permissions are gone from access.json. The crash came before anything else.
+    let access_file = w.data_dir.join("access.json");
+    let mut access: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&access_file).unwrap()).unwrap();
+    for list in ["vhosts", "permissions"] {
+        access[list]
+            .as_array_mut()
+            .unwrap()
+            .retain(|item| item["name"] != "shop" && item["vhost"] != "shop");
+    }
+    std::fs::write(&access_file, serde_json::to_vec(&access).unwrap()).unwrap();
+    let dir = w.data_dir.clone();
+    std::mem::forget(w);
+    let w = WarrenProcess::start_in(dir, &[]).await;
+    let e = Connection::connect(
+        &format!("amqp://guest:guest@{}/shop", w.addr),
+        ConnectionProperties::default(),
+    )
+    .await
+    .expect_err("shop is gone");
+    assert_eq!(
+        reply_of(&e),
+        (530, "NOT_ALLOWED - vhost shop not found".into())
+    );
+    assert_eq!(queue_logs(&w.data_dir), 1, "shop's queue log is removed");
+    assert!(
+        eventually(|| async { !snapshot.exists() }).await,
+        "shop's definitions snapshot is removed"
+    );
+    let (_c, ch) = w.channel().await;
+    assert_eq!(
+        count(&ch, "keep").await,
+        1,
+        "the other vhost keeps its message"
+    );
+    let _ = std::fs::remove_file(&defs);
+}
