@@ -61,6 +61,9 @@ pub struct Config {
     /// Milliseconds a delivery may stay unacked before its consumer is cancelled and its
     /// messages requeued (0: no limit). Queues override it with x-consumer-timeout.
     pub consumer_timeout: u64,
+    /// The management HTTP API's port (RabbitMQ's 15672), on the `listen` address; 0 turns
+    /// it off.
+    pub management_port: u16,
     /// The AMQPS listener (`[tls]`), named after RabbitMQ's `ssl_options`.
     pub tls: TlsConfig,
 }
@@ -142,6 +145,7 @@ impl Default for Config {
             memory_high_watermark_bytes: 0,
             consumer_timeout: 1_800_000,
             disk_free_limit: 50_000_000,
+            management_port: 15672,
             tls: TlsConfig::default(),
         }
     }
@@ -224,6 +228,7 @@ impl Config {
             "memory_high_watermark_bytes" => self.memory_high_watermark_bytes = num(key, value)?,
             "consumer_timeout" => self.consumer_timeout = num(key, value)?,
             "disk_free_limit" => self.disk_free_limit = num(key, value)?,
+            "management_port" => self.management_port = num(key, value)?,
             "tls_port" => self.tls.port = num(key, value)?,
             "tls_certfile" => self.tls.certfile = value.to_string(),
             "tls_keyfile" => self.tls.keyfile = value.to_string(),

@@ -9,7 +9,8 @@
 //! Dependency rules: `protocol` is the only module that names amq-protocol; `store` knows
 //! bytes and files, not AMQP; `broker` knows protocol value types, `store` and `error`, never
 //! sockets or frames; `server` translates between frames and `broker` (`VHost::publish` and
-//! the other vhost operations); `config` and `error` are leaves; `main.rs` wires everything.
+//! the other vhost operations); `management` is the HTTP shell beside it (RabbitMQ's
+//! management API), calling `broker` only; `config` and `error` are leaves; `main.rs` wires everything.
 //! Inside `broker` the layers are vhost → exchange → queue → consumer / dead_letter →
 //! message / clock: a queue returns `Effects` that its vhost carries out, and no module
 //! imports one above it. `broker::access` (users, permissions, policies, limits) sits beside
@@ -27,6 +28,7 @@ pub type FastMap<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
 pub mod broker;
 pub mod config;
 pub mod error;
+pub mod management;
 pub mod protocol;
 pub mod server;
 pub mod store;

@@ -27,6 +27,9 @@ struct Args {
     /// Worker threads, 0 = one per core (key: workers).
     #[arg(long)]
     workers: Option<usize>,
+    /// Management HTTP API port, 0 for none (key: management_port).
+    #[arg(long)]
+    management_port: Option<u16>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -155,6 +158,9 @@ fn load(args: &Args) -> Result<Config, warren::config::ConfigError> {
     if let Some(v) = args.workers {
         config.workers = v;
     }
+    if let Some(v) = args.management_port {
+        config.management_port = v;
+    }
     config.validate()?;
     Ok(config)
 }
@@ -255,9 +261,30 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        let management = match config.management_port {
+            0 => None,
+            port => match tokio::net::TcpListener::bind((config.listen.as_str(), port)).await {
+                Ok(l) => Some(l),
+                Err(e) => {
+                    eprintln!("warren: cannot listen on {}:{port} (management_port): {e}", config.listen);
+                    return ExitCode::FAILURE;
+                }
+            },
+        };
         let show = |a: Option<std::net::SocketAddr>| a.map_or("off".to_string(), |a| a.to_string());
-        tracing::info!(amqp = %show(listeners.amqp_addr()), amqps = %show(listeners.amqps_addr()), data_dir = %config.data_dir.display(), "Warren is ready");
+        let management_addr = management.as_ref().and_then(|l| l.local_addr().ok());
+        tracing::info!(amqp = %show(listeners.amqp_addr()), amqps = %show(listeners.amqps_addr()), management = %show(management_addr), data_dir = %config.data_dir.display(), "Warren is ready");
+        // The line testcontainers and scripts wait for (RabbitMQ's wording).
+        tracing::info!("Server startup complete");
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        if let Some(listener) = management {
+            let mut stop = stop_rx.clone();
+            tokio::spawn(warren::management::serve(listener, broker.clone(), async move {
+                let _ = stop.changed().await;
+            }));
+        }
         warren::server::run(listeners, std::sync::Arc::new(config), broker.clone(), shutdown_signal()).await;
+        let _ = stop_tx.send(true);
         broker.close(SHUTDOWN_FLUSH);
         tracing::info!("Warren stopped");
         ExitCode::SUCCESS

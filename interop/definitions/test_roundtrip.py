@@ -136,7 +136,8 @@ def test_definitions_round_trip(tmp_path, rabbit_objects):
     assert imported.returncode == 0, imported.stderr
     port = free_port()
     warren = subprocess.Popen(
-        [WARREN, "--port", str(port), "--data-dir", str(data), "--log-level", "warn"],
+        [WARREN, "--port", str(port), "--management-port", "0", "--data-dir", str(data),
+         "--log-level", "warn"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -4,12 +4,14 @@
 //! - `fault`: faults to inject (a full disk);
 //! - `amqp`: lapin helpers (declare, publish, consume, get, count, reply codes);
 //! - `raw`: a raw-socket client and hand-built frames for protocol-level tests;
-//! - `tls`: a CA and certificates made on the spot, and a TLS client.
+//! - `tls`: a CA and certificates made on the spot, and a TLS client;
+//! - `http`: an HTTP client and a management API beside a test broker.
 #![allow(dead_code)] // each test binary uses its own share of the helpers
 
 mod amqp;
 mod broker;
 mod fault;
+mod http;
 mod process;
 mod raw;
 mod tls;
@@ -21,6 +23,8 @@ pub use amqp::*;
 pub use broker::*;
 #[allow(unused_imports)]
 pub use fault::*;
+#[allow(unused_imports)]
+pub use http::*;
 #[allow(unused_imports)]
 pub use process::*;
 #[allow(unused_imports)]

@@ -37,6 +37,8 @@ pub fn spawn_logged(
             "--data-dir",
         ])
         .arg(data_dir)
+        // Many of these run at once: no management listener unless a test asks for one.
+        .env("WARREN_MANAGEMENT_PORT", "0")
         .envs(env.iter().map(|(k, v)| (k, v)))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

@@ -325,6 +325,27 @@ impl Access {
         existed
     }
 
+    /// A vhost's record.
+    pub fn vhost_record(&self, name: &str) -> Option<VhostRecord> {
+        self.tables.read().vhosts.get(name).cloned()
+    }
+
+    /// Removes a policy (`operator`: an operator policy); false if there was none.
+    pub fn delete_policy(&self, vhost: &str, name: &str, operator: bool) -> bool {
+        let mut t = self.tables.write();
+        let table = if operator {
+            &mut t.operator_policies
+        } else {
+            &mut t.policies
+        };
+        let existed = table
+            .get_mut(vhost)
+            .is_some_and(|by_name| by_name.remove(name).is_some());
+        drop(t);
+        self.changed();
+        existed
+    }
+
     /// Adds or replaces a policy (by vhost and name).
     pub fn set_policy(&self, p: policies::Policy) {
         self.tables
