@@ -12,6 +12,7 @@
 use super::channel::{Channel, Ctx, HeldReply, Signal};
 use super::handshake::{handshake, HandshakeError, Negotiated};
 use super::output::Output;
+use super::peer::{Peer, TlsPeer};
 use super::Slots;
 use crate::broker::alarm::Alarms;
 use crate::broker::queue::Queue;
@@ -60,24 +61,6 @@ enum Phase {
     Closing,
     /// Done: flush what is left and drop the socket.
     Done,
-}
-
-/// What the handshake knows about the client's socket.
-#[derive(Debug, Clone)]
-pub struct Peer {
-    pub addr: SocketAddr,
-    /// Set on the AMQPS listener.
-    pub tls: Option<TlsPeer>,
-}
-
-/// A TLS client, as its handshake left it.
-#[derive(Debug, Clone)]
-pub struct TlsPeer {
-    /// It presented a certificate that chains to `cacertfile` (only asked with verify_peer):
-    /// SASL EXTERNAL is offered.
-    pub client_cert: bool,
-    /// The user SASL EXTERNAL logs in as (`ssl_cert_login_from`), when the certificate names one.
-    pub cert_login: Option<String>,
 }
 
 /// Serves one accepted plain TCP socket until it closes.

@@ -1,7 +1,7 @@
 //! The connection handshake (spec 2.2.4): protocol header, start / start-ok (PLAIN, AMQPLAIN,
 //! and EXTERNAL for TLS clients with a certificate), tune / tune-ok, open / open-ok. Bounded by `handshake_timeout` (RabbitMQ: 10 s).
 
-use super::connection::Peer;
+use super::peer::Peer;
 use crate::broker::access::usage::ConnectionSlot;
 use crate::broker::access::{Grant, LoginError, User};
 use crate::broker::vhost::VHost;

@@ -4,6 +4,7 @@ mod channel;
 pub(crate) mod connection;
 mod handshake;
 mod output;
+mod peer;
 mod tls;
 
 use crate::broker::Broker;

@@ -5,6 +5,7 @@
 //! wins, whoever set the other).
 
 use crate::protocol::json::json_to_amqp;
+use crate::protocol::table::as_int;
 use crate::protocol::{FieldTable, ShortString};
 use regex::Regex;
 use serde_json::{Map, Value};
@@ -254,7 +255,7 @@ pub fn with_policy(client: &FieldTable, policy: Option<&PolicyArguments>) -> Fie
         out.insert(k.clone(), v.clone());
     }
     for (k, cap) in policy.operator.inner() {
-        let lower = match (out.inner().get(k).and_then(integer), integer(cap)) {
+        let lower = match (out.inner().get(k).and_then(as_int), as_int(cap)) {
             (Some(current), Some(cap)) => cap < current,
             _ => true,
         };
@@ -263,20 +264,6 @@ pub fn with_policy(client: &FieldTable, policy: Option<&PolicyArguments>) -> Fie
         }
     }
     out
-}
-
-fn integer(v: &crate::protocol::AMQPValue) -> Option<i128> {
-    use crate::protocol::AMQPValue as V;
-    Some(match v {
-        V::ShortShortInt(n) => *n as i128,
-        V::ShortShortUInt(n) => *n as i128,
-        V::ShortInt(n) => *n as i128,
-        V::ShortUInt(n) => *n as i128,
-        V::LongInt(n) => *n as i128,
-        V::LongUInt(n) => *n as i128,
-        V::LongLongInt(n) => *n as i128,
-        _ => return None,
-    })
 }
 
 #[cfg(test)]
@@ -384,7 +371,7 @@ mod tests {
             let p = queue_arguments(policies.iter(), operator.iter(), queue, false);
             with_policy(&args, p.as_ref())
         };
-        let max_len = |t: FieldTable| integer(t.inner().get("x-max-length").expect("a max-length"));
+        let max_len = |t: FieldTable| as_int(t.inner().get("x-max-length").expect("a max-length"));
         // As on RabbitMQ 3.10: nothing set → the operator's 5; the client's 10 → 5; the
         // client's 3 → 3; the policy's 4 → 4.
         assert_eq!(max_len(effective("qz", &[])), Some(5));
