@@ -61,6 +61,10 @@ pub struct Config {
     /// Milliseconds a delivery may stay unacked before its consumer is cancelled and its
     /// messages requeued (0: no limit). Queues override it with x-consumer-timeout.
     pub consumer_timeout: u64,
+    /// SASL mechanisms offered (RabbitMQ's `auth_mechanisms`): "PLAIN", "AMQPLAIN", and
+    /// "EXTERNAL" (login by TLS client certificate, offered only to a client that presented a
+    /// verified one). In WARREN_AUTH_MECHANISMS a comma-separated list.
+    pub auth_mechanisms: Vec<String>,
     /// The management HTTP API's port (RabbitMQ's 15672), on the `listen` address; 0 turns
     /// it off.
     pub management_port: u16,
@@ -145,6 +149,7 @@ impl Default for Config {
             memory_high_watermark_bytes: 0,
             consumer_timeout: 1_800_000,
             disk_free_limit: 50_000_000,
+            auth_mechanisms: vec!["PLAIN".into(), "AMQPLAIN".into()],
             management_port: 15672,
             tls: TlsConfig::default(),
         }
@@ -229,6 +234,14 @@ impl Config {
             "consumer_timeout" => self.consumer_timeout = num(key, value)?,
             "disk_free_limit" => self.disk_free_limit = num(key, value)?,
             "management_port" => self.management_port = num(key, value)?,
+            "auth_mechanisms" => {
+                self.auth_mechanisms = value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|m| !m.is_empty())
+                    .map(String::from)
+                    .collect()
+            }
             "tls_port" => self.tls.port = num(key, value)?,
             "tls_certfile" => self.tls.certfile = value.to_string(),
             "tls_keyfile" => self.tls.keyfile = value.to_string(),
@@ -298,6 +311,19 @@ impl Config {
                 "memory_high_watermark",
                 "must be a fraction between 0 and 1",
             );
+        }
+        if let Some(m) = self
+            .auth_mechanisms
+            .iter()
+            .find(|m| !matches!(m.as_str(), "PLAIN" | "AMQPLAIN" | "EXTERNAL"))
+        {
+            return bad(
+                "auth_mechanisms",
+                &format!("'{m}' is not one of PLAIN, AMQPLAIN, EXTERNAL"),
+            );
+        }
+        if self.auth_mechanisms.is_empty() {
+            return bad("auth_mechanisms", "must name at least one mechanism");
         }
         self.validate_tls()?;
         self.sync_policy().map(|_| ())

@@ -75,6 +75,8 @@ async fn vhosts_users_and_permissions_made_at_run_time_are_usable_at_once() {
         201
     );
     assert_eq!(put("/api/vhosts/shop", r#"{"tags": "a,b"}"#).await, 204);
+    // RabbitMQ's own example creates a vhost with an empty body.
+    assert_eq!(put("/api/vhosts/bare", "").await, 201);
     assert_eq!(
         put(
             "/api/users/app",
@@ -209,6 +211,35 @@ async fn a_policy_set_over_the_api_applies_to_queues_that_exist() {
     )
     .await;
     assert_eq!(r.status, 400);
+    let r = http(
+        api,
+        "PUT",
+        "/api/policies/%2F/bogus",
+        GUEST,
+        Some(r#"{"pattern": ".*", "definition": {"overflow": "bogus"}}"#),
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    // A policymaker (also allowed to monitor everything) changes policies only where it
+    // has a permission.
+    let r = http(
+        api,
+        "PUT",
+        "/api/users/pm",
+        GUEST,
+        Some(r#"{"password": "pm", "tags": "policymaker,monitoring"}"#),
+    )
+    .await;
+    assert_eq!(r.status, 201);
+    let r = http(
+        api,
+        "PUT",
+        "/api/policies/%2F/theirs",
+        Some(("pm", "pm")),
+        Some(r#"{"pattern": ".*", "definition": {"max-length": 1}}"#),
+    )
+    .await;
+    assert_eq!(r.status, 401);
     // Operator policies take only their keys.
     let r = http(
         api,

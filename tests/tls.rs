@@ -34,6 +34,7 @@ async fn broker(
     .unwrap();
     start_with(|c| {
         pki.configure(c, verify_peer);
+        c.auth_mechanisms = vec!["PLAIN".into(), "AMQPLAIN".into(), "EXTERNAL".into()];
         c.load_definitions = defs.display().to_string();
         adjust(c);
     })
@@ -239,6 +240,20 @@ async fn external_is_refused_with_rabbitmqs_reply() {
     )
     .await;
     r.unwrap();
+}
+
+#[tokio::test]
+async fn external_is_offered_only_when_auth_mechanisms_names_it() {
+    let pki = Pki::new();
+    let b = broker(&pki, true, |c| {
+        c.auth_mechanisms = vec!["PLAIN".into(), "AMQPLAIN".into()];
+    })
+    .await;
+    let cert = pki.client("app");
+    assert_eq!(mechanisms(&b, &pki, Some(&cert)).await, "AMQPLAIN PLAIN");
+    // Asked for anyway, it is refused like an unknown mechanism: the socket closes.
+    let (_c, r) = open(&b, &pki, Some(&cert), "EXTERNAL", b"").await;
+    assert!(r.unwrap_err().contains("Closed"));
 }
 
 #[tokio::test]

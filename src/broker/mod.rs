@@ -37,6 +37,9 @@ pub struct Broker {
     store: Option<Arc<Store>>,
     /// Which resource alarms are on.
     alarms: Option<tokio::sync::watch::Receiver<alarm::Alarms>>,
+    /// One save of access.json at a time, taken before the snapshot: a slower save of an
+    /// older snapshot can never replace a newer one (operators change users concurrently).
+    access_saves: parking_lot::Mutex<()>,
 }
 
 impl Broker {
@@ -61,6 +64,7 @@ impl Broker {
             next_connection_id: AtomicU64::new(1),
             store,
             alarms: None,
+            access_saves: parking_lot::Mutex::new(()),
         })
     }
 
@@ -117,10 +121,11 @@ impl Broker {
 
     /// Saves users, vhosts and permissions after a change.
     pub fn save_access(&self) -> std::io::Result<()> {
-        match &self.store {
-            Some(store) => store.save_access(&definitions::access_to_json(&self.access)),
-            None => Ok(()),
-        }
+        let Some(store) = &self.store else {
+            return Ok(());
+        };
+        let _one_at_a_time = self.access_saves.lock();
+        store.save_access(&definitions::access_to_json(&self.access))
     }
 
     /// Creates a vhost (with its amq.* exchanges); an existing one is left as it is.

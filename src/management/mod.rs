@@ -19,6 +19,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
+/// The largest definitions file an import takes.
+const DEFINITIONS_LIMIT: usize = 256 << 20;
+
 /// What every handler gets.
 #[derive(Clone)]
 struct Api {
@@ -75,7 +78,10 @@ fn router(broker: Arc<Broker>) -> Router {
         )
         .route(
             "/api/definitions",
-            get(health::export_definitions).post(health::import_definitions),
+            get(health::export_definitions)
+                .post(health::import_definitions)
+                // Exports of large brokers run to many megabytes.
+                .layer(axum::extract::DefaultBodyLimit::max(DEFINITIONS_LIMIT)),
         )
         .route("/api/health/checks/alarms", get(health::alarms))
         .route("/api/health/checks/local-alarms", get(health::alarms))

@@ -515,7 +515,9 @@ impl Connection {
             })
             .await;
         }
-        let _ = writer.shutdown().await;
+        // Bounded: a TLS shutdown writes (close_notify) and a client that stopped reading
+        // must not keep this connection's slots.
+        let _ = tokio::time::timeout(Duration::from_secs(1), writer.shutdown()).await;
     }
 
     /// Handles every complete frame in `inbuf`.

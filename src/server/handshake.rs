@@ -100,7 +100,9 @@ pub async fn handshake<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     put_method(
         &mut out,
         0,
-        AMQPClass::Connection(connection::AMQPMethod::Start(start_method(peer))),
+        AMQPClass::Connection(connection::AMQPMethod::Start(start_method(&mechanisms(
+            config, peer,
+        )))),
     );
     send(writer, &out).await?;
 
@@ -112,14 +114,18 @@ pub async fn handshake<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     };
     // An IPv4 client of a dual-stack listener shows as ::ffff:127.0.0.1: still loopback.
     let from_loopback = peer.addr.ip().to_canonical().is_loopback();
-    let user = authenticate(&start_ok, broker, peer, from_loopback).map_err(|e| match e {
-        HandshakeError::Refused(e)
-            if !client_capability(&start_ok.client_properties, "authentication_failure_close") =>
-        {
-            HandshakeError::RefusedSilently(e)
-        }
-        other => other,
-    })?;
+    let user =
+        authenticate(&start_ok, broker, config, peer, from_loopback).map_err(|e| match e {
+            HandshakeError::Refused(e)
+                if !client_capability(
+                    &start_ok.client_properties,
+                    "authentication_failure_close",
+                ) =>
+            {
+                HandshakeError::RefusedSilently(e)
+            }
+            other => other,
+        })?;
     let consumer_cancel_notify =
         client_capability(&start_ok.client_properties, "consumer_cancel_notify");
     let connection_blocked = client_capability(&start_ok.client_properties, "connection.blocked");
@@ -299,6 +305,7 @@ pub use crate::broker::RABBITMQ_COMPATIBLE_VERSION;
 fn authenticate(
     m: &connection::StartOk,
     broker: &Broker,
+    config: &Config,
     peer: &Peer,
     from_loopback: bool,
 ) -> Result<Arc<User>, HandshakeError> {
@@ -306,7 +313,12 @@ fn authenticate(
     let refused = AmqpError::access_refused(format!(
         "Login was refused using authentication mechanism {mechanism}. For details see the broker logfile."
     ));
-    if mechanism == "EXTERNAL" && offers_external(peer) {
+    let offered = mechanisms(config, peer);
+    if !offered.split(' ').any(|o| o == mechanism) {
+        // A mechanism this connection was not offered: RabbitMQ closes silently.
+        return Err(HandshakeError::RefusedSilently(refused));
+    }
+    if mechanism == "EXTERNAL" {
         return authenticate_external(broker, peer, from_loopback, refused);
     }
     let credentials = match mechanism {
@@ -336,11 +348,19 @@ fn authenticate(
     }
 }
 
-/// SASL EXTERNAL is offered to TLS clients that presented a verified certificate (as
-/// RabbitMQ's rabbitmq_auth_mechanism_ssl offers it only when the socket has a peer
-/// certificate, which takes verify_peer).
-fn offers_external(peer: &Peer) -> bool {
-    peer.tls.as_ref().is_some_and(|t| t.client_cert)
+/// The mechanisms offered on this connection, space-separated as connection.start carries
+/// them: those `auth_mechanisms` names, EXTERNAL only to a TLS client that presented a
+/// verified certificate (RabbitMQ's rabbitmq_auth_mechanism_ssl offers it only when the
+/// socket has a peer certificate, which takes verify_peer).
+fn mechanisms(config: &Config, peer: &Peer) -> String {
+    let enabled = |m: &str| config.auth_mechanisms.iter().any(|c| c == m);
+    let with_cert = peer.tls.as_ref().is_some_and(|t| t.client_cert);
+    let mut offered: Vec<&str> = Vec::new();
+    if enabled("EXTERNAL") && with_cert {
+        offered.push("EXTERNAL");
+    }
+    offered.extend(["AMQPLAIN", "PLAIN"].into_iter().filter(|m| enabled(m)));
+    offered.join(" ")
 }
 
 /// EXTERNAL: the user named by the certificate, which must exist; no password is checked (the
@@ -406,7 +426,7 @@ fn client_capability(props: &FieldTable, name: &str) -> bool {
     }
 }
 
-fn start_method(peer: &Peer) -> connection::Start {
+fn start_method(mechanisms: &str) -> connection::Start {
     let mut caps = FieldTable::default();
     // Advertise only what works (Spring and the Java client act on these).
     for cap in [
@@ -454,11 +474,7 @@ fn start_method(peer: &Peer) -> connection::Start {
         version_major: 0,
         version_minor: 9,
         server_properties: props,
-        mechanisms: LongString::from(if offers_external(peer) {
-            b"EXTERNAL AMQPLAIN PLAIN".to_vec()
-        } else {
-            b"AMQPLAIN PLAIN".to_vec()
-        }),
+        mechanisms: LongString::from(mechanisms.as_bytes().to_vec()),
         locales: LongString::from(b"en_US".to_vec()),
     }
 }

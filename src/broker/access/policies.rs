@@ -82,7 +82,7 @@ const OPERATOR_KEYS: &[&str] = &[
 ];
 
 /// Why an operator policy's definition is refused, if it is: a key it may not set, or a value
-/// that is not a non-negative integer.
+/// a policy may not have.
 pub fn operator_definition_error(definition: &Map<String, Value>) -> Option<String> {
     let unknown: Vec<&str> = definition
         .keys()
@@ -92,10 +92,35 @@ pub fn operator_definition_error(definition: &Map<String, Value>) -> Option<Stri
     if !unknown.is_empty() {
         return Some(format!("{unknown:?} are not recognised policy settings"));
     }
-    definition
-        .iter()
-        .find(|(_, v)| v.as_u64().is_none())
-        .map(|(k, v)| format!("{k}: {v} is not a non-negative integer"))
+    policy_definition_error(definition)
+}
+
+/// Why a policy's definition is refused, if it is: a value of a key Warren applies that the
+/// same x-argument could not have (RabbitMQ validates them alike). Keys Warren does not apply
+/// (ha-*, queue-mode, federation-upstream, ...) are accepted as they are.
+pub fn policy_definition_error(definition: &Map<String, Value>) -> Option<String> {
+    definition.iter().find_map(|(k, v)| {
+        let whole = |min: u64| v.as_u64().is_some_and(|n| n >= min);
+        let ok = match k.as_str() {
+            "expires" => whole(1),
+            "message-ttl"
+            | "max-length"
+            | "max-length-bytes"
+            | "delivery-limit"
+            | "consumer-timeout"
+            | "max-in-memory-length"
+            | "max-in-memory-bytes" => whole(0),
+            "overflow" => matches!(
+                v.as_str(),
+                Some("drop-head" | "reject-publish" | "reject-publish-dlx")
+            ),
+            "dead-letter-exchange" | "dead-letter-routing-key" | "alternate-exchange" => {
+                v.is_string()
+            }
+            _ => true,
+        };
+        (!ok).then(|| format!("{k}: {v} is not a valid value"))
+    })
 }
 
 /// What the policies give one queue: arguments it gets where its declare gave none, and the
@@ -393,5 +418,8 @@ mod tests {
                 .contains("not recognised")
         );
         assert!(operator_definition_error(&def(r#"{"max-length": "five"}"#)).is_some());
+        assert!(operator_definition_error(&def(r#"{"expires": 0}"#)).is_some());
+        assert!(policy_definition_error(&def(r#"{"overflow": "bogus"}"#)).is_some());
+        assert!(policy_definition_error(&def(r#"{"ha-mode": "all", "max-length": 3}"#)).is_none());
     }
 }

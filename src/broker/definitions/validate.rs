@@ -3,7 +3,7 @@
 //! `permissions[2] (user 'app' in vhost 'shop'): field 'write': '(' is not a valid regex`.
 
 use super::{algorithm_of, operator_policy, DefinitionsFile};
-use crate::broker::access::policies::ApplyTo;
+use crate::broker::access::policies::{policy_definition_error, ApplyTo};
 use crate::broker::access::PasswordHash;
 use crate::broker::exchange::parse_type;
 use crate::broker::Broker;
@@ -95,6 +95,9 @@ pub fn validate(file: &DefinitionsFile, broker: &Broker) -> Result<(), String> {
             ));
         }
         regex(&what, "pattern", &p.pattern)?;
+        if let Some(why) = policy_definition_error(&p.definition) {
+            return Err(format!("{what}: field 'definition': {why}"));
+        }
     }
     for (i, p) in file.parameters.iter().enumerate() {
         operator_policy(p).map_err(|why| format!("parameters[{i}]: {why}"))?;

@@ -175,8 +175,9 @@ impl Queue {
 
     /// Policies changed: the queue's settings become what its arguments and `policy` make
     /// of them. A lower length limit drops (or dead-letters) the oldest messages at once; a
-    /// new message TTL applies to messages published from now on. Answers whether x-expires
-    /// changed (its timer must be started again), and what must happen next.
+    /// new message TTL applies to messages published from now on. Answers whether the queue
+    /// got an x-expires it did not have (its idle timer must be started; a running one reads
+    /// the new value when it wakes), and what must happen next.
     pub fn apply_policy(
         self: &Arc<Self>,
         policy: Option<&crate::broker::access::policies::PolicyArguments>,
@@ -188,7 +189,7 @@ impl Queue {
         if st.deleted || st.policy == new {
             return (false, fx);
         }
-        let expires_changed = st.policy.expires != new.expires;
+        let expires_started = st.policy.expires.is_none() && new.expires.is_some();
         self.consumer_timeout.store(
             new.consumer_timeout.unwrap_or(NO_TIMEOUT),
             std::sync::atomic::Ordering::Relaxed,
@@ -197,7 +198,7 @@ impl Queue {
         let dropped = st.drop_head_over_limits();
         drop(st);
         fx.dead_letter(Reason::Maxlen, dropped);
-        (expires_changed, fx)
+        (expires_started, fx)
     }
 
     /// The durable log, if this queue has one.

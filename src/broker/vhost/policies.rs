@@ -15,9 +15,9 @@ impl VHost {
         let queues: Vec<Arc<Queue>> = self.queues.read().values().cloned().collect();
         for q in queues {
             let policy = access.queue_policy(&self.name, q.name(), q.quorum);
-            let (expires_changed, fx) = q.apply_policy(policy.as_ref());
+            let (expires_started, fx) = q.apply_policy(policy.as_ref());
             self.carry_out(&q, fx);
-            if expires_changed {
+            if expires_started {
                 timers::start_idle_timer(self, &q);
             }
         }
