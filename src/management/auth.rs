@@ -54,6 +54,28 @@ pub fn user(api: &Api, headers: &HeaderMap, peer: SocketAddr, need: Need) -> Api
     Ok(user)
 }
 
+/// Runs before any handler: a request without valid credentials of a management user is
+/// answered 401 before its body is read, so nobody unauthenticated can make the broker buffer
+/// a request body.
+pub async fn require_login(
+    axum::extract::State(api): axum::extract::State<Api>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let peer = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    let Some(peer) = peer else {
+        return ApiError::login_failed().into_response();
+    };
+    match user(&api, request.headers(), peer, Need::Management) {
+        Ok(_) => next.run(request).await,
+        Err(e) => e.into_response(),
+    }
+}
+
 /// Whether `user` may see `vhost` (administrators and monitoring users see every vhost,
 /// others those they have a permission in).
 pub fn sees_vhost(api: &Api, user: &User, vhost: &str) -> bool {

@@ -19,8 +19,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
-/// The largest definitions file an import takes.
-const DEFINITIONS_LIMIT: usize = 256 << 20;
+/// The largest definitions file an import takes (RabbitMQ's management listener also caps
+/// request bodies; only logged-in users get this far).
+const DEFINITIONS_LIMIT: usize = 64 << 20;
 
 /// What every handler gets.
 #[derive(Clone)]
@@ -31,6 +32,7 @@ struct Api {
 /// The API's routes.
 fn router(broker: Arc<Broker>) -> Router {
     use access_api as a;
+    let api = Api { broker };
     Router::new()
         .route("/api/whoami", get(a::whoami))
         .route("/api/vhosts", get(a::list_vhosts))
@@ -94,7 +96,11 @@ fn router(broker: Arc<Broker>) -> Router {
             get(health::ready_to_serve_clients),
         )
         .fallback(reply::not_found)
-        .with_state(Api { broker })
+        .layer(axum::middleware::from_fn_with_state(
+            api.clone(),
+            auth::require_login,
+        ))
+        .with_state(api)
 }
 
 /// Serves the API on `listener` until `shutdown` completes.

@@ -685,6 +685,9 @@ impl Broker {
                 ));
             }
         }
+        // Recorded first: what the policies below drop from existing queues is dropped
+        // under policies that a crash cannot take back.
+        self.save_access()?;
         // Objects that existed before the import (recovered at start-up, or declared since)
         // get the policies as they are now.
         if !file.policies.is_empty() || !file.parameters.is_empty() {
@@ -692,7 +695,6 @@ impl Broker {
                 vhost.apply_policies(access);
             }
         }
-        self.save_access()?;
         if !self.sync_definitions(std::time::Duration::from_secs(60)) {
             return Err(std::io::Error::other(
                 "the imported definitions could not be written",
