@@ -68,6 +68,14 @@ pub struct Config {
     /// The management HTTP API's port (RabbitMQ's 15672), on the `listen` address; 0 turns
     /// it off.
     pub management_port: u16,
+    /// The Prometheus endpoint's port (RabbitMQ's 15692), on the `listen` address; 0 turns
+    /// it off.
+    pub prometheus_port: u16,
+    /// Milliseconds between samples of the message counters (RabbitMQ's
+    /// `collect_statistics_interval`): the window message rates are computed over.
+    pub collect_statistics_interval: u64,
+    /// Log lines as `text` or `json` (one JSON object per line).
+    pub log_format: String,
     /// The AMQPS listener (`[tls]`), named after RabbitMQ's `ssl_options`.
     pub tls: TlsConfig,
 }
@@ -151,6 +159,9 @@ impl Default for Config {
             disk_free_limit: 50_000_000,
             auth_mechanisms: vec!["PLAIN".into(), "AMQPLAIN".into()],
             management_port: 15672,
+            prometheus_port: 15692,
+            collect_statistics_interval: 5000,
+            log_format: "text".into(),
             tls: TlsConfig::default(),
         }
     }
@@ -234,6 +245,9 @@ impl Config {
             "consumer_timeout" => self.consumer_timeout = num(key, value)?,
             "disk_free_limit" => self.disk_free_limit = num(key, value)?,
             "management_port" => self.management_port = num(key, value)?,
+            "prometheus_port" => self.prometheus_port = num(key, value)?,
+            "collect_statistics_interval" => self.collect_statistics_interval = num(key, value)?,
+            "log_format" => self.log_format = value.to_string(),
             "auth_mechanisms" => {
                 self.auth_mechanisms = value
                     .split(',')
@@ -296,6 +310,12 @@ impl Config {
                 "max_message_size",
                 "must be between 1 and 536870912 (512 MiB, RabbitMQ's maximum)",
             );
+        }
+        if self.collect_statistics_interval < 10 {
+            return bad("collect_statistics_interval", "must be at least 10 (ms)");
+        }
+        if !matches!(self.log_format.as_str(), "text" | "json") {
+            return bad("log_format", "must be \"text\" or \"json\"");
         }
         if self.max_connections == 0 {
             return bad("max_connections", "must be at least 1");

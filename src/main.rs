@@ -279,7 +279,17 @@ fn main() -> ExitCode {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         if let Some(listener) = management {
             let mut stop = stop_rx.clone();
-            tokio::spawn(warren::management::serve(listener, broker.clone(), async move {
+            let mut shown = Vec::new();
+            if let Some(a) = listeners.amqp_addr() {
+                shown.push(("amqp", a));
+            }
+            if let Some(a) = listeners.amqps_addr() {
+                shown.push(("amqp/ssl", a));
+            }
+            if let Some(a) = management_addr {
+                shown.push(("http", a));
+            }
+            tokio::spawn(warren::management::serve(listener, broker.clone(), shown, async move {
                 let _ = stop.changed().await;
             }));
         }

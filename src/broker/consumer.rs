@@ -42,6 +42,8 @@ pub enum Outbound<Q> {
 pub struct Delivery<Q> {
     pub channel: u16,
     pub consumer_tag: Arc<str>,
+    /// The consumer takes no acks (counted apart in the statistics).
+    pub no_ack: bool,
     /// The queue the messages come from, for their acks.
     pub queue: Q,
     pub first: QueuedMessage,

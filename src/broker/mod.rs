@@ -11,6 +11,9 @@ pub mod definitions;
 pub(crate) mod exchange;
 pub mod message;
 pub(crate) mod queue;
+pub mod rates;
+pub mod registry;
+pub mod stats;
 pub(crate) mod vhost;
 
 use crate::store::{Store, SyncPolicy};
@@ -37,9 +40,17 @@ pub struct Broker {
     store: Option<Arc<Store>>,
     /// Which resource alarms are on.
     alarms: Option<tokio::sync::watch::Receiver<alarm::Alarms>>,
+    /// The alarms' thresholds (None: no alarms started).
+    alarm_limits: Option<alarm::Limits>,
     /// One save of access.json at a time, taken before the snapshot: a slower save of an
     /// older snapshot can never replace a newer one (operators change users concurrently).
     access_saves: parking_lot::Mutex<()>,
+    /// Open connections and channels (management API, metrics).
+    registry: Arc<registry::Registry>,
+    /// Message rates, sampled (see `rates::start`).
+    rates: Arc<rates::Rates>,
+    /// When the broker started (monotonic), for uptime.
+    started: std::time::Instant,
 }
 
 impl Broker {
@@ -64,7 +75,11 @@ impl Broker {
             next_connection_id: AtomicU64::new(1),
             store,
             alarms: None,
+            alarm_limits: None,
             access_saves: parking_lot::Mutex::new(()),
+            registry: Arc::default(),
+            rates: Arc::default(),
+            started: std::time::Instant::now(),
         })
     }
 
@@ -117,6 +132,26 @@ impl Broker {
     /// Open connections and channels per user and vhost.
     pub fn usage(&self) -> &Arc<access::usage::Usage> {
         &self.usage
+    }
+
+    /// Open connections and channels.
+    pub fn registry(&self) -> &Arc<registry::Registry> {
+        &self.registry
+    }
+
+    /// Message rates.
+    pub fn rates(&self) -> &Arc<rates::Rates> {
+        &self.rates
+    }
+
+    /// Starts sampling message rates every `interval`.
+    pub fn start_statistics(self: &Arc<Self>, interval: std::time::Duration) {
+        rates::start(self, interval);
+    }
+
+    /// Milliseconds since the broker started.
+    pub fn uptime_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
     }
 
     /// Saves users, vhosts and permissions after a change.
@@ -179,11 +214,17 @@ impl Broker {
         match Arc::try_unwrap(self) {
             Ok(mut b) => {
                 let disk = b.store.as_ref().map(|s| s.disk().clone());
+                b.alarm_limits = Some(limits.clone());
                 b.alarms = Some(alarm::start(limits, disk));
                 Arc::new(b)
             }
             Err(shared) => shared,
         }
+    }
+
+    /// The resource alarms' thresholds.
+    pub fn alarm_limits(&self) -> Option<&alarm::Limits> {
+        self.alarm_limits.as_ref()
     }
 
     /// Watch the resource alarms.

@@ -65,7 +65,71 @@ pub async fn alarms(
 ) -> ApiResult<Response> {
     auth::user(&api, &headers, peer, Need::Management)?;
     let raised = api.broker.alarms().map(|a| *a.borrow()).unwrap_or_default();
-    Ok(status(!raised.any(), "resource alarm(s) in effect"))
+    if !raised.any() {
+        return Ok(status(true, ""));
+    }
+    let mut alarms = Vec::new();
+    if raised.memory {
+        alarms.push(json!({"node": super::objects::NODE, "resource": "memory"}));
+    }
+    if raised.disk {
+        alarms.push(json!({"node": super::objects::NODE, "resource": "disk"}));
+    }
+    Ok((
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(
+            json!({"status": "failed", "reason": "resource alarm(s) in effect", "alarms": alarms}),
+        ),
+    )
+        .into_response())
+}
+
+/// GET health/checks/port-listener/{port}: a listener of this node is on that port.
+pub async fn port_listener(
+    State(api): State<Api>,
+    ConnectInfo(peer): Peer,
+    headers: HeaderMap,
+    axum::extract::Path(port): axum::extract::Path<String>,
+) -> ApiResult<Response> {
+    auth::user(&api, &headers, peer, Need::Management)?;
+    let port: u16 = port
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("{port} is not a port number")))?;
+    let ports: Vec<u16> = api.listeners.iter().map(|(_, a)| a.port()).collect();
+    if ports.contains(&port) {
+        return Ok(status(true, ""));
+    }
+    Ok((
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(json!({"status": "failed", "reason": format!("No active listener on port {port}"), "missing": port, "ports": ports})),
+    )
+        .into_response())
+}
+
+/// GET health/checks/protocol-listener/{protocol}: `amqp`, `amqp/ssl`, `http`, ….
+pub async fn protocol_listener(
+    State(api): State<Api>,
+    ConnectInfo(peer): Peer,
+    headers: HeaderMap,
+    axum::extract::Path(protocol): axum::extract::Path<String>,
+) -> ApiResult<Response> {
+    auth::user(&api, &headers, peer, Need::Management)?;
+    let protocols: Vec<&str> = api.listeners.iter().map(|(p, _)| *p).collect();
+    // RabbitMQ accepts the AMQP aliases too.
+    let wanted = match protocol.as_str() {
+        "amqp091" | "amqp0.9.1" | "amqp0-9-1" => "amqp",
+        "amqps" => "amqp/ssl",
+        "https" => "https",
+        p => p,
+    };
+    if protocols.contains(&wanted) {
+        return Ok(status(true, ""));
+    }
+    Ok((
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(json!({"status": "failed", "reason": format!("No active listener for protocol {protocol}"), "missing": protocol, "protocols": protocols})),
+    )
+        .into_response())
 }
 
 pub async fn virtual_hosts(

@@ -52,6 +52,26 @@ impl ApiError {
         }
     }
 
+    /// What an AMQP refusal becomes over HTTP, as RabbitMQ's management plugin answers: 404
+    /// for NOT_FOUND, 401 for ACCESS_REFUSED, 400 with the explanation for the rest.
+    pub fn from_amqp(e: crate::error::AmqpError) -> ApiError {
+        use crate::error::code;
+        let reason = match e.text.split_once(" - ") {
+            Some((_, explanation)) => explanation.to_string(),
+            None => e.text.clone(),
+        };
+        match e.code {
+            code::NOT_FOUND => ApiError::not_found(),
+            code::ACCESS_REFUSED => ApiError::not_authorised(reason),
+            code::INTERNAL_ERROR => ApiError {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                error: "internal_error",
+                reason,
+            },
+            _ => ApiError::bad_request(reason),
+        }
+    }
+
     /// 500 when the data directory could not be written.
     pub fn internal(e: std::io::Error) -> ApiError {
         tracing::error!(error = %e, "management API: a change could not be recorded");

@@ -17,6 +17,7 @@ use super::Slots;
 use crate::broker::alarm::Alarms;
 use crate::broker::queue::Queue;
 use crate::broker::queue::{Delivery, Outbound};
+use crate::broker::registry::{ConnectionDetails, Registered};
 use crate::broker::Broker;
 use crate::config::Config;
 use crate::error::{AmqpError, AmqpResult};
@@ -74,9 +75,14 @@ pub async fn serve_tcp(
 ) {
     let accepted = Instant::now();
     let _ = stream.set_nodelay(true);
+    let local = stream.local_addr().unwrap_or(addr);
     // Owned halves: reads and writes go straight to the socket, no lock between them.
     let (reader, writer) = stream.into_split();
-    let peer = Peer { addr, tls: None };
+    let peer = Peer {
+        addr,
+        local,
+        tls: None,
+    };
     let socket = Socket {
         reader,
         writer,
@@ -101,6 +107,7 @@ pub async fn serve_tls(
     let accepted = Instant::now();
     let deadline = accepted + Duration::from_secs(config.handshake_timeout);
     let _ = stream.set_nodelay(true);
+    let local = stream.local_addr().unwrap_or(addr);
     let Ok(Ok(slot)) =
         tokio::time::timeout_at(deadline, slots.handshakes.clone().acquire_owned()).await
     else {
@@ -127,6 +134,7 @@ pub async fn serve_tls(
         .and_then(|chain| chain.first());
     let peer = Peer {
         addr,
+        local,
         tls: Some(TlsPeer {
             client_cert: cert.is_some(),
             cert_login: cert.and_then(|c| super::tls::cert_login(c, login_from)),
@@ -250,9 +258,26 @@ async fn serve<R, W>(
     };
     let id = broker.next_connection_id();
     tracing::info!(peer = %addr, tls = peer.tls.is_some(), user = ?negotiated.user, vhost = ?negotiated.vhost.name, "connection opened");
+    let registered = broker.registry().register(
+        id,
+        ConnectionDetails {
+            peer: addr,
+            local: peer.local,
+            tls: peer.tls.is_some(),
+            user: negotiated.user.clone(),
+            vhost: negotiated.vhost.name.to_string(),
+            auth_mechanism: negotiated.mechanism.clone(),
+            client_properties: crate::protocol::json::table_to_json(&negotiated.client_properties),
+            frame_max: negotiated.frame_max,
+            channel_max: negotiated.channel_max,
+            heartbeat: negotiated.heartbeat,
+        },
+        crate::broker::clock::unix_ms(),
+    );
     let (sink, inbox) = unbounded_channel();
     let mut conn = Connection {
         id,
+        registered,
         peer: addr,
         n: negotiated,
         channels: crate::FastMap::default(),
@@ -322,6 +347,8 @@ struct Signals {
 
 struct Connection {
     id: u64,
+    /// Its entry in the broker's list of connections (management API, metrics).
+    registered: Registered,
     peer: SocketAddr,
     n: Negotiated,
     channels: crate::FastMap<u16, Channel>,
@@ -414,7 +441,10 @@ impl Connection {
                         self.close_reason = "client closed the socket".into();
                         self.phase = Phase::Done;
                     }
-                    Ok(_) => {
+                    Ok(n) => {
+                        let info = &self.registered.info;
+                        info.recv_oct.add(n as u64);
+                        info.recv_cnt.add(1);
                         last_read = Instant::now();
                         self.process_input(&mut inbuf);
                     }
@@ -438,6 +468,9 @@ impl Connection {
                 },
                 w = push(&self.out, writer), if !self.out.is_empty() || unflushed => match w {
                     Ok(Pushed::Wrote(n)) if n > 0 => {
+                        let info = &self.registered.info;
+                        info.send_oct.add(n as u64);
+                        info.send_cnt.add(1);
                         self.out.advance(n);
                         wrote_since_tick = true;
                         unflushed = buffered;
@@ -461,6 +494,12 @@ impl Connection {
                     let e = AmqpError::connection_forced("broker forced connection closure with reason 'shutdown'");
                     self.fail(0, e);
                     self.close_reason = "broker shutdown".into();
+                }
+                reason = operator_close(&self.registered), if self.phase == Phase::Open => {
+                    // management API: DELETE connections/{name}, the X-Reason header's text.
+                    tracing::info!(peer = %self.peer, reason = %reason, "connection closed by an operator");
+                    self.fail(0, AmqpError::connection_forced(&reason));
+                    self.close_reason = reason;
                 }
                 _ = vhost_deleted.changed(), if self.phase == Phase::Open => {
                     // RabbitMQ closes a deleted vhost's connections with 320 and this text.
@@ -801,7 +840,9 @@ impl Connection {
                 .usage
                 .open_channel()
                 .map_err(|e| e.with_method(CHANNEL_OPEN))?;
-            self.channels.insert(ch, Channel::new(ch));
+            let channel = Channel::new(ch);
+            self.registered.channel_opened(ch, channel.stats.clone());
+            self.channels.insert(ch, channel);
             put_method(
                 &mut self.out,
                 ch,
@@ -820,6 +861,7 @@ impl Connection {
     fn forget_channel(&mut self, ch: u16) {
         if self.channels.remove(&ch).is_some() {
             self.n.usage.close_channels(1);
+            self.registered.channel_closed(ch);
         }
     }
 
@@ -830,8 +872,9 @@ impl Connection {
             self.close_reason = format!("connection error: {}", e.text);
             put_close(&mut self.out, &e);
             let open = self.channels.len() as u64;
-            for (_, mut c) in self.channels.drain() {
+            for (n, mut c) in self.channels.drain() {
                 c.release(&self.n.vhost, self.id);
+                self.registered.channel_closed(n);
             }
             self.n.usage.close_channels(open);
             self.phase = Phase::Closing;
@@ -840,6 +883,7 @@ impl Connection {
         tracing::warn!(peer = %self.peer, channel = ch, code = e.code, text = ?e.text, class_id = e.class_id, method_id = e.method_id, "channel error");
         if let Some(mut c) = self.channels.remove(&ch) {
             c.release(&self.n.vhost, self.id);
+            self.registered.channel_closed(ch);
         }
         let close = channel::Close {
             reply_code: e.code,
@@ -923,6 +967,11 @@ async fn held_recorded(held: &mut Option<HeldReply>) -> AmqpResult<()> {
     }
 }
 
+/// Completes when an operator asks this connection to close.
+async fn operator_close(registered: &Registered) -> String {
+    registered.info.close_requested().await
+}
+
 async fn alarm_changed(alarm: &mut Option<watch::Receiver<Alarms>>) {
     if let Some(rx) = alarm {
         if rx.changed().await.is_ok() {
@@ -949,7 +998,8 @@ async fn next_round(durable: &mut Option<watch::Receiver<u64>>) -> u64 {
 /// A delivery whose consumer is gone before it was written goes back to its queue.
 fn give_back(vhost: &crate::broker::vhost::VHost, d: Delivery) {
     let queue = d.queue.clone();
-    let fx = queue.return_unsent(d.into_messages());
+    let no_ack = d.no_ack;
+    let fx = queue.return_unsent(d.into_messages(), no_ack);
     vhost.carry_out(&queue, fx);
 }
 
@@ -1136,6 +1186,7 @@ mod tests {
         let (_stop_tx, stop) = watch::channel(false);
         let peer = Peer {
             addr: "127.0.0.1:1".parse().unwrap(),
+            local: "127.0.0.1:5672".parse().unwrap(),
             tls: None,
         };
         tokio::spawn(serve(

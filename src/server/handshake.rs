@@ -38,6 +38,10 @@ pub struct Negotiated {
     pub consumer_cancel_notify: bool,
     /// The client understands connection.blocked / unblocked.
     pub connection_blocked: bool,
+    /// The SASL mechanism it logged in with.
+    pub mechanism: String,
+    /// What the client said about itself in connection.start-ok.
+    pub client_properties: crate::protocol::FieldTable,
     /// This connection's place under max_connections, held while it is open.
     _slot: OwnedSemaphorePermit,
     /// Its place in the per-vhost and per-user counts (connection and channel limits).
@@ -243,6 +247,8 @@ pub async fn handshake<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
         heartbeat,
         consumer_cancel_notify,
         connection_blocked,
+        mechanism: start_ok.mechanism.to_string(),
+        client_properties: start_ok.client_properties,
         _slot: slot,
         usage,
     })

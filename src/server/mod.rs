@@ -99,6 +99,9 @@ pub async fn run(
     broker: Arc<Broker>,
     shutdown: impl Future<Output = ()>,
 ) {
+    broker.start_statistics(std::time::Duration::from_millis(
+        config.collect_statistics_interval,
+    ));
     let slots = Slots {
         open: Arc::new(Semaphore::new(config.max_connections)),
         handshakes: Arc::new(Semaphore::new(config.max_handshakes)),

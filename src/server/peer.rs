@@ -7,6 +7,8 @@ use std::net::SocketAddr;
 #[derive(Debug, Clone)]
 pub struct Peer {
     pub addr: SocketAddr,
+    /// The listener's address this client reached.
+    pub local: SocketAddr,
     /// Set on the AMQPS listener.
     pub tls: Option<TlsPeer>,
 }

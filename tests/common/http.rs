@@ -33,7 +33,22 @@ pub async fn http(
     credentials: Option<(&str, &str)>,
     body: Option<&str>,
 ) -> HttpReply {
+    http_with(addr, method, path, credentials, &[], body).await
+}
+
+/// `http` with extra request headers.
+pub async fn http_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    credentials: Option<(&str, &str)>,
+    extra: &[(&str, &str)],
+    body: Option<&str>,
+) -> HttpReply {
     let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in extra {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
     if let Some((u, p)) = credentials {
         let token = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
         request.push_str(&format!("Authorization: Basic {token}\r\n"));
@@ -103,6 +118,7 @@ pub async fn management(b: &super::TestBroker) -> SocketAddr {
     tokio::spawn(warren::management::serve(
         listener,
         b.broker.clone(),
+        vec![("amqp", b.addr), ("http", addr)],
         std::future::pending(),
     ));
     addr

@@ -386,6 +386,23 @@ impl Access {
         )
     }
 
+    /// The names of the policy and operator policy that apply to a queue.
+    pub fn queue_policy_names(
+        &self,
+        vhost: &str,
+        queue: &str,
+        quorum: bool,
+    ) -> (Option<String>, Option<String>) {
+        let t = self.tables.read();
+        let none = BTreeMap::new();
+        policies::queue_policy_names(
+            t.policies.get(vhost).unwrap_or(&none).values(),
+            t.operator_policies.get(vhost).unwrap_or(&none).values(),
+            queue,
+            quorum,
+        )
+    }
+
     /// The alternate exchange the policies of `vhost` give an exchange named `exchange`.
     pub fn exchange_policy_alternate(&self, vhost: &str, exchange: &str) -> Option<String> {
         let t = self.tables.read();

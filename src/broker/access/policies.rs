@@ -215,6 +215,20 @@ fn best_for_queue<'a>(
         })
 }
 
+/// The names of the policy and the operator policy that apply to a queue (management API:
+/// `policy`, `operator_policy`).
+pub fn queue_policy_names<'a>(
+    policies: impl Iterator<Item = &'a Policy>,
+    operator_policies: impl Iterator<Item = &'a Policy>,
+    queue: &str,
+    quorum: bool,
+) -> (Option<String>, Option<String>) {
+    (
+        best_for_queue(policies, queue, quorum).map(|p| p.name.clone()),
+        best_for_queue(operator_policies, queue, quorum).map(|p| p.name.clone()),
+    )
+}
+
 /// What the policy and the operator policy that apply to a queue give it (None: neither
 /// applies).
 pub fn queue_arguments<'a>(

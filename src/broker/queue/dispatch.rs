@@ -17,6 +17,8 @@ struct Run {
     consumer: usize,
     room: Room,
     messages: u32,
+    /// Of them, messages flagged redelivered.
+    redelivered: u32,
     units: u32,
     first: Option<QueuedMessage>,
     rest: Vec<QueuedMessage>,
@@ -29,6 +31,7 @@ impl Run {
 
     fn push(&mut self, m: QueuedMessage) {
         self.messages += 1;
+        self.redelivered += m.redelivered as u32;
         self.units = self.units.saturating_add(window_units(m.message.size()));
         if self.first.is_none() {
             self.first = Some(m);
@@ -62,6 +65,7 @@ impl QueueState {
                     consumer: idx,
                     room: self.consumers[idx].room(),
                     messages: 0,
+                    redelivered: 0,
                     units: 0,
                     first: None,
                     rest: Vec::new(),
@@ -100,11 +104,21 @@ impl QueueState {
         let sent = c.tx.send(Outbound::Deliver(Delivery {
             channel: c.channel,
             consumer_tag: c.tag.clone(),
+            no_ack: c.no_ack,
             queue: queue.clone(),
             first,
             rest: run.rest,
         }));
         let Err(e) = sent else {
+            let stats = &queue.stats;
+            if c.no_ack {
+                stats.deliver_no_ack.add(run.messages as u64);
+            } else {
+                stats.deliver.add(run.messages as u64);
+            }
+            if run.redelivered > 0 {
+                stats.redeliver.add(run.redelivered as u64);
+            }
             return true;
         };
         // The connection is gone; its cleanup will remove the consumer. Keep the messages.

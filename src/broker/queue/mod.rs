@@ -29,6 +29,7 @@ pub use policy::{Overflow, QueuePolicy};
 use super::clock::now_ms;
 use super::dead_letter::Reason;
 use super::message::{Message, QueuedMessage};
+use super::stats::QueueStats;
 use crate::error::{AmqpError, AmqpResult};
 use crate::protocol::FieldTable;
 use crate::store::QueueLog;
@@ -67,6 +68,8 @@ pub struct Queue {
     /// The durable log (durable, non-exclusive queues only): persistent messages go there.
     /// Set once, at creation or at the end of recovery.
     log: std::sync::OnceLock<Arc<QueueLog>>,
+    /// Message counts for the management API and metrics (see `broker::stats`).
+    pub stats: QueueStats,
     state: Mutex<QueueState>,
 }
 
@@ -105,6 +108,29 @@ pub struct Enqueued {
     pub rejected: bool,
 }
 
+/// A queue's depth at one moment.
+#[derive(Debug, Clone, Copy)]
+pub struct QueueDepth {
+    pub ready: u64,
+    pub ready_bytes: u64,
+    pub consumers: u64,
+    /// When it was last used (ms, monotonic clock).
+    pub idle_since: u64,
+}
+
+/// One consumer as the management API lists it.
+#[derive(Debug, Clone)]
+pub struct ConsumerSummary {
+    pub tag: Arc<str>,
+    pub conn_id: u64,
+    pub channel: u16,
+    pub no_ack: bool,
+    pub exclusive: bool,
+    pub priority: i64,
+    /// Its prefetch count (0: unlimited).
+    pub prefetch: u32,
+}
+
 /// When an idle-queue check (x-expires) should look again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IdleCheck {
@@ -132,6 +158,7 @@ impl Queue {
         let consumer_timeout =
             std::sync::atomic::AtomicU64::new(policy.consumer_timeout.unwrap_or(NO_TIMEOUT));
         Arc::new(Queue {
+            stats: QueueStats::default(),
             state: Mutex::new(QueueState {
                 ready: ReadyList::new(policy.max_priority, spool_path),
                 policy,
@@ -329,6 +356,7 @@ impl Queue {
             }
         }
         let m = QueuedMessage::new(seq, message, now, ttl, max_priority);
+        self.stats.publish.add(1);
         st.note_expiry(&m);
         st.ready.push_back(m);
         let dropped = st.drop_head_over_limits();
@@ -342,9 +370,25 @@ impl Queue {
         (out, fx)
     }
 
+    /// Deliveries that waited for an ack were settled (acked, rejected or requeued).
+    pub fn settled(&self, n: usize) {
+        self.stats
+            .settled
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Deliveries were acked (`settled` counts them too).
+    pub fn acked(&self, n: usize) {
+        self.stats
+            .ack
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        self.settled(n);
+    }
+
     /// Puts unacked messages back at their original positions, marked redelivered.
     pub fn requeue(self: &Arc<Self>, mut messages: Vec<QueuedMessage>) -> Effects {
         let mut fx = Effects::default();
+        self.settled(messages.len());
         let now = now_ms();
         let mut over_limit = Vec::new();
         if self.quorum {
@@ -388,8 +432,11 @@ impl Queue {
     /// redelivered as RabbitMQ marks everything it handed to a channel (a consumer may
     /// already have seen later messages, so these would otherwise look out of order), with
     /// their quorum delivery count unchanged.
-    pub fn return_unsent(self: &Arc<Self>, messages: Vec<QueuedMessage>) -> Effects {
+    pub fn return_unsent(self: &Arc<Self>, messages: Vec<QueuedMessage>, no_ack: bool) -> Effects {
         let mut fx = Effects::default();
+        if !no_ack {
+            self.settled(messages.len());
+        }
         self.put_back(messages, now_ms(), &mut fx);
         fx
     }
@@ -458,9 +505,10 @@ impl Queue {
         fx
     }
 
-    /// basic.get: the head message and how many remain.
+    /// basic.get: the head message and how many remain. `no_ack`: the caller keeps no
+    /// unacked delivery (counted apart).
     #[allow(clippy::type_complexity)]
-    pub fn get(self: &Arc<Self>) -> (Option<(QueuedMessage, u32)>, Effects) {
+    pub fn get(self: &Arc<Self>, no_ack: bool) -> (Option<(QueuedMessage, u32)>, Effects) {
         let now = now_ms();
         let mut st = self.state.lock();
         st.last_used = now;
@@ -468,6 +516,14 @@ impl Queue {
         let m = st.ready.pop_front();
         if let Some(m) = &m {
             st.forget_expiry(m);
+            if no_ack {
+                self.stats.get_no_ack.add(1);
+            } else {
+                self.stats.get.add(1);
+            }
+            if m.redelivered {
+                self.stats.redeliver.add(1);
+            }
         }
         let remaining = st.ready.len() as u32;
         let mut fx = Effects::default();
@@ -513,6 +569,35 @@ impl Queue {
         self.state.lock().ready.len() as u32
     }
 
+    /// Its consumers, for the management API.
+    pub fn consumers(&self) -> Vec<ConsumerSummary> {
+        self.state
+            .lock()
+            .consumers
+            .iter()
+            .map(|c| ConsumerSummary {
+                tag: c.tag.clone(),
+                conn_id: c.conn_id,
+                channel: c.channel,
+                no_ack: c.no_ack,
+                exclusive: c.exclusive,
+                priority: c.priority,
+                prefetch: if c.no_ack { 0 } else { c.credit.limit() },
+            })
+            .collect()
+    }
+
+    /// Ready messages, their body bytes and the consumers, read under one lock.
+    pub fn depth(&self) -> QueueDepth {
+        let st = self.state.lock();
+        QueueDepth {
+            ready: st.ready.len() as u64,
+            ready_bytes: st.ready.bytes(),
+            consumers: st.consumers.len() as u64,
+            idle_since: st.last_used,
+        }
+    }
+
     pub fn consumer_count(&self) -> u32 {
         self.state.lock().consumers.len() as u32
     }
@@ -525,6 +610,7 @@ impl Queue {
     /// dead-letter exchange, dropped otherwise.
     pub fn reject(&self, messages: Vec<QueuedMessage>) -> Effects {
         let mut fx = Effects::default();
+        self.settled(messages.len());
         fx.dead_letter(Reason::Rejected, messages);
         fx
     }

@@ -111,7 +111,7 @@ fn publish(q: &Arc<Queue>, m: Message) -> Effects {
 
 fn get_all(q: &Arc<Queue>) -> Vec<String> {
     let mut out = Vec::new();
-    while let (Some((m, _)), _) = q.get() {
+    while let (Some((m, _)), _) = q.get(false) {
         out.push(body(&m));
     }
     out
@@ -408,7 +408,7 @@ fn taking_the_head_wakes_the_expiry_timer_for_an_earlier_new_head() {
         "behind the head it waits (head-first expiry)"
     );
     // basic.get takes "long": "short" is the head now and due long before 15 s.
-    let (got, fx) = q.get();
+    let (got, fx) = q.get(false);
     assert_eq!(got.map(|(m, _)| body(&m)).as_deref(), Some("long"));
     let second = fx.arm_expiry.expect("a timer for the new head");
     assert_eq!(second.at, 10_100);
@@ -426,7 +426,7 @@ fn a_message_put_back_before_its_time_gets_a_timer_when_none_runs() {
     let q = queue_with(&[("x-message-ttl", long(1_000))]);
     let _ = publish(&q, message("held"));
     let _ = publish(&q, with_expiration("short", 100));
-    let (got, fx) = q.get();
+    let (got, fx) = q.get(false);
     let (held, _) = got.expect("held");
     let timer = fx.arm_expiry.expect("a timer for the new head");
     clock::advance_for_test(100);

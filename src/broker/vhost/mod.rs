@@ -175,6 +175,11 @@ impl VHost {
         all
     }
 
+    /// A queue by name, whoever owns it (management API).
+    pub fn find_queue(&self, name: &str) -> Option<Arc<Queue>> {
+        self.queues.read().get(name).cloned()
+    }
+
     /// Every exchange, by name.
     pub fn exchange_list(&self) -> Vec<Arc<Exchange>> {
         let mut all: Vec<Arc<Exchange>> = self.exchanges.read().values().cloned().collect();

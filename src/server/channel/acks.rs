@@ -72,8 +72,27 @@ fn reject_all(vhost: &VHost, settled: Vec<Unacked>) {
     }
 }
 
-/// Releases the log records of settled deliveries, one call per queue.
+/// Counts acked deliveries on their queues, once per run of the same queue.
+fn count_acks(settled: &[Unacked]) {
+    let mut run: Option<(&QueueRef, usize)> = None;
+    for u in settled {
+        match &mut run {
+            Some((q, n)) if Arc::ptr_eq(q, &u.queue) => *n += 1,
+            _ => {
+                if let Some((q, n)) = run.replace((&u.queue, 1)) {
+                    q.acked(n);
+                }
+            }
+        }
+    }
+    if let Some((q, n)) = run {
+        q.acked(n);
+    }
+}
+
+/// Releases the log records of acked deliveries, one call per queue.
 fn forget_all(settled: &[Unacked]) {
+    count_acks(settled);
     let durable = |u: &&Unacked| u.queue.log().is_some();
     let Some(first) = settled.iter().find(durable) else {
         return;
@@ -200,7 +219,10 @@ impl Channel {
         }
         match outcome {
             Outcome::Reject => reject_all(ctx.vhost, settled),
-            _ => forget_all(&settled),
+            _ => {
+                self.stats.ack.add(settled.len() as u64);
+                forget_all(&settled)
+            }
         }
     }
 

@@ -460,8 +460,16 @@ impl Channel {
         let name = self.queue_name(m.queue.as_str())?;
         ctx.grant.check(Kind::Read, Resource::Queue, &name)?;
         let q = ctx.vhost.queue(&name, ctx.conn_id)?;
-        let (got, fx) = q.get();
+        let (got, fx) = q.get(m.no_ack);
         ctx.vhost.carry_out(&q, fx);
+        match &got {
+            None => self.stats.get_empty.add(1),
+            Some(_) if m.no_ack => self.stats.get_no_ack.add(1),
+            Some(_) => self.stats.get.add(1),
+        }
+        if got.as_ref().is_some_and(|(qm, _)| qm.redelivered) {
+            self.stats.redeliver.add(1);
+        }
         let Some((qm, remaining)) = got else {
             self.reply(
                 ctx,

@@ -14,6 +14,7 @@ use super::output::Output;
 use crate::broker::access::Grant;
 use crate::broker::consumer::{window_units, Credit};
 use crate::broker::queue::{Delivery, Outbound, Queue};
+use crate::broker::stats::ChannelStats;
 use crate::broker::vhost::{ConfirmTicket, Recording, VHost};
 use crate::error::AmqpResult;
 use crate::protocol::basic;
@@ -110,6 +111,8 @@ struct Tx {
 #[derive(Debug)]
 pub struct Channel {
     pub id: u16,
+    /// Message counts and state for the management API (written here only).
+    pub stats: Arc<ChannelStats>,
     assembly: Assembly,
     next_delivery_tag: u64,
     unacked: VecDeque<Unacked>,
@@ -139,6 +142,7 @@ impl Channel {
     pub fn new(id: u16) -> Channel {
         Channel {
             id,
+            stats: Arc::default(),
             assembly: Assembly::Idle,
             next_delivery_tag: 1,
             unacked: VecDeque::new(),
@@ -213,7 +217,16 @@ impl Channel {
             ..
         } = d;
         let mut units = 0u32;
+        let count = 1 + rest.len() as u64;
+        if no_ack {
+            self.stats.deliver_no_ack.add(count);
+        } else {
+            self.stats.deliver.add(count);
+        }
         for m in std::iter::once(&first).chain(&rest) {
+            if m.redelivered {
+                self.stats.redeliver.add(1);
+            }
             let tag = self.next_delivery_tag;
             self.next_delivery_tag += 1;
             let msg = &m.message;
@@ -288,6 +301,7 @@ impl Channel {
     /// Writes one cumulative publisher confirm for everything that is settled: routed, and on
     /// disk when it had to be.
     pub fn flush_confirms(&mut self, out: &mut BytesMut) {
+        self.update_gauges();
         self.flush_commit(out);
         let Some(c) = &mut self.confirms else { return };
         while c
@@ -304,6 +318,7 @@ impl Channel {
         while c.nacks.front().is_some_and(|n| *n <= upto) {
             let Some(n) = c.nacks.pop_front() else { break };
             if n > c.confirmed + 1 {
+                self.stats.confirm.add(n - 1 - c.confirmed);
                 let multiple = n - 1 - c.confirmed > 1;
                 crate::protocol::encode::put_confirm_ack(out, self.id, n - 1, multiple);
             }
@@ -311,10 +326,22 @@ impl Channel {
             c.confirmed = n;
         }
         if upto > c.confirmed {
+            self.stats.confirm.add(upto - c.confirmed);
             let multiple = upto - c.confirmed > 1;
             crate::protocol::encode::put_confirm_ack(out, self.id, upto, multiple);
             c.confirmed = upto;
         }
+    }
+
+    /// The channel's state as the management API shows it, refreshed once per batch.
+    fn update_gauges(&self) {
+        let s = &self.stats;
+        s.unacked.set(self.unacked.len() as u64);
+        s.consumers.set(self.consumers.len() as u64);
+        s.prefetch.set(self.consumer_prefetch as u64);
+        s.global_prefetch.set(self.channel_credit.limit() as u64);
+        s.confirm_mode.set(self.confirms.is_some() as u64);
+        s.transactional.set(self.tx.is_some() as u64);
     }
 
     /// Sends the owed tx.commit-ok once the committed messages are durable.

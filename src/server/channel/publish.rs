@@ -332,6 +332,12 @@ impl Channel {
             .publish(&publish, &mut self.confirm_ticket)
             .map_err(|e| e.with_method(BASIC_PUBLISH))?;
         let seq = self.confirms.as_ref().map_or(0, |c| c.last_seq + 1);
+        self.stats.publish.add(1);
+        match &published {
+            Published::Unroutable { .. } if mandatory => self.stats.unroutable_returned.add(1),
+            Published::Unroutable { .. } => self.stats.unroutable_dropped.add(1),
+            _ => self.stats.routed.add(1),
+        }
         match published {
             Published::Unroutable { properties } if mandatory => {
                 put_return(

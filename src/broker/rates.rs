@@ -1,0 +1,186 @@
+//! Message rates, as RabbitMQ's management plugin shows them (`*_details.rate`): a sampler
+//! reads the counters every `collect_statistics_interval` (RabbitMQ's name, 5 s by default)
+//! and keeps, per object, the last totals and the rate since the sample before. Reading a
+//! rate is a lookup; the message path never sees any of this.
+
+use super::stats::{MessageRates, MessageTotals};
+use super::Broker;
+use parking_lot::Mutex;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+/// Samples kept for the overview's charts.
+pub const HISTORY: usize = 120;
+
+/// The last sample of one object.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sampled {
+    pub totals: MessageTotals,
+    pub rates: MessageRates,
+}
+
+impl Sampled {
+    fn next(&self, totals: MessageTotals, secs: f64) -> Sampled {
+        Sampled {
+            totals,
+            rates: totals.rates_since(&self.totals, secs),
+        }
+    }
+}
+
+/// Queue depth totals at one sample.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Depth {
+    pub ready: u64,
+    pub unacked: u64,
+}
+
+/// One point of the overview's history.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Point {
+    /// Wall-clock time, ms since the Unix epoch.
+    pub at: u64,
+    pub depth: Depth,
+    pub rates: MessageRates,
+}
+
+type QueueKey = (Arc<str>, Arc<str>);
+
+#[derive(Debug, Default)]
+struct Samples {
+    at: Option<Instant>,
+    overall: Sampled,
+    vhosts: HashMap<String, Sampled>,
+    queues: HashMap<QueueKey, Sampled>,
+    history: VecDeque<Point>,
+}
+
+/// The broker's rates.
+#[derive(Debug, Default)]
+pub struct Rates {
+    samples: Mutex<Samples>,
+}
+
+impl Rates {
+    /// Overall rates (every vhost): publishes and confirms from channels, deliveries and
+    /// acks from the queues' side as RabbitMQ's overview counts them.
+    pub fn overall(&self) -> Sampled {
+        self.samples.lock().overall
+    }
+
+    pub fn vhost(&self, name: &str) -> Sampled {
+        self.samples
+            .lock()
+            .vhosts
+            .get(name)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    pub fn queue(&self, vhost: &str, name: &str) -> Sampled {
+        let key: QueueKey = (vhost.into(), name.into());
+        self.samples
+            .lock()
+            .queues
+            .get(&key)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// The overview's history, oldest first.
+    pub fn history(&self) -> Vec<Point> {
+        self.samples.lock().history.iter().copied().collect()
+    }
+
+    /// Takes one sample of every counter.
+    pub fn sample(&self, broker: &Broker) {
+        let now = Instant::now();
+        let mut queues = HashMap::new();
+        let mut vhost_totals: HashMap<String, MessageTotals> = HashMap::new();
+        let mut depth = Depth::default();
+        for v in broker.vhosts() {
+            let mut in_vhost = broker.registry().message_totals(Some(&v.name));
+            // Deliveries, gets and acks: the queues' counts (they include channels that are
+            // gone and basic.get from any channel).
+            let mut from_queues = MessageTotals::default();
+            for q in v.queue_list() {
+                let t = q.stats.totals();
+                from_queues += t;
+                depth.ready += q.message_count() as u64;
+                depth.unacked += q.stats.unacked();
+                queues.insert((v.name.clone(), q.spec.name.clone()), t);
+            }
+            in_vhost.deliver = in_vhost.deliver.max(from_queues.deliver);
+            in_vhost.deliver_no_ack = in_vhost.deliver_no_ack.max(from_queues.deliver_no_ack);
+            in_vhost.get = in_vhost.get.max(from_queues.get);
+            in_vhost.get_no_ack = in_vhost.get_no_ack.max(from_queues.get_no_ack);
+            in_vhost.ack = in_vhost.ack.max(from_queues.ack);
+            in_vhost.redeliver = in_vhost.redeliver.max(from_queues.redeliver);
+            vhost_totals.insert(v.name.to_string(), in_vhost);
+        }
+        let mut overall = MessageTotals::default();
+        for t in vhost_totals.values() {
+            overall += *t;
+        }
+        let mut s = self.samples.lock();
+        let secs = s.at.map_or(0.0, |at| now.duration_since(at).as_secs_f64());
+        s.at = Some(now);
+        s.overall = s.overall.next(overall, secs);
+        let old_vhosts = std::mem::take(&mut s.vhosts);
+        s.vhosts = vhost_totals
+            .into_iter()
+            .map(|(name, t)| {
+                let before = old_vhosts.get(&name).copied().unwrap_or(Sampled {
+                    totals: t,
+                    ..Default::default()
+                });
+                let next = before.next(t, secs);
+                (name, next)
+            })
+            .collect();
+        let old_queues = std::mem::take(&mut s.queues);
+        s.queues = queues
+            .into_iter()
+            .map(|(key, t)| {
+                let before = old_queues.get(&key).copied().unwrap_or(Sampled {
+                    totals: t,
+                    ..Default::default()
+                });
+                let next = before.next(t, secs);
+                (key, next)
+            })
+            .collect();
+        let rates = s.overall.rates;
+        s.history.push_back(Point {
+            at: super::clock::unix_ms(),
+            depth,
+            rates,
+        });
+        while s.history.len() > HISTORY {
+            s.history.pop_front();
+        }
+    }
+}
+
+/// Samples every `interval` while the broker lives.
+pub fn start(broker: &Arc<Broker>, interval: Duration) {
+    let weak: Weak<Broker> = Arc::downgrade(broker);
+    let interval = interval.max(Duration::from_millis(10));
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(broker) = weak.upgrade() else {
+                return;
+            };
+            let rates = broker.rates().clone();
+            // Walking thousands of queues takes their locks one by one: off the async workers.
+            let done = tokio::task::spawn_blocking(move || rates.sample(&broker)).await;
+            if done.is_err() {
+                return;
+            }
+        }
+    });
+}
