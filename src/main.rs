@@ -30,6 +30,12 @@ struct Args {
     /// Management HTTP API port, 0 for none (key: management_port).
     #[arg(long)]
     management_port: Option<u16>,
+    /// Prometheus metrics port, 0 for none (key: prometheus_port).
+    #[arg(long)]
+    prometheus_port: Option<u16>,
+    /// Log lines as text or json (key: log_format).
+    #[arg(long)]
+    log_format: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -161,8 +167,35 @@ fn load(args: &Args) -> Result<Config, warren::config::ConfigError> {
     if let Some(v) = args.management_port {
         config.management_port = v;
     }
+    if let Some(v) = args.prometheus_port {
+        config.prometheus_port = v;
+    }
+    if let Some(v) = &args.log_format {
+        config.log_format = v.clone();
+    }
     config.validate()?;
     Ok(config)
+}
+
+/// Binds an HTTP listener on the `listen` address (None when `port` is 0); prints why not.
+async fn bind_http(
+    config: &Config,
+    port: u16,
+    key: &str,
+) -> Result<Option<tokio::net::TcpListener>, ()> {
+    if port == 0 {
+        return Ok(None);
+    }
+    match tokio::net::TcpListener::bind((config.listen.as_str(), port)).await {
+        Ok(l) => Ok(Some(l)),
+        Err(e) => {
+            eprintln!(
+                "warren: cannot listen on {}:{port} ({key}): {e}",
+                config.listen
+            );
+            Err(())
+        }
+    }
 }
 
 /// Resolves on SIGTERM or SIGINT (Ctrl-C).
@@ -213,11 +246,20 @@ fn main() -> ExitCode {
     // The log goes to stderr (the README says so); colours only when that is a terminal, so
     // a log file or a pipe gets plain lines.
     use std::io::IsTerminal;
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    if config.log_format == "json" {
+        // One JSON object per line, for log collectors (Loki, Elasticsearch, CloudWatch).
+        tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+    } else {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal())
+            .init();
+    }
     abort_on_panic();
 
     let mut builder = tokio::runtime::Builder::new_multi_thread();
@@ -261,19 +303,16 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        let management = match config.management_port {
-            0 => None,
-            port => match tokio::net::TcpListener::bind((config.listen.as_str(), port)).await {
-                Ok(l) => Some(l),
-                Err(e) => {
-                    eprintln!("warren: cannot listen on {}:{port} (management_port): {e}", config.listen);
-                    return ExitCode::FAILURE;
-                }
-            },
+        let Ok(management) = bind_http(&config, config.management_port, "management_port").await else {
+            return ExitCode::FAILURE;
+        };
+        let Ok(prometheus) = bind_http(&config, config.prometheus_port, "prometheus_port").await else {
+            return ExitCode::FAILURE;
         };
         let show = |a: Option<std::net::SocketAddr>| a.map_or("off".to_string(), |a| a.to_string());
         let management_addr = management.as_ref().and_then(|l| l.local_addr().ok());
-        tracing::info!(amqp = %show(listeners.amqp_addr()), amqps = %show(listeners.amqps_addr()), management = %show(management_addr), data_dir = %config.data_dir.display(), "Warren is ready");
+        let prometheus_addr = prometheus.as_ref().and_then(|l| l.local_addr().ok());
+        tracing::info!(amqp = %show(listeners.amqp_addr()), amqps = %show(listeners.amqps_addr()), management = %show(management_addr), prometheus = %show(prometheus_addr), data_dir = %config.data_dir.display(), "Warren is ready");
         // The line testcontainers and scripts wait for (RabbitMQ's wording).
         tracing::info!("Server startup complete");
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -289,7 +328,16 @@ fn main() -> ExitCode {
             if let Some(a) = management_addr {
                 shown.push(("http", a));
             }
+            if let Some(a) = prometheus_addr {
+                shown.push(("http/prometheus", a));
+            }
             tokio::spawn(warren::management::serve(listener, broker.clone(), shown, async move {
+                let _ = stop.changed().await;
+            }));
+        }
+        if let Some(listener) = prometheus {
+            let mut stop = stop_rx.clone();
+            tokio::spawn(warren::management::prometheus::serve(listener, broker.clone(), async move {
                 let _ = stop.changed().await;
             }));
         }

@@ -519,7 +519,10 @@ async fn a_management_user_sees_only_its_own_connections_and_vhosts() {
             r#"{"configure": ".*", "write": ".*", "read": ".*"}"#,
         ),
         ("/api/queues/secret/hidden", "{}"),
-        ("/api/permissions/ann-vh/guest", r#"{"configure": ".*", "write": ".*", "read": ".*"}"#),
+        (
+            "/api/permissions/ann-vh/guest",
+            r#"{"configure": ".*", "write": ".*", "read": ".*"}"#,
+        ),
         ("/api/queues/ann-vh/mine", "{}"),
     ] {
         let r = http(api, "PUT", path, GUEST, Some(body)).await;
@@ -669,4 +672,64 @@ async fn the_overview_counts_objects_and_messages_and_rates_follow_the_traffic()
     assert_eq!(nodes[0]["name"], "warren@localhost");
     assert!(nodes[0]["mem_used"].as_u64().unwrap() > 0);
     assert_eq!(nodes[0]["being_drained"], false);
+}
+
+#[tokio::test]
+async fn prometheus_metrics_carry_rabbitmq_names_and_the_numbers_of_the_moment() {
+    let b = start().await;
+    let metrics = prometheus(&b).await;
+    let (_c, ch) = b.channel().await;
+    declare(&ch, "scraped").await;
+    for _ in 0..5 {
+        publish(&ch, "", "scraped", b"m").await;
+    }
+    publish(&ch, "", "nowhere", b"lost").await;
+    assert_eq!(count(&ch, "scraped").await, 5);
+    let r = http(metrics, "GET", "/metrics", None, None).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    let lines: Vec<&str> = r.body.lines().collect();
+    for expected in [
+        "rabbitmq_identity_info{rabbitmq_node=\"warren@localhost\",rabbitmq_cluster=\"warren@localhost\",rabbitmq_cluster_permanent_id=\"warren\",rabbitmq_endpoint=\"aggregated\"} 1",
+        "rabbitmq_queues 1",
+        "rabbitmq_connections 1",
+        "rabbitmq_queue_messages_ready 5",
+        "rabbitmq_queue_messages 5",
+        "rabbitmq_channel_messages_published_total 6",
+        "rabbitmq_global_messages_received_total{protocol=\"amqp091\"} 6",
+        "rabbitmq_global_messages_routed_total{protocol=\"amqp091\"} 5",
+        "rabbitmq_global_messages_unroutable_dropped_total{protocol=\"amqp091\"} 1",
+    ] {
+        assert!(lines.contains(&expected), "{expected} missing from:\n{}", r.body);
+    }
+    // Every sample's family is declared once, before its samples (text format 0.0.4).
+    let mut declared = std::collections::HashSet::new();
+    for l in &lines {
+        if let Some(rest) = l.strip_prefix("# TYPE ") {
+            let name = rest.split(' ').next().unwrap();
+            assert!(declared.insert(name.to_string()), "{name} declared twice");
+        } else if !l.starts_with('#') {
+            let name = l.split(['{', ' ']).next().unwrap();
+            assert!(declared.contains(name), "{name} has no TYPE line");
+        }
+    }
+    let r = http(metrics, "GET", "/metrics/per-object", None, None).await;
+    assert!(
+        r.body
+            .lines()
+            .any(|l| l == "rabbitmq_queue_messages_ready{vhost=\"/\",queue=\"scraped\"} 5"),
+        "{}",
+        r.body
+    );
+    assert!(r
+        .body
+        .lines()
+        .any(|l| l == "rabbitmq_queue_messages_published_total{vhost=\"/\",queue=\"scraped\"} 5"));
+    assert!(!r
+        .body
+        .lines()
+        .any(|l| l == "rabbitmq_queue_messages_ready 5"));
 }

@@ -136,7 +136,7 @@ def test_definitions_round_trip(tmp_path, rabbit_objects):
     assert imported.returncode == 0, imported.stderr
     port = free_port()
     warren = subprocess.Popen(
-        [WARREN, "--port", str(port), "--management-port", "0", "--data-dir", str(data),
+        [WARREN, "--port", str(port), "--management-port", "0", "--prometheus-port", "0", "--data-dir", str(data),
          "--log-level", "warn"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -530,7 +530,7 @@ func blockedInPrivateWarren(t *testing.T, bin string) {
 		t.Fatalf("creating the data dir: %v", err)
 	}
 	warrenLog := func() string { b, _ := os.ReadFile(logPath); return string(b) }
-	cmd := exec.Command(bin, "--listen", "127.0.0.1", "--port", fmt.Sprint(port), "--management-port", "0", "--data-dir", tmp+"/data")
+	cmd := exec.Command(bin, "--listen", "127.0.0.1", "--port", fmt.Sprint(port), "--management-port", "0", "--prometheus-port", "0", "--data-dir", tmp+"/data")
 	cmd.Env = append(os.Environ(), "WARREN_MEMORY_HIGH_WATERMARK_BYTES=1")
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {

@@ -100,9 +100,6 @@ impl Rates {
         let mut vhost_totals: HashMap<String, MessageTotals> = HashMap::new();
         let mut depth = Depth::default();
         for v in broker.vhosts() {
-            let mut in_vhost = broker.registry().message_totals(Some(&v.name));
-            // Deliveries, gets and acks: the queues' counts (they include channels that are
-            // gone and basic.get from any channel).
             let mut from_queues = MessageTotals::default();
             for q in v.queue_list() {
                 let t = q.stats.totals();
@@ -111,12 +108,10 @@ impl Rates {
                 depth.unacked += q.stats.unacked();
                 queues.insert((v.name.clone(), q.spec.name.clone()), t);
             }
-            in_vhost.deliver = in_vhost.deliver.max(from_queues.deliver);
-            in_vhost.deliver_no_ack = in_vhost.deliver_no_ack.max(from_queues.deliver_no_ack);
-            in_vhost.get = in_vhost.get.max(from_queues.get);
-            in_vhost.get_no_ack = in_vhost.get_no_ack.max(from_queues.get_no_ack);
-            in_vhost.ack = in_vhost.ack.max(from_queues.ack);
-            in_vhost.redeliver = in_vhost.redeliver.max(from_queues.redeliver);
+            let in_vhost = merged(
+                broker.registry().message_totals(Some(&v.name)),
+                &from_queues,
+            );
             vhost_totals.insert(v.name.to_string(), in_vhost);
         }
         let mut overall = MessageTotals::default();
@@ -161,6 +156,35 @@ impl Rates {
             s.history.pop_front();
         }
     }
+}
+
+/// A vhost's totals: publishes and confirms as its channels counted them; deliveries, gets
+/// and acks as its queues did, when they saw more (the queues count basic.get and acks from
+/// channels that are gone too).
+fn merged(mut channels: MessageTotals, queues: &MessageTotals) -> MessageTotals {
+    channels.deliver = channels.deliver.max(queues.deliver);
+    channels.deliver_no_ack = channels.deliver_no_ack.max(queues.deliver_no_ack);
+    channels.get = channels.get.max(queues.get);
+    channels.get_no_ack = channels.get_no_ack.max(queues.get_no_ack);
+    channels.ack = channels.ack.max(queues.ack);
+    channels.redeliver = channels.redeliver.max(queues.redeliver);
+    channels
+}
+
+/// Every vhost's totals now (the Prometheus endpoint reads them at each scrape).
+pub fn current_totals(broker: &Broker) -> MessageTotals {
+    let mut all = MessageTotals::default();
+    for v in broker.vhosts() {
+        let mut from_queues = MessageTotals::default();
+        for q in v.queue_list() {
+            from_queues += q.stats.totals();
+        }
+        all += merged(
+            broker.registry().message_totals(Some(&v.name)),
+            &from_queues,
+        );
+    }
+    all
 }
 
 /// Samples every `interval` while the broker lives.

@@ -50,17 +50,19 @@ pub struct QueueStats {
     pub get_no_ack: Counter,
     /// Deliveries of messages flagged redelivered (under the queue's lock).
     pub redeliver: Counter,
-    /// Deliveries acked by their consumers (once per ack batch, from any connection).
+    /// Deliveries acked by their consumers (once per input batch of the consumer's
+    /// connection).
     pub ack: AtomicU64,
-    /// Deliveries that needed an ack and got one, a reject or a requeue (once per batch).
-    pub settled: AtomicU64,
+    /// Deliveries that needed an ack and were rejected or requeued instead (once per batch).
+    pub returned: AtomicU64,
 }
 
 impl QueueStats {
     /// Deliveries waiting for an ack.
     pub fn unacked(&self) -> u64 {
         let out = self.deliver.get() + self.get.get();
-        out.saturating_sub(self.settled.load(Ordering::Relaxed))
+        let settled = self.ack.load(Ordering::Relaxed) + self.returned.load(Ordering::Relaxed);
+        out.saturating_sub(settled)
     }
 
     pub fn totals(&self) -> MessageTotals {
@@ -218,7 +220,8 @@ mod tests {
         s.deliver.add(5);
         s.get.add(2);
         s.deliver_no_ack.add(10);
-        s.settled.fetch_add(4, Ordering::Relaxed);
+        s.ack.fetch_add(3, Ordering::Relaxed);
+        s.returned.fetch_add(1, Ordering::Relaxed);
         assert_eq!(s.unacked(), 3);
         let t = s.totals();
         assert_eq!((t.deliver, t.get, t.deliver_get()), (15, 2, 17));

@@ -15,6 +15,7 @@ mod listing;
 mod node;
 mod objects;
 mod overview_api;
+pub mod prometheus;
 mod queues_api;
 mod reply;
 mod scope;

@@ -123,3 +123,17 @@ pub async fn management(b: &super::TestBroker) -> SocketAddr {
     ));
     addr
 }
+
+/// Serves the Prometheus endpoint for a test broker on a free port; returns its address.
+pub async fn prometheus(b: &super::TestBroker) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("address");
+    tokio::spawn(warren::management::prometheus::serve(
+        listener,
+        b.broker.clone(),
+        std::future::pending(),
+    ));
+    addr
+}

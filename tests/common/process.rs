@@ -39,6 +39,7 @@ pub fn spawn_logged(
         .arg(data_dir)
         // Many of these run at once: no management listener unless a test asks for one.
         .env("WARREN_MANAGEMENT_PORT", "0")
+        .env("WARREN_PROMETHEUS_PORT", "0")
         .envs(env.iter().map(|(k, v)| (k, v)))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

@@ -370,19 +370,18 @@ impl Queue {
         (out, fx)
     }
 
-    /// Deliveries that waited for an ack were settled (acked, rejected or requeued).
+    /// Deliveries that waited for an ack were rejected or requeued.
     pub fn settled(&self, n: usize) {
         self.stats
-            .settled
+            .returned
             .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// Deliveries were acked (`settled` counts them too).
+    /// Deliveries were acked.
     pub fn acked(&self, n: usize) {
         self.stats
             .ack
             .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
-        self.settled(n);
     }
 
     /// Puts unacked messages back at their original positions, marked redelivered.

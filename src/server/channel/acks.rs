@@ -72,27 +72,19 @@ fn reject_all(vhost: &VHost, settled: Vec<Unacked>) {
     }
 }
 
-/// Counts acked deliveries on their queues, once per run of the same queue.
-fn count_acks(settled: &[Unacked]) {
-    let mut run: Option<(&QueueRef, usize)> = None;
+/// Notes acked deliveries for their queues' counters, which the channel adds once per batch
+/// (`Channel::flush_ack_counts`): the queue's counter is shared with other consumers.
+fn count_acks(settled: &[Unacked], pending: &mut Vec<(QueueRef, usize)>) {
     for u in settled {
-        match &mut run {
-            Some((q, n)) if Arc::ptr_eq(q, &u.queue) => *n += 1,
-            _ => {
-                if let Some((q, n)) = run.replace((&u.queue, 1)) {
-                    q.acked(n);
-                }
-            }
+        match pending.iter_mut().find(|(q, _)| Arc::ptr_eq(q, &u.queue)) {
+            Some((_, n)) => *n += 1,
+            None => pending.push((u.queue.clone(), 1)),
         }
-    }
-    if let Some((q, n)) = run {
-        q.acked(n);
     }
 }
 
 /// Releases the log records of acked deliveries, one call per queue.
 fn forget_all(settled: &[Unacked]) {
-    count_acks(settled);
     let durable = |u: &&Unacked| u.queue.log().is_some();
     let Some(first) = settled.iter().find(durable) else {
         return;
@@ -221,6 +213,7 @@ impl Channel {
             Outcome::Reject => reject_all(ctx.vhost, settled),
             _ => {
                 self.stats.ack.add(settled.len() as u64);
+                count_acks(&settled, &mut self.pending_ack_counts);
                 forget_all(&settled)
             }
         }

@@ -136,6 +136,8 @@ pub struct Channel {
     reply_queue: Option<String>,
     /// The queue this channel declared last: what an empty queue name means (spec, RabbitMQ).
     last_declared_queue: Option<Arc<str>>,
+    /// Acks of this batch per queue, added to the queues' counters at the end of the batch.
+    pending_ack_counts: Vec<(QueueRef, usize)>,
 }
 
 impl Channel {
@@ -157,6 +159,7 @@ impl Channel {
             closing: false,
             reply_queue: None,
             last_declared_queue: None,
+            pending_ack_counts: Vec::new(),
         }
     }
 
@@ -333,8 +336,12 @@ impl Channel {
         }
     }
 
-    /// The channel's state as the management API shows it, refreshed once per batch.
-    fn update_gauges(&self) {
+    /// The channel's state as the management API shows it, and the queues' ack counts,
+    /// once per batch.
+    fn update_gauges(&mut self) {
+        for (q, n) in self.pending_ack_counts.drain(..) {
+            q.acked(n);
+        }
         let s = &self.stats;
         s.unacked.set(self.unacked.len() as u64);
         s.consumers.set(self.consumers.len() as u64);
@@ -374,6 +381,7 @@ impl Channel {
     /// order (redelivered), consumers are removed, auto-delete queues that lost their last
     /// consumer are deleted.
     pub fn release(&mut self, vhost: &VHost, conn_id: u64) {
+        self.update_gauges();
         for (tag, c) in self.consumers.drain() {
             let fx = c.queue.remove_consumer(conn_id, self.id, &tag);
             vhost.carry_out(&c.queue, fx);
