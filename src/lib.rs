@@ -27,6 +27,7 @@ pub type FastMap<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
 
 pub mod broker;
 pub mod config;
+pub mod ctl;
 pub mod error;
 pub mod management;
 pub mod protocol;

@@ -40,9 +40,13 @@ struct Args {
     command: Option<Command>,
 }
 
-/// Work on the data directory instead of serving (with the broker stopped).
+/// Instead of serving: work on the data directory (with the broker stopped), or talk to a
+/// running broker.
 #[derive(Debug, clap::Subcommand)]
 enum Command {
+    /// rabbitmqctl's everyday commands (list_queues, add_user, set_policy, ping, …) against a
+    /// running broker, through its management API.
+    Ctl(warren::ctl::CtlArgs),
     /// Definitions (users, vhosts, permissions, exchanges, queues, bindings) in RabbitMQ's
     /// JSON format, as `rabbitmqctl export_definitions` / `import_definitions` use it.
     Definitions {
@@ -233,7 +237,7 @@ fn abort_on_panic() {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let mut args = Args::parse();
     let config = match load(&args) {
         Ok(c) => c,
         Err(e) => {
@@ -241,6 +245,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(Command::Ctl(ctl)) = args.command.take() {
+        return warren::ctl::run(ctl, &config);
+    }
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log_level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // The log goes to stderr (the README says so); colours only when that is a terminal, so
