@@ -733,3 +733,50 @@ async fn prometheus_metrics_carry_rabbitmq_names_and_the_numbers_of_the_moment()
         .lines()
         .any(|l| l == "rabbitmq_queue_messages_ready 5"));
 }
+
+#[tokio::test]
+async fn a_classic_queue_is_the_same_with_or_without_x_queue_type() {
+    // rabbitmqadmin and RabbitMQ's UI declare x-queue-type "classic"; applications declare the
+    // same queue without it. RabbitMQ takes both orders; a quorum queue stays different.
+    let b = start().await;
+    let api = management(&b).await;
+    let typed = r#"{"durable": true, "arguments": {"x-queue-type": "classic"}}"#;
+    assert_eq!(
+        http(api, "PUT", "/api/queues/%2F/shared", GUEST, Some(typed))
+            .await
+            .status,
+        201
+    );
+    let (_c, ch) = b.channel().await;
+    let durable = QueueDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
+    ch.queue_declare("shared".into(), durable, FieldTable::default())
+        .await
+        .unwrap();
+    ch.queue_declare("plain".into(), durable, FieldTable::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        http(api, "PUT", "/api/queues/%2F/plain", GUEST, Some(typed))
+            .await
+            .status,
+        204
+    );
+    let quorum = r#"{"durable": true, "arguments": {"x-queue-type": "quorum"}}"#;
+    let r = http(api, "PUT", "/api/queues/%2F/plain", GUEST, Some(quorum)).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.json()["reason"],
+        "inequivalent arg 'x-queue-type' for queue 'plain' in vhost '/': received the value 'quorum' of type 'longstr' but current is none"
+    );
+    let o = get_json(api, "/api/overview").await;
+    assert_eq!(
+        (
+            o["churn_rates"]["queue_created"].clone(),
+            o["churn_rates"]["queue_declared"].clone()
+        ),
+        (json!(2), json!(5))
+    );
+}

@@ -68,6 +68,10 @@ pub struct Totals {
     pub consumers: u64,
     pub messages_ready: u64,
     pub messages_unacknowledged: u64,
+    /// Queues declared, created and deleted since start.
+    pub queues_declared: u64,
+    pub queues_created: u64,
+    pub queues_deleted: u64,
     /// Message counts since start (every vhost).
     pub messages: MessageTotals,
 }
@@ -81,6 +85,10 @@ pub fn totals(broker: &Broker) -> Totals {
     }
     for v in broker.vhosts() {
         t.exchanges += v.exchange_list().len() as u64 + 1;
+        let churn = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+        t.queues_declared += churn(&v.churn.declared);
+        t.queues_created += churn(&v.churn.created);
+        t.queues_deleted += churn(&v.churn.deleted);
         for q in v.queue_list() {
             let depth = q.depth();
             t.queues += 1;

@@ -146,6 +146,24 @@ fn node_metrics(t: &mut Text, broker: &Broker, queue_totals: bool) {
         "Total number of channels closed",
         n(&churn.channels_closed),
     );
+    t.one(
+        "rabbitmq_queues_declared_total",
+        "counter",
+        "Total number of queues declared",
+        o.queues_declared,
+    );
+    t.one(
+        "rabbitmq_queues_created_total",
+        "counter",
+        "Total number of queues created",
+        o.queues_created,
+    );
+    t.one(
+        "rabbitmq_queues_deleted_total",
+        "counter",
+        "Total number of queues deleted",
+        o.queues_deleted,
+    );
     if queue_totals {
         t.one(
             "rabbitmq_queue_messages_ready",
@@ -317,6 +335,13 @@ fn node_metrics(t: &mut Text, broker: &Broker, queue_totals: bool) {
         "gauge",
         "is 1 if free disk space watermark alarm is in effect",
         u8::from(f.disk_free_alarm),
+    );
+    // The node's uptime (RabbitMQ reports its Erlang VM's; the dashboards' node table reads it).
+    t.one(
+        "rabbitmq_erlang_uptime_seconds",
+        "gauge",
+        "Node uptime",
+        f.uptime_ms as f64 / 1000.0,
     );
     t.one(
         "rabbitmq_process_start_time_seconds",

@@ -23,6 +23,7 @@ use parking_lot::{Mutex, RwLock};
 pub use persist::Recording;
 pub use publish::{ConfirmTicket, Publish, Published};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
 /// What queue.declare asks for.
@@ -116,6 +117,16 @@ pub struct VHost {
     waiting: Arc<delayed::Waiting>,
     /// Set when the vhost is deleted: its connections close, nothing more is recorded.
     deleted: tokio::sync::watch::Sender<bool>,
+    /// Queues declared, created and deleted since start (metrics; never per message).
+    pub churn: QueueChurn,
+}
+
+/// Queue churn counters (RabbitMQ's `rabbitmq_queues_{declared,created,deleted}_total`).
+#[derive(Debug, Default)]
+pub struct QueueChurn {
+    pub declared: AtomicU64,
+    pub created: AtomicU64,
+    pub deleted: AtomicU64,
 }
 
 impl Drop for VHost {
@@ -144,6 +155,7 @@ impl VHost {
             delayed: std::sync::OnceLock::new(),
             waiting: Arc::default(),
             deleted: tokio::sync::watch::Sender::new(false),
+            churn: QueueChurn::default(),
         };
         for (n, kind) in [
             ("amq.direct", ExchangeKind::Direct),
@@ -376,6 +388,7 @@ impl VHost {
                 d.name
             )));
         }
+        self.churn.declared.fetch_add(1, Ordering::Relaxed);
         let mut queues = self.queues.write();
         panic_if_asked(d.name);
         if !queues.contains_key(d.name) {
@@ -428,6 +441,7 @@ impl VHost {
         let q = Queue::new(spec, self.name.clone(), log, self.spool_path(), d.policy);
         queues.insert(name, q.clone());
         drop(queues);
+        self.churn.created.fetch_add(1, Ordering::Relaxed);
         timers::start_idle_timer(self, &q);
         let recording = self.persist_if(persisted, None);
         Ok(DeclaredQueue {
@@ -692,6 +706,7 @@ impl VHost {
             let mut queues = self.queues.write();
             if queues.get(q.name()).is_some_and(|x| Arc::ptr_eq(x, q)) {
                 queues.remove(q.name());
+                self.churn.deleted.fetch_add(1, Ordering::Relaxed);
             }
         }
         let exchanges: Vec<Arc<Exchange>> = self.exchanges.read().values().cloned().collect();
@@ -757,7 +772,16 @@ fn check_args_equivalence(
     for key in keys {
         let a = received.inner().get(*key);
         let b = have.inner().get(*key);
+        // RabbitMQ: a queue declared without x-queue-type is of the default type, so
+        // "classic" and none are the same (rabbitmqadmin and the UI send it, clients not).
+        let classic = |v: Option<&AMQPValue>| {
+            *key == "x-queue-type"
+                && v.is_none_or(|v| {
+                    crate::protocol::table::as_bytes(v) == Some(b"classic".as_slice())
+                })
+        };
         let same = match (a, b) {
+            _ if classic(a) && classic(b) => true,
             (Some(x), Some(y)) => same_value(x, y),
             (None, None) => true,
             _ => false,
