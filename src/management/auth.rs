@@ -76,6 +76,23 @@ pub async fn require_login(
     }
 }
 
+/// A request from the web UI (it sends `X-Requested-With`) gets its 401 without
+/// `WWW-Authenticate`, so the browser shows the page's own login form instead of its
+/// password prompt.
+pub async fn no_browser_prompt(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let from_script = request.headers().contains_key("x-requested-with");
+    let mut response = next.run(request).await;
+    if from_script {
+        response
+            .headers_mut()
+            .remove(axum::http::header::WWW_AUTHENTICATE);
+    }
+    response
+}
+
 /// Whether `user` may see `vhost` (administrators and monitoring users see every vhost,
 /// others those they have a permission in).
 pub fn sees_vhost(api: &Api, user: &User, vhost: &str) -> bool {

@@ -19,6 +19,7 @@ pub mod prometheus;
 mod queues_api;
 mod reply;
 mod scope;
+mod ui;
 
 use crate::broker::Broker;
 use axum::routing::{delete, get, post};
@@ -172,6 +173,9 @@ fn router(api: Api) -> Router {
             api.clone(),
             auth::require_login,
         ))
+        .layer(axum::middleware::from_fn(auth::no_browser_prompt))
+        // The UI's files need no login (the page asks for it and sends it to /api).
+        .merge(ui::routes())
         .with_state(api)
 }
 
