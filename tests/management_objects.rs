@@ -310,7 +310,7 @@ async fn exchanges_bindings_and_publish_work_through_the_api() {
         bindings,
         json!([
             {"source": "", "vhost": "/", "destination": "audit", "destination_type": "queue", "routing_key": "audit", "arguments": {}, "properties_key": "audit"},
-            {"source": "events", "vhost": "/", "destination": "audit", "destination_type": "queue", "routing_key": "order.*", "arguments": {}, "properties_key": "order.*"},
+            {"source": "events", "vhost": "/", "destination": "audit", "destination_type": "queue", "routing_key": "order.*", "arguments": {}, "properties_key": "order.%2A"},
         ])
     );
     let x = get_json(api, "/api/exchanges/%2F/events").await;

@@ -382,7 +382,7 @@ pub async fn create_binding(
         encode(&vhost),
         encode(source),
         encode(&dest),
-        encode(&key)
+        key
     );
     Ok((StatusCode::CREATED, [(header::LOCATION, location)]).into_response())
 }
@@ -409,7 +409,12 @@ fn find_binding(
 ) -> ApiResult<Value> {
     bindings_between(s, source, to_queue, dest)?
         .into_iter()
-        .find(|b| b.get("properties_key").and_then(Value::as_str) == Some(props))
+        // The key as listed (rabbitmqadmin encodes it once more), or as the Location header
+        // gives it (its percent-escapes decoded by the router).
+        .find(|b| {
+            let key = b.get("properties_key").and_then(Value::as_str);
+            key == Some(props) || key == Some(objects::quoted(props).as_str())
+        })
         .ok_or_else(ApiError::not_found)
 }
 

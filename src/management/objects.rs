@@ -49,8 +49,10 @@ pub fn message_stats(t: &MessageTotals, r: &MessageRates) -> Value {
     })
 }
 
-/// A wall-clock time (ms since the epoch) as RabbitMQ writes `idle_since`.
+/// A wall-clock time (ms since the epoch) as RabbitMQ 3.10 writes `idle_since`
+/// (`2026-12-03T21:45:07.921+00:00`, checked against Debian's 3.10.8).
 fn timestamp(unix_ms: u64) -> String {
+    let ms = unix_ms % 1000;
     let secs = unix_ms / 1000;
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (h, m, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
@@ -64,7 +66,7 @@ fn timestamp(unix_ms: u64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let mo = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(mo <= 2);
-    format!("{y:04}-{mo:02}-{d:02} {h:02}:{m:02}:{s:02}")
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{m:02}:{s:02}.{ms:03}+00:00")
 }
 
 /// A queue.
@@ -163,13 +165,27 @@ pub fn properties_key(routing_key: &str, arguments: &Map<String, Value>) -> Stri
         if routing_key.is_empty() {
             return "~".into();
         }
-        return routing_key.to_string();
+        return quoted(routing_key);
     }
     use base64::Engine;
     use sha2::Digest;
     let digest = sha2::Sha256::digest(Value::Object(arguments.clone()).to_string().as_bytes());
     let short = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..8]);
-    format!("{routing_key}~{short}")
+    format!("{}~{short}", quoted(routing_key))
+}
+
+/// A routing key as RabbitMQ writes it in a properties key: percent-encoded but for
+/// unreserved characters (`order.*` is `order.%2A`).
+pub fn quoted(routing_key: &str) -> String {
+    let mut out = String::new();
+    for b in routing_key.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// One binding of exchange `source`.
@@ -333,16 +349,16 @@ mod tests {
 
     #[test]
     fn timestamps_are_written_as_rabbitmq_writes_them() {
-        assert_eq!(timestamp(0), "1970-01-01 00:00:00");
-        // 2026-12-03 21:30:15 UTC
-        assert_eq!(timestamp(1_796_333_415_000), "2026-12-03 21:30:15");
-        assert_eq!(timestamp(951_782_400_000), "2000-02-29 00:00:00");
+        assert_eq!(timestamp(0), "1970-01-01T00:00:00.000+00:00");
+        assert_eq!(timestamp(1_796_333_415_921), "2026-12-03T21:30:15.921+00:00");
+        assert_eq!(timestamp(951_782_400_000), "2000-02-29T00:00:00.000+00:00");
     }
 
     #[test]
     fn binding_keys_name_bindings_as_rabbitmq_does() {
         assert_eq!(properties_key("", &Map::new()), "~");
         assert_eq!(properties_key("a.b", &Map::new()), "a.b");
+        assert_eq!(properties_key("order.*", &Map::new()), "order.%2A");
         let mut args = Map::new();
         args.insert("x-match".into(), Value::from("all"));
         let k = properties_key("rk", &args);

@@ -180,6 +180,8 @@ impl Access {
         });
         access.put_vhost(VhostRecord {
             name: d.vhost.clone(),
+            // RabbitMQ's text for the vhost a fresh node makes.
+            description: "Default virtual host".into(),
             ..VhostRecord::default()
         });
         access.set_permission(PermissionRow {
