@@ -71,6 +71,10 @@ pub struct Config {
     /// The Prometheus endpoint's port (RabbitMQ's 15692), on the `listen` address; 0 turns
     /// it off.
     pub prometheus_port: u16,
+    /// Serve the management API over HTTPS, with the `[tls]` certificate and key.
+    pub management_tls: bool,
+    /// Serve the Prometheus endpoint over HTTPS, with the `[tls]` certificate and key.
+    pub prometheus_tls: bool,
     /// Milliseconds between samples of the message counters (RabbitMQ's
     /// `collect_statistics_interval`): the window message rates are computed over.
     pub collect_statistics_interval: u64,
@@ -160,6 +164,8 @@ impl Default for Config {
             auth_mechanisms: vec!["PLAIN".into(), "AMQPLAIN".into()],
             management_port: 15672,
             prometheus_port: 15692,
+            management_tls: false,
+            prometheus_tls: false,
             collect_statistics_interval: 5000,
             log_format: "text".into(),
             tls: TlsConfig::default(),
@@ -214,6 +220,15 @@ impl Config {
                 .parse()
                 .map_err(|_| ConfigError(format!("key '{key}': '{v}' is not a valid number")))
         }
+        fn boolean(key: &str, v: &str) -> Result<bool, ConfigError> {
+            match v.trim() {
+                "true" => Ok(true),
+                "false" => Ok(false),
+                v => Err(ConfigError(format!(
+                    "key '{key}': '{v}' is not true or false"
+                ))),
+            }
+        }
         match key {
             "listen" => self.listen = value.to_string(),
             "port" => self.port = num(key, value)?,
@@ -246,6 +261,8 @@ impl Config {
             "disk_free_limit" => self.disk_free_limit = num(key, value)?,
             "management_port" => self.management_port = num(key, value)?,
             "prometheus_port" => self.prometheus_port = num(key, value)?,
+            "management_tls" => self.management_tls = boolean(key, value)?,
+            "prometheus_tls" => self.prometheus_tls = boolean(key, value)?,
             "collect_statistics_interval" => self.collect_statistics_interval = num(key, value)?,
             "log_format" => self.log_format = value.to_string(),
             "auth_mechanisms" => {
@@ -261,17 +278,7 @@ impl Config {
             "tls_keyfile" => self.tls.keyfile = value.to_string(),
             "tls_cacertfile" => self.tls.cacertfile = value.to_string(),
             "tls_verify" => self.tls.verify = value.to_string(),
-            "tls_fail_if_no_peer_cert" => {
-                self.tls.fail_if_no_peer_cert = match value.trim() {
-                    "true" => true,
-                    "false" => false,
-                    v => {
-                        return Err(ConfigError(format!(
-                            "key '{key}': '{v}' is not true or false"
-                        )))
-                    }
-                }
-            }
+            "tls_fail_if_no_peer_cert" => self.tls.fail_if_no_peer_cert = boolean(key, value)?,
             "tls_versions" => {
                 self.tls.versions = value
                     .split(',')
@@ -310,6 +317,14 @@ impl Config {
                 "max_message_size",
                 "must be between 1 and 536870912 (512 MiB, RabbitMQ's maximum)",
             );
+        }
+        for (key, on) in [
+            ("management_tls", self.management_tls),
+            ("prometheus_tls", self.prometheus_tls),
+        ] {
+            if on && self.tls.certfile.is_empty() {
+                return bad(key, "needs tls.certfile and tls.keyfile (the [tls] table)");
+            }
         }
         if self.collect_statistics_interval < 10 {
             return bad("collect_statistics_interval", "must be at least 10 (ms)");

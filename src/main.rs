@@ -316,6 +316,19 @@ fn main() -> ExitCode {
         let Ok(prometheus) = bind_http(&config, config.prometheus_port, "prometheus_port").await else {
             return ExitCode::FAILURE;
         };
+        // HTTPS listeners use the [tls] certificate (validate() made sure it is set).
+        let acceptor = if config.management_tls || config.prometheus_tls {
+            match warren::server::tls::acceptor(&config.tls) {
+                Ok(a) => Some(a),
+                Err(e) => {
+                    eprintln!("warren: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        } else {
+            None
+        };
+        let http_tls = |on: bool| if on { acceptor.clone() } else { None };
         let show = |a: Option<std::net::SocketAddr>| a.map_or("off".to_string(), |a| a.to_string());
         let management_addr = management.as_ref().and_then(|l| l.local_addr().ok());
         let prometheus_addr = prometheus.as_ref().and_then(|l| l.local_addr().ok());
@@ -333,18 +346,18 @@ fn main() -> ExitCode {
                 shown.push(("amqp/ssl", a));
             }
             if let Some(a) = management_addr {
-                shown.push(("http", a));
+                shown.push((if config.management_tls { "https" } else { "http" }, a));
             }
             if let Some(a) = prometheus_addr {
-                shown.push(("http/prometheus", a));
+                shown.push((if config.prometheus_tls { "https/prometheus" } else { "http/prometheus" }, a));
             }
-            tokio::spawn(warren::management::serve(listener, broker.clone(), shown, async move {
+            tokio::spawn(warren::management::serve(listener, http_tls(config.management_tls), broker.clone(), shown, async move {
                 let _ = stop.changed().await;
             }));
         }
         if let Some(listener) = prometheus {
             let mut stop = stop_rx.clone();
-            tokio::spawn(warren::management::prometheus::serve(listener, broker.clone(), async move {
+            tokio::spawn(warren::management::prometheus::serve(listener, http_tls(config.prometheus_tls), broker.clone(), async move {
                 let _ = stop.changed().await;
             }));
         }

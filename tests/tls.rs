@@ -349,3 +349,52 @@ async fn either_listener_can_be_off() {
     let e = warren::server::bind(&config).await.err().unwrap();
     assert!(e.to_string().contains("tls.keyfile"), "{e}");
 }
+
+#[tokio::test]
+async fn the_management_api_and_metrics_are_served_over_https_with_the_same_certificate() {
+    let pki = Pki::new();
+    let b = start_with(|c| pki.configure(c, false)).await;
+    let mut config = warren::config::Config::default();
+    pki.configure(&mut config, false);
+    let acceptor = warren::server::tls::acceptor(&config.tls).unwrap();
+    let api = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (api_addr, metrics_addr) = (api.local_addr().unwrap(), metrics.local_addr().unwrap());
+    tokio::spawn(warren::management::serve(
+        api,
+        Some(acceptor.clone()),
+        b.broker.clone(),
+        vec![],
+        std::future::pending(),
+    ));
+    tokio::spawn(warren::management::prometheus::serve(
+        metrics,
+        Some(acceptor),
+        b.broker.clone(),
+        std::future::pending(),
+    ));
+    // guest:guest in Basic auth.
+    for (addr, request) in [
+        (api_addr, "GET /api/whoami HTTP/1.1\r\nHost: localhost\r\nAuthorization: Basic Z3Vlc3Q6Z3Vlc3Q=\r\nConnection: close\r\n\r\n"),
+        (metrics_addr, "GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"),
+    ] {
+        let mut s = pki.connect(addr, None).await.unwrap();
+        s.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).await.unwrap_or_default();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.contains("\"name\":\"guest\"") || answer.contains("rabbitmq_identity_info"), "{answer}");
+    }
+    // Plain HTTP on the HTTPS port gets no answer, and the listener serves the next client.
+    let mut plain = tokio::net::TcpStream::connect(api_addr).await.unwrap();
+    plain
+        .write_all(b"GET /api/whoami HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(WAIT, plain.read_to_end(&mut buf))
+        .await
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&buf).contains("200 OK"));
+    assert!(pki.connect(api_addr, None).await.is_ok());
+}

@@ -11,6 +11,7 @@ mod auth;
 mod connections_api;
 mod exchanges_api;
 mod health;
+mod https;
 mod listing;
 mod node;
 mod objects;
@@ -183,6 +184,7 @@ fn router(api: Api) -> Router {
 /// listeners as the overview shows them (RabbitMQ's protocol names).
 pub async fn serve(
     listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     broker: Arc<Broker>,
     listeners: Vec<(&'static str, SocketAddr)>,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -193,6 +195,9 @@ pub async fn serve(
         listeners: Arc::new(listeners),
         management_port,
     };
+    if let Some(acceptor) = tls {
+        return https::serve(listener, acceptor, router(api), shutdown).await;
+    }
     let app = router(api).into_make_service_with_connect_info::<SocketAddr>();
     if let Err(e) = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)

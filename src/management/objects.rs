@@ -350,7 +350,10 @@ mod tests {
     #[test]
     fn timestamps_are_written_as_rabbitmq_writes_them() {
         assert_eq!(timestamp(0), "1970-01-01T00:00:00.000+00:00");
-        assert_eq!(timestamp(1_796_333_415_921), "2026-12-03T21:30:15.921+00:00");
+        assert_eq!(
+            timestamp(1_796_333_415_921),
+            "2026-12-03T21:30:15.921+00:00"
+        );
         assert_eq!(timestamp(951_782_400_000), "2000-02-29T00:00:00.000+00:00");
     }
 

@@ -461,6 +461,7 @@ async fn metrics_per_object(State(broker): State<Arc<Broker>>) -> impl IntoRespo
 /// RabbitMQ's plugin: it listens on localhost by default).
 pub async fn serve(
     listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     broker: Arc<Broker>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
@@ -469,6 +470,9 @@ pub async fn serve(
         .route("/metrics/per-object", get(metrics_per_object))
         .route("/metrics/detailed", get(metrics_per_object))
         .with_state(broker);
+    if let Some(acceptor) = tls {
+        return super::https::serve(listener, acceptor, app, shutdown).await;
+    }
     if let Err(e) = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await

@@ -5,7 +5,7 @@ pub(crate) mod connection;
 mod handshake;
 mod output;
 mod peer;
-mod tls;
+pub mod tls;
 
 use crate::broker::Broker;
 use crate::config::Config;

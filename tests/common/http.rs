@@ -117,6 +117,7 @@ pub async fn management(b: &super::TestBroker) -> SocketAddr {
     let addr = listener.local_addr().expect("address");
     tokio::spawn(warren::management::serve(
         listener,
+        None,
         b.broker.clone(),
         vec![("amqp", b.addr), ("http", addr)],
         std::future::pending(),
@@ -132,6 +133,7 @@ pub async fn prometheus(b: &super::TestBroker) -> SocketAddr {
     let addr = listener.local_addr().expect("address");
     tokio::spawn(warren::management::prometheus::serve(
         listener,
+        None,
         b.broker.clone(),
         std::future::pending(),
     ));
