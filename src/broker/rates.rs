@@ -96,7 +96,9 @@ impl Rates {
     /// Takes one sample of every counter.
     pub fn sample(&self, broker: &Broker) {
         let now = Instant::now();
-        let mut queues = HashMap::new();
+        // Only queues that have seen traffic: a queue never used has no entry (its baseline
+        // is zero), so idle queues cost the sampler nothing.
+        let mut queues = Vec::new();
         let mut vhost_totals: HashMap<String, MessageTotals> = HashMap::new();
         let mut depth = Depth::default();
         for v in broker.vhosts() {
@@ -106,7 +108,9 @@ impl Rates {
                 from_queues += t;
                 depth.ready += q.message_count() as u64;
                 depth.unacked += q.stats.unacked();
-                queues.insert((v.name.clone(), q.spec.name.clone()), t);
+                if t != MessageTotals::default() {
+                    queues.push(((v.name.clone(), q.spec.name.clone()), t));
+                }
             }
             let in_vhost = merged(
                 broker.registry().message_totals(Some(&v.name)),
@@ -138,10 +142,7 @@ impl Rates {
         s.queues = queues
             .into_iter()
             .map(|(key, t)| {
-                let before = old_queues.get(&key).copied().unwrap_or(Sampled {
-                    totals: t,
-                    ..Default::default()
-                });
+                let before = old_queues.get(&key).copied().unwrap_or_default();
                 let next = before.next(t, secs);
                 (key, next)
             })

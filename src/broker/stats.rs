@@ -38,7 +38,6 @@ impl Counter {
 
 /// A queue's counters.
 #[derive(Debug, Default)]
-#[repr(align(64))]
 pub struct QueueStats {
     /// Messages enqueued (under the queue's lock).
     pub publish: Counter,
