@@ -245,8 +245,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Some(Command::Ctl(ctl)) = args.command.take() {
-        return warren::ctl::run(ctl, &config);
+    if matches!(args.command, Some(Command::Ctl(_))) {
+        if let Some(Command::Ctl(ctl)) = args.command.take() {
+            return warren::ctl::run(ctl, &config);
+        }
     }
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log_level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));

@@ -207,3 +207,39 @@ async fn health_commands_answer_as_container_checks_expect() {
     let (code, _, _) = ctl(dead_port, &["--timeout", "1", "await_startup"]).await;
     assert_eq!(code, 69);
 }
+
+#[tokio::test]
+async fn the_offline_definitions_commands_still_work_beside_ctl() {
+    // `warren definitions export -` works on a data directory and exits: it must not serve.
+    let dir = std::env::temp_dir().join(format!("warren-ctl-defs-{}", std::process::id()));
+    let out = tokio::task::spawn_blocking({
+        let dir = dir.clone();
+        move || {
+            let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_warren"))
+                .args(["--port", "0", "--data-dir"])
+                .arg(&dir)
+                .args(["definitions", "export", "-"])
+                .env("WARREN_MANAGEMENT_PORT", "0")
+                .env("WARREN_PROMETHEUS_PORT", "0")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            let deadline = std::time::Instant::now() + WAIT;
+            while child.try_wait().unwrap().is_none() {
+                if std::time::Instant::now() > deadline {
+                    child.kill().unwrap();
+                    panic!("`warren definitions export -` did not exit: it served instead");
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            child.wait_with_output().unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(out.status.success());
+    let defs = json_of(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(defs["vhosts"][0]["name"], "/");
+}
