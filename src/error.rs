@@ -41,6 +41,8 @@ pub struct AmqpError {
     pub class_id: u16,
     /// Method of the failing method (0 when not caused by a method).
     pub method_id: u16,
+    /// A crash, not a refusal: it names no method (see [`AmqpError::crash`]).
+    anonymous: bool,
 }
 
 fn code_name(code: u16) -> &'static str {
@@ -75,12 +77,13 @@ impl AmqpError {
             text,
             class_id: 0,
             method_id: 0,
+            anonymous: false,
         }
     }
 
     /// Records the method that failed (goes into channel.close / connection.close).
     pub fn with_method(mut self, (class_id, method_id): (u16, u16)) -> Self {
-        if self.class_id == 0 && self.method_id == 0 {
+        if self.class_id == 0 && self.method_id == 0 && !self.anonymous {
             self.class_id = class_id;
             self.method_id = method_id;
         }
@@ -134,6 +137,17 @@ impl AmqpError {
     }
     pub fn internal_error(explanation: impl fmt::Display) -> Self {
         Self::new(code::INTERNAL_ERROR, explanation)
+    }
+    /// What a client sees when a RabbitMQ channel process crashes: connection.close 541 with
+    /// the bare text `INTERNAL_ERROR` and no method (clients and tests compare it).
+    pub fn crash() -> Self {
+        AmqpError {
+            code: code::INTERNAL_ERROR,
+            text: "INTERNAL_ERROR".to_string(),
+            class_id: 0,
+            method_id: 0,
+            anonymous: true,
+        }
     }
     pub fn connection_forced(explanation: impl fmt::Display) -> Self {
         Self::new(code::CONNECTION_FORCED, explanation)

@@ -8,6 +8,7 @@
 //!   generic encoder that goes through amq-protocol for every other method.
 //! * `cold`: parses every other method through amq-protocol.
 //! * `table`: field-table values compared and named the way RabbitMQ does.
+//! * `raw_table`: one entry of a raw table, borrowed, for per-message header lookups.
 //!
 //! * `methods`: class and method ids by name.
 //!
@@ -22,6 +23,7 @@ pub mod frame;
 pub mod json;
 pub mod methods;
 pub mod properties;
+pub mod raw_table;
 pub mod table;
 
 pub use amq_protocol::protocol::{

@@ -10,6 +10,7 @@
 mod dest_set;
 mod direct;
 mod headers;
+pub mod jms;
 mod topic;
 
 use super::queue::Queue;
@@ -18,13 +19,18 @@ use crate::protocol::FieldTable;
 use parking_lot::RwLock;
 use std::sync::Arc;
 
-/// The four exchange types of AMQP 0-9-1.
+/// The four exchange types of AMQP 0-9-1, and the plugin types RabbitMQ users rely on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExchangeKind {
     Direct,
     Fanout,
     Topic,
     Headers,
+    /// `x-jms-topic` (rabbitmq_jms_topic_exchange): routes by each binding's JMS selector.
+    JmsTopic,
+    /// `x-message-deduplication` (the rabbitmq-message-deduplication plugin): routes like
+    /// fanout after dropping a message whose deduplication header was seen recently.
+    Deduplication,
 }
 
 impl ExchangeKind {
@@ -57,6 +63,8 @@ impl ExchangeKind {
             "fanout" => Ok(ExchangeKind::Fanout),
             "topic" => Ok(ExchangeKind::Topic),
             "headers" => Ok(ExchangeKind::Headers),
+            jms::TYPE_NAME => Ok(ExchangeKind::JmsTopic),
+            // DEDUPLICATION_TYPE => Ok(ExchangeKind::Deduplication),
             // RabbitMQ says "invalid" when the name is an atom its VM already knows and
             // "unknown" otherwise (typos like 'directt', plugin types it lacks). The common
             // words below were checked against RabbitMQ 3.10; any other name is "unknown".
@@ -75,9 +83,14 @@ impl ExchangeKind {
             ExchangeKind::Fanout => "fanout",
             ExchangeKind::Topic => "topic",
             ExchangeKind::Headers => "headers",
+            ExchangeKind::JmsTopic => jms::TYPE_NAME,
+            ExchangeKind::Deduplication => DEDUPLICATION_TYPE,
         }
     }
 }
+
+/// The type name of the deduplication exchange (the community plugin's).
+pub const DEDUPLICATION_TYPE: &str = "x-message-deduplication";
 
 /// The type name of the delayed-message exchange (the archived RabbitMQ plugin's).
 pub const DELAYED_TYPE: &str = "x-delayed-message";
@@ -180,6 +193,7 @@ enum Index {
     Fanout(dest_set::DestSet),
     Topic(topic::TopicTrie),
     Headers(headers::HeadersIndex),
+    Selectors(jms::SelectorIndex),
 }
 
 /// The bindings to one destination: routing key -> argument tables, each with the binding's
@@ -202,9 +216,10 @@ impl Bindings {
     fn new(kind: ExchangeKind) -> Bindings {
         let index = match kind {
             ExchangeKind::Direct => Index::Direct(Default::default()),
-            ExchangeKind::Fanout => Index::Fanout(Default::default()),
+            ExchangeKind::Fanout | ExchangeKind::Deduplication => Index::Fanout(Default::default()),
             ExchangeKind::Topic => Index::Topic(Default::default()),
             ExchangeKind::Headers => Index::Headers(Default::default()),
+            ExchangeKind::JmsTopic => Index::Selectors(Default::default()),
         };
         Bindings {
             by_dest: Default::default(),
@@ -242,6 +257,7 @@ impl Bindings {
                 f.insert(dest);
             }
             Index::Headers(h) => h.insert(id, dest, arguments),
+            Index::Selectors(x) => x.insert(id, dest, arguments),
             _ => {}
         }
         true
@@ -260,9 +276,7 @@ impl Bindings {
         };
         let (_, id) = tables.remove(at);
         self.count -= 1;
-        if let Index::Headers(h) = &mut self.index {
-            h.remove(id);
-        }
+        self.index.binding_gone(id);
         if tables.is_empty() {
             entry.keys.remove(routing_key);
             self.index.key_gone(routing_key, key);
@@ -283,9 +297,9 @@ impl Bindings {
         };
         for (routing_key, tables) in &entry.keys {
             self.count -= tables.len();
-            if let Index::Headers(h) = &mut self.index {
-                tables.iter().for_each(|(_, id)| h.remove(*id));
-            }
+            tables
+                .iter()
+                .for_each(|(_, id)| self.index.binding_gone(*id));
             self.index.key_gone(routing_key, key);
         }
         if let Index::Fanout(f) = &mut self.index {
@@ -301,7 +315,16 @@ impl Index {
         match self {
             Index::Direct(d) => d.remove(routing_key, key),
             Index::Topic(t) => t.remove(routing_key, key),
-            Index::Fanout(_) | Index::Headers(_) => {}
+            Index::Fanout(_) | Index::Headers(_) | Index::Selectors(_) => {}
+        }
+    }
+
+    /// The binding `id` is gone (indexes that keep one entry per binding).
+    fn binding_gone(&mut self, id: u64) {
+        match self {
+            Index::Headers(h) => h.remove(id),
+            Index::Selectors(x) => x.remove(id),
+            _ => {}
         }
     }
 }
@@ -357,6 +380,7 @@ impl Exchange {
     pub fn validate_binding(&self, arguments: &FieldTable) -> AmqpResult<()> {
         match self.spec.kind {
             ExchangeKind::Headers => headers::HeadersIndex::validate(arguments),
+            ExchangeKind::JmsTopic => jms::SelectorIndex::validate(arguments),
             _ => Ok(()),
         }
     }
@@ -408,6 +432,7 @@ impl Exchange {
             Index::Fanout(all) => all.route(out),
             Index::Topic(t) => t.route(routing_key, out),
             Index::Headers(h) => h.route(headers, out),
+            Index::Selectors(x) => x.route(headers, out),
         }
     }
 }
