@@ -83,6 +83,7 @@ pub async fn overview(
             {"name": "topic", "description": "AMQP topic exchange, as per the AMQP specification", "enabled": true},
             {"name": "x-delayed-message", "description": "Delayed message exchange", "enabled": true},
             {"name": "x-jms-topic", "description": "JMS topic exchange", "enabled": true},
+            {"name": "x-message-deduplication", "description": "Message Deduplication Exchange", "enabled": true},
         ],
         "queue_totals": {
             "messages": t.messages_ready + t.messages_unacknowledged,

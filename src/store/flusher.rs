@@ -22,12 +22,26 @@ pub enum SyncPolicy {
     Write,
 }
 
+/// A log that can tell whether a position in it is on disk: what a publisher confirm and a
+/// tx.commit-ok wait for.
+pub trait Durable: Send + Sync + std::fmt::Debug {
+    fn is_durable(&self, position: u64) -> bool;
+}
+
+/// A position in a log that must be on disk before a confirm.
+pub type DurableAt = (Arc<dyn Durable>, u64);
+
 /// A file with writes pending, flushed on the flusher thread.
 pub trait Flush: Send + Sync {
     /// Bytes waiting to be written (for the disk alarm).
     fn pending_bytes(&self) -> u64;
     /// Writes what is pending and, under `SyncPolicy::Fsync`, syncs it.
     fn flush(&self, policy: SyncPolicy) -> io::Result<()>;
+    /// Written after the other logs of the same round (deduplication keys go after the
+    /// messages they stand for).
+    fn flush_last(&self) -> bool {
+        false
+    }
 }
 
 /// Shared between writers (queues) and the flusher thread.
@@ -118,7 +132,7 @@ fn run(
         let Some(state) = state.upgrade() else {
             return;
         };
-        batch.sort_unstable_by_key(|l| Arc::as_ptr(l) as *const () as usize);
+        batch.sort_unstable_by_key(|l| (l.flush_last(), Arc::as_ptr(l) as *const () as usize));
         batch.dedup_by(|a, b| std::ptr::addr_eq(Arc::as_ptr(a), Arc::as_ptr(b)));
         let round = state.started.fetch_add(1, Ordering::SeqCst) + 1;
         // Raise the disk alarm before writing what would take the disk below its limit.

@@ -6,6 +6,7 @@
 //! name per queue incarnation, recorded in the queue's definition. A data directory from
 //! before per-vhost snapshots (`data_dir/definitions.bin`) is split at start-up.
 
+pub mod dedup_log;
 pub mod definitions;
 pub(crate) mod disk;
 pub(crate) mod flusher;
@@ -14,9 +15,10 @@ pub mod record;
 pub(crate) mod snapshots;
 pub(crate) mod spool;
 
+pub use dedup_log::{DedupEntry, DedupLog};
 pub use definitions::{BindingDef, Definitions, ExchangeDef, QueueDef};
 pub use disk::DiskGuard;
-pub use flusher::{FlushState, SyncPolicy};
+pub use flusher::{Durable, DurableAt, FlushState, SyncPolicy};
 pub use queue_log::QueueLog;
 pub use record::StoredMessage;
 pub use snapshots::{AfterSave, Saved};
@@ -75,6 +77,20 @@ fn write_snapshot(
         std::fs::File::open(root)?.sync_all()?;
     }
     defs.save_file(&path)
+}
+
+/// The folder of deduplication key logs: `dedup/<vhost>/<exchange>.log`.
+const DEDUP_DIR: &str = "dedup";
+
+/// A file name for any object name: its first 60 bytes in hex and a CRC of the whole name
+/// (names are up to 255 bytes, file names too).
+fn safe_file_name(name: &str) -> String {
+    let mut out = String::new();
+    for b in name.bytes().take(60) {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out.push_str(&format!("-{:08x}", crc32fast::hash(name.as_bytes())));
+    out
 }
 
 /// Users, vhosts and permissions (RabbitMQ's definitions JSON, without queues and the rest).
@@ -149,6 +165,23 @@ impl Store {
             self.flush.clone(),
             &mut |_| {},
         )
+    }
+
+    /// The key log of a deduplication exchange with a persistent cache, and the keys it holds
+    /// (none when `fresh`: a newly declared exchange starts empty).
+    pub fn dedup_log(
+        &self,
+        vhost: &str,
+        exchange: &str,
+        capacity: usize,
+        fresh: bool,
+    ) -> io::Result<(Arc<DedupLog>, Vec<DedupEntry>)> {
+        let path = self
+            .root
+            .join(DEDUP_DIR)
+            .join(safe_file_name(vhost))
+            .join(format!("{}.log", safe_file_name(exchange)));
+        DedupLog::open(path, capacity, fresh, self.flush.clone())
     }
 
     /// A fresh path for one queue's spool of paged-out messages.

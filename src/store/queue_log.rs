@@ -80,6 +80,12 @@ fn read_delivered_below(dir: &Path) -> u64 {
         .unwrap_or(0)
 }
 
+impl super::flusher::Durable for QueueLog {
+    fn is_durable(&self, position: u64) -> bool {
+        QueueLog::is_durable(self, position)
+    }
+}
+
 impl Flush for QueueLog {
     fn pending_bytes(&self) -> u64 {
         QueueLog::pending_bytes(self)

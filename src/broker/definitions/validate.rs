@@ -119,8 +119,18 @@ pub fn validate(file: &DefinitionsFile, broker: &Broker) -> Result<(), String> {
         if x.name.is_empty() {
             return Err(format!("{what}: field 'name': empty"));
         }
-        if let Err(e) = parse_type(&x.kind, &json_to_table(&x.arguments)) {
-            return Err(format!("{what}: field 'type': {}", e.text));
+        let arguments = json_to_table(&x.arguments);
+        match parse_type(&x.kind, &arguments) {
+            Err(e) => return Err(format!("{what}: field 'type': {}", e.text)),
+            Ok((kind, _)) => {
+                let plugin_type = kind == crate::broker::exchange::ExchangeKind::Deduplication;
+                if let Err(e) = crate::broker::exchange::dedup::Settings::from_arguments(
+                    plugin_type,
+                    &arguments,
+                ) {
+                    return Err(format!("{what}: field 'arguments': {}", e.text));
+                }
+            }
         }
         exchanges.insert((&x.vhost, &x.name));
     }

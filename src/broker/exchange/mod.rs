@@ -7,6 +7,7 @@
 //! A binding leads to a queue or, for exchange-to-exchange bindings (a RabbitMQ extension), to
 //! another exchange by name; the vhost follows those hops with loop detection.
 
+pub mod dedup;
 mod dest_set;
 mod direct;
 mod headers;
@@ -64,7 +65,7 @@ impl ExchangeKind {
             "topic" => Ok(ExchangeKind::Topic),
             "headers" => Ok(ExchangeKind::Headers),
             jms::TYPE_NAME => Ok(ExchangeKind::JmsTopic),
-            // DEDUPLICATION_TYPE => Ok(ExchangeKind::Deduplication),
+            DEDUPLICATION_TYPE => Ok(ExchangeKind::Deduplication),
             // RabbitMQ says "invalid" when the name is an atom its VM already knows and
             // "unknown" otherwise (typos like 'directt', plugin types it lacks). The common
             // words below were checked against RabbitMQ 3.10; any other name is "unknown".
@@ -166,6 +167,27 @@ impl Dest {
 pub struct Routed {
     pub queues: Vec<Arc<Queue>>,
     pub exchanges: Vec<Arc<str>>,
+    /// A deduplicating exchange on the way had seen the message's key: it went nowhere
+    /// from there, and no alternate exchange is tried.
+    pub duplicate: bool,
+    /// Keys remembered on the way by persistent deduplication caches, to be written once
+    /// the message is in its queues (`save_keys`).
+    pub keys_to_save: Vec<dedup::KeyToSave>,
+}
+
+impl Routed {
+    /// Writes the keys remembered while routing to their caches' logs, each once its message
+    /// is durable (`deps`, the message's queue log positions); the keys' own positions are
+    /// added to `deps`, for the publisher's confirm. Called once the message is in its queues.
+    pub fn save_keys(&mut self, deps: &mut Vec<crate::store::DurableAt>) {
+        if self.keys_to_save.is_empty() {
+            return;
+        }
+        let message_at = deps.clone();
+        for k in self.keys_to_save.drain(..) {
+            deps.push(k.save(message_at.clone()));
+        }
+    }
 }
 
 /// One binding from this exchange.
@@ -338,6 +360,8 @@ pub struct Exchange {
     /// The alternate exchange the policy that applies names (changes with the policies).
     policy_alternate: RwLock<Option<Arc<str>>>,
     bindings: RwLock<Bindings>,
+    /// The recently seen keys, on a deduplicating exchange.
+    dedup: Option<Arc<dedup::Cache>>,
 }
 
 impl Exchange {
@@ -355,12 +379,27 @@ impl Exchange {
             .get("alternate-exchange")
             .and_then(crate::protocol::table::as_bytes)
             .map(|b| Arc::from(String::from_utf8_lossy(b).as_ref()));
+        // Validated when declared; arguments from elsewhere that do not validate turn it off.
+        let dedup = dedup::Settings::from_arguments(
+            spec.kind == ExchangeKind::Deduplication,
+            &spec.arguments,
+        )
+        .ok()
+        .flatten()
+        .map(dedup::Cache::new);
         Arc::new(Exchange {
             spec,
             declared_alternate: declared,
             policy_alternate: RwLock::new(policy_alternate.map(Arc::from)),
             bindings,
+            dedup,
         })
+    }
+
+    /// The deduplication cache, on an exchange that deduplicates.
+    #[inline]
+    pub fn dedup(&self) -> Option<&Arc<dedup::Cache>> {
+        self.dedup.as_ref()
     }
 
     /// Where unroutable messages go: the `alternate-exchange` argument, else a policy's.

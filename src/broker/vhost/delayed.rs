@@ -194,10 +194,16 @@ impl VHost {
             )
             .is_ok()
         {
+            let mut message_at = Vec::new();
             for q in routed.queues.drain(..) {
-                let (_, fx) = q.publish(message.clone());
+                let (outcome, fx) = q.publish(message.clone());
+                if let (Some(position), Some(log)) = (outcome.position, q.log()) {
+                    let log: Arc<dyn crate::store::Durable> = log.clone();
+                    message_at.push((log, position));
+                }
                 self.carry_out(&q, fx);
             }
+            routed.save_keys(&mut message_at);
         }
         if let Some((log, seq)) = stored {
             log.ack(std::iter::once(seq));

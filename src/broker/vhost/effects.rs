@@ -67,16 +67,22 @@ impl VHost {
                 {
                     continue; // A missing dead-letter exchange drops the message, as in RabbitMQ.
                 }
+                let mut message_at = Vec::new();
                 for target in routed.queues.drain(..) {
                     // A cycle of dead-lettering with no rejection in it drops the message.
                     if !dl.any_rejected && dl.earlier_queues.iter().any(|q| q == target.name()) {
                         continue;
                     }
-                    let (_, fx) = target.publish(dl.message.clone());
+                    let (outcome, fx) = target.publish(dl.message.clone());
+                    if let (Some(position), Some(log)) = (outcome.position, target.log()) {
+                        let log: Arc<dyn crate::store::Durable> = log.clone();
+                        message_at.push((log, position));
+                    }
                     if !fx.is_empty() {
                         work.push_back((target, fx));
                     }
                 }
+                routed.save_keys(&mut message_at);
             }
         }
         if batch.in_log {

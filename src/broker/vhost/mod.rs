@@ -13,7 +13,9 @@ mod publish;
 mod route;
 mod timers;
 
-use super::exchange::{parse_type, Dest, Exchange, ExchangeKind, ExchangeSpec, DELAYED_TYPE};
+use super::exchange::{
+    dedup, parse_type, Dest, Exchange, ExchangeKind, ExchangeSpec, DELAYED_TYPE,
+};
 use super::queue::{Queue, QueueSpec};
 use crate::error::{AmqpError, AmqpResult};
 use crate::protocol::table::{same_value, type_name, value_text};
@@ -247,6 +249,7 @@ impl VHost {
             return self.exchange(d.name).map(|_| Recording::nothing());
         }
         let (kind, delayed) = parse_type(d.kind, d.arguments)?;
+        dedup::Settings::from_arguments(kind == ExchangeKind::Deduplication, d.arguments)?;
         let mut exchanges = self.exchanges.write();
         if let Some(x) = exchanges.get(d.name) {
             return self
@@ -274,12 +277,29 @@ impl VHost {
                 AmqpError::internal_error("cannot create the delayed-message storage")
             })?;
         }
-        exchanges.insert(
-            spec.name.clone(),
-            Exchange::with_policy(spec, d.policy_alternate),
-        );
+        let x = Exchange::with_policy(spec, d.policy_alternate);
+        self.open_dedup_log(&x, true).map_err(|e| {
+            tracing::error!(error = %e, exchange = d.name, "cannot create the deduplication log");
+            AmqpError::internal_error("cannot create the deduplication storage")
+        })?;
+        exchanges.insert(x.spec.name.clone(), x);
         drop(exchanges);
         Ok(self.persist_if(d.durable, None))
+    }
+
+    /// A deduplicating exchange with `x-cache-persistence: disk` keeps its keys in a log:
+    /// a new one (`fresh`, for a declare) or the one it had (recovery, with its keys).
+    pub(super) fn open_dedup_log(&self, x: &Exchange, fresh: bool) -> std::io::Result<()> {
+        let (Some(cache), Some(store)) = (x.dedup(), &self.store) else {
+            return Ok(());
+        };
+        if !cache.settings().persistent {
+            return Ok(());
+        }
+        let (log, entries) =
+            store.dedup_log(&self.name, &x.spec.name, cache.settings().size, fresh)?;
+        cache.attach_log(log, entries);
+        Ok(())
     }
 
     fn check_exchange_equivalence(
@@ -337,6 +357,9 @@ impl VHost {
             )));
         }
         let durable = x.spec.durable;
+        if let Some(cache) = x.dedup() {
+            cache.delete_log();
+        }
         exchanges.remove(name);
         let others: Vec<Arc<Exchange>> = exchanges.values().cloned().collect();
         drop(exchanges);
@@ -618,6 +641,9 @@ impl VHost {
                     continue;
                 }
                 exchanges.remove(&x.spec.name);
+            }
+            if let Some(cache) = x.dedup() {
+                cache.delete_log();
             }
             durable_changed |= x.spec.durable;
             let gone = Dest::Exchange(x.spec.name.clone());

@@ -160,15 +160,25 @@ impl VHost {
                 arguments,
             };
             let alternate = access.exchange_policy_alternate(&self.name, &spec.name);
-            self.exchanges.write().insert(
-                spec.name.clone(),
-                Exchange::with_policy(spec, alternate.as_deref()),
-            );
+            let x = Exchange::with_policy(spec, alternate.as_deref());
+            self.open_dedup_log(&x, false)?;
+            self.exchanges.write().insert(x.spec.name.clone(), x);
         }
         let clean = store.recovered_cleanly();
         let mut recovered = 0usize;
         let mut delayed = 0;
         let mut delayed_log = None;
+        // A crash can come after a message reached the disk and before its deduplication key
+        // did: persistent caches take such keys back from the recovered messages.
+        let dedup_caches: Vec<(Arc<str>, Arc<crate::broker::exchange::dedup::Cache>)> = self
+            .exchanges
+            .read()
+            .values()
+            .filter_map(|x| {
+                let cache = x.dedup().filter(|c| c.settings().persistent)?;
+                Some((x.spec.name.clone(), cache.clone()))
+            })
+            .collect();
         for qd in defs.queues.iter().filter(|q| *q.vhost == *self.name) {
             if qd.name == super::delayed::DELAYED_LOG_NAME {
                 delayed_log = Some(qd.log.clone());
@@ -198,6 +208,9 @@ impl VHost {
             // Streamed: the queue pages out beyond its window while the log is read.
             let log = store.open_queue_log(&qd.log, &mut |m| {
                 let message = Message::new(&m.exchange, &m.routing_key, &m.properties, &m.body);
+                if let Some((_, cache)) = dedup_caches.iter().find(|(n, _)| **n == *m.exchange) {
+                    cache.recover_key(message.view().headers);
+                }
                 let mut qm = QueuedMessage::new(
                     m.seq,
                     message,

@@ -13,7 +13,7 @@ use crate::error::{AmqpError, AmqpResult};
 use crate::protocol::properties::{self, PropertiesView};
 use crate::protocol::table::{as_bytes, as_int, parse_checked_table, type_name};
 use crate::protocol::AMQPValue;
-use crate::store::QueueLog;
+use crate::store::{Durable, DurableAt};
 use std::sync::Arc;
 
 /// One message as its publisher sent it.
@@ -38,7 +38,7 @@ pub struct Publish<'a> {
 /// message once it has grown).
 #[derive(Debug, Default)]
 pub struct ConfirmTicket {
-    pub durable: Vec<(Arc<QueueLog>, u64)>,
+    pub durable: Vec<DurableAt>,
     routed: Routed,
 }
 
@@ -94,7 +94,10 @@ impl VHost {
         if let Some(delay) = headers.and_then(delay_of) {
             if self.is_delayed(p.exchange) {
                 let message = Message::new(p.exchange, p.routing_key, p.properties, p.body);
-                ticket.durable.extend(self.hold_delayed(message, delay));
+                if let Some((log, position)) = self.hold_delayed(message, delay) {
+                    let log: Arc<dyn Durable> = log;
+                    ticket.durable.push((log, position));
+                }
                 return Ok(Published::Delayed);
             }
         }
@@ -159,6 +162,7 @@ impl VHost {
         ticket: &mut ConfirmTicket,
     ) -> Published {
         if ticket.routed.queues.is_empty() {
+            ticket.routed.save_keys(&mut ticket.durable);
             return Published::Unroutable { properties };
         }
         let props = properties.as_deref().unwrap_or(p.properties);
@@ -169,9 +173,11 @@ impl VHost {
             self.carry_out(&q, fx);
             rejected |= outcome.rejected;
             if let (Some(position), Some(log)) = (outcome.position, q.log()) {
-                ticket.durable.push((log.clone(), position));
+                let log: Arc<dyn Durable> = log.clone();
+                ticket.durable.push((log, position));
             }
         }
+        ticket.routed.save_keys(&mut ticket.durable);
         Published::Enqueued { rejected }
     }
 }

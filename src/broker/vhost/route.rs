@@ -2,6 +2,7 @@
 //! exchange-to-exchange bindings (each exchange visited once) and alternate exchanges.
 
 use super::{VHost, REPLY_TO};
+use crate::broker::exchange::dedup::Admission;
 use crate::broker::exchange::{Exchange, Routed};
 use crate::error::{AmqpError, AmqpResult};
 use std::sync::Arc;
@@ -30,8 +31,11 @@ impl VHost {
         headers: Option<&[u8]>,
         out: &mut Routed,
     ) -> AmqpResult<()> {
+        // Keys left by a routing that ended in an error are written rather than forgotten.
+        out.save_keys(&mut Vec::new());
         out.queues.clear();
         out.exchanges.clear();
+        out.duplicate = false;
         if exchange.is_empty() {
             for key in keys.iter().map(AsRef::as_ref) {
                 if let Some(q) = self.queues.read().get(key) {
@@ -54,7 +58,7 @@ impl VHost {
             if !out.exchanges.is_empty() {
                 self.follow_exchange_bindings(&x.spec.name, keys, headers, out);
             }
-            if out.queues.is_empty() && x.alternate().is_some() {
+            if out.queues.is_empty() && !out.duplicate && x.alternate().is_some() {
                 self.route_to_alternates(&x, keys, headers, out);
             }
         }
@@ -113,8 +117,20 @@ impl VHost {
     }
 }
 
-/// One exchange's destinations for every key (appended to `out`).
+/// One exchange's destinations for every key (appended to `out`). A deduplicating exchange
+/// first checks the message's key, wherever it sits in a chain of exchanges (as the plugin's
+/// exchange type does).
 fn route_all<K: AsRef<str>>(x: &Exchange, keys: &[K], headers: Option<&[u8]>, out: &mut Routed) {
+    if let Some(cache) = x.dedup() {
+        match cache.admit(headers) {
+            Admission::Duplicate => {
+                out.duplicate = true;
+                return;
+            }
+            Admission::New(Some(key)) => out.keys_to_save.push(key),
+            Admission::New(None) | Admission::Pass => {}
+        }
+    }
     for key in keys {
         x.route(key.as_ref(), headers, out);
     }

@@ -321,7 +321,7 @@ pages.exchanges = async () => {
   } },
   h("label", {}, "Virtual host", h("select", { name: "vhost" })),
   h("label", {}, "Name", h("input", { name: "name", required: true })),
-  h("label", {}, "Type", h("select", { name: "type" }, ["direct", "fanout", "headers", "topic", "x-delayed-message", "x-jms-topic"].map((t) => h("option", { value: t }, t)))),
+  h("label", {}, "Type", h("select", { name: "type" }, ["direct", "fanout", "headers", "topic", "x-delayed-message", "x-jms-topic", "x-message-deduplication"].map((t) => h("option", { value: t }, t)))),
   h("label", {}, "Durability", h("select", { name: "durable" }, h("option", { value: "true" }, "Durable"), h("option", { value: "false" }, "Transient"))),
   h("label", { class: "grow" }, "Arguments (JSON)", h("input", { name: "arguments", placeholder: "{}" })),
   h("button", { type: "submit" }, "Add exchange"));

@@ -21,7 +21,7 @@ use crate::protocol::basic;
 use crate::protocol::encode::{put_deliver, put_method};
 use crate::protocol::methods::MethodId;
 use crate::protocol::AMQPClass;
-use crate::store::QueueLog;
+use crate::store::{Durable, DurableAt};
 use acks::{QueueRef, Unacked};
 use bytes::BytesMut;
 use publish::Assembly;
@@ -90,7 +90,7 @@ struct Confirms {
     confirmed: u64,
     /// Publishes waiting for the disk: (sequence number, queue log, position in that log), in
     /// order. Confirms go out in order, so everything after the first of these waits too.
-    durable: VecDeque<(u64, Arc<QueueLog>, u64)>,
+    durable: VecDeque<(u64, Arc<dyn Durable>, u64)>,
     /// Publishes a queue refused (x-overflow reject-publish): they get basic.nack.
     nacks: VecDeque<u64>,
 }
@@ -99,7 +99,7 @@ struct Confirms {
 #[derive(Debug, Default)]
 struct Tx {
     /// Persistent messages of the last commit that must reach the disk before commit-ok.
-    durable: Vec<(Arc<QueueLog>, u64)>,
+    durable: Vec<DurableAt>,
     /// A tx.commit-ok is owed once `durable` is on disk.
     commit_waiting: bool,
     publishes: Vec<TxPublish>,

@@ -1,0 +1,485 @@
+//! Exchange-level message deduplication, with the arguments of the two implementations RabbitMQ
+//! users have: the community plugin's exchange type `x-message-deduplication` (routes like
+//! fanout; `x-cache-size` required, `x-cache-ttl`, `x-cache-persistence`), and LavinMQ's
+//! `x-message-deduplication: true` argument on an exchange of any type (`x-cache-size`
+//! defaults to 128; `x-deduplication-header` names the header).
+//!
+//! A message carrying the header (`x-deduplication-header` unless renamed) whose value was
+//! seen within the window routes nowhere: the publisher still gets its confirm (basic.ack),
+//! and a mandatory publish comes back with 312 NO_ROUTE, as in both implementations. The
+//! alternate exchange is not tried for a duplicate (LavinMQ; the plugin would send it there,
+//! which would hand the duplicate to whoever reads the alternate's queues).
+//!
+//! The key is the header's value: any type, integers compared by value across widths (the
+//! plugin's Erlang terms), strings of any length (a longstr has no shortstr limit), void a
+//! key of its own (the plugin's `undefined`), tables and arrays by their encoded bytes
+//! (LavinMQ; the plugin fails on them). The check and the insert are one step under the
+//! cache's lock. A full cache forgets its oldest key; a key lives `x-cache-ttl` ms from its
+//! insert (or the message's own `x-cache-ttl` header), or until evicted. A cache costs
+//! nothing on exchanges without these arguments: they have none.
+
+use crate::broker::clock::{now_ms, unix_ms};
+use crate::error::{AmqpError, AmqpResult};
+use crate::protocol::raw_table::{self, RawValue};
+use crate::protocol::table::as_int;
+use crate::protocol::{AMQPValue, FieldTable};
+use crate::store::{DedupEntry, DedupLog, Durable, DurableAt};
+use parking_lot::Mutex;
+use std::collections::VecDeque;
+use std::sync::{Arc, OnceLock};
+
+/// The header that carries a message's deduplication key, unless the exchange renames it.
+pub const DEFAULT_HEADER: &str = "x-deduplication-header";
+/// LavinMQ's default cache size when `x-cache-size` is not given.
+const DEFAULT_SIZE: u64 = 128;
+
+/// A deduplicating exchange's settings, from its arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub size: usize,
+    /// Default lifetime of a key (ms); None: until evicted.
+    pub ttl_ms: Option<u64>,
+    /// `x-cache-persistence: disk`: the keys survive restarts.
+    pub persistent: bool,
+    pub header: Box<str>,
+}
+
+/// An integer argument > 0; a longstr holding one is accepted too (the plugin parses it).
+fn positive(v: &AMQPValue) -> Option<u64> {
+    let n = match v {
+        AMQPValue::LongString(s) => std::str::from_utf8(s.as_bytes())
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?,
+        other => as_int(other)?,
+    };
+    u64::try_from(n).ok().filter(|n| *n > 0)
+}
+
+impl Settings {
+    /// The settings of an exchange of type `plugin_type` (`x-message-deduplication`) or with
+    /// `x-message-deduplication: true`; None when it does not deduplicate. Invalid arguments
+    /// are 406, checked in the plugin's order (size, ttl, persistence), with its texts.
+    pub fn from_arguments(
+        plugin_type: bool,
+        arguments: &FieldTable,
+    ) -> AmqpResult<Option<Settings>> {
+        let args = arguments.inner();
+        // LavinMQ turns it on with a boolean true; any other value leaves it off.
+        let flagged = matches!(
+            args.get("x-message-deduplication"),
+            Some(AMQPValue::Boolean(true))
+        );
+        if !plugin_type && !flagged {
+            return Ok(None);
+        }
+        let size = match args.get("x-cache-size") {
+            None if !plugin_type => DEFAULT_SIZE,
+            found => found.and_then(positive).ok_or_else(|| {
+                AmqpError::precondition_failed(
+                    "Missing or invalid argument, 'x-cache-size' must be an integer greater than 0",
+                )
+            })?,
+        };
+        let ttl_ms = match args.get("x-cache-ttl") {
+            None => None,
+            Some(v) => Some(positive(v).ok_or_else(|| {
+                AmqpError::precondition_failed(
+                    "Invalid argument, 'x-cache-ttl' must be an integer greater than 0",
+                )
+            })?),
+        };
+        let persistent = match args.get("x-cache-persistence") {
+            None => false,
+            Some(AMQPValue::LongString(s)) if s.as_bytes() == b"memory" => false,
+            Some(AMQPValue::LongString(s)) if s.as_bytes() == b"disk" => true,
+            Some(_) => {
+                return Err(AmqpError::precondition_failed(
+                    "Invalid argument, 'x-cache-persistence' must be either 'disk' or 'memory'",
+                ))
+            }
+        };
+        let header = match args.get("x-deduplication-header") {
+            None => DEFAULT_HEADER.into(),
+            Some(AMQPValue::LongString(s)) => String::from_utf8_lossy(s.as_bytes()).into(),
+            Some(_) => {
+                return Err(AmqpError::precondition_failed(
+                    "Invalid argument, 'x-deduplication-header' must be a string",
+                ))
+            }
+        };
+        Ok(Some(Settings {
+            size: usize::try_from(size).unwrap_or(usize::MAX),
+            ttl_ms,
+            persistent,
+            header,
+        }))
+    }
+}
+
+/// What the cache decided about one message.
+#[derive(Debug)]
+pub enum Admission {
+    /// No deduplication header: routed as usual, nothing remembered.
+    Pass,
+    /// Seen within the window: routed nowhere.
+    Duplicate,
+    /// First seen: routed, and remembered. With a persistent cache, `KeyToSave` must be
+    /// handed to [`Cache::save`] once the message is in its queues.
+    New(Option<KeyToSave>),
+}
+
+/// A key remembered in memory, to be written to the cache's log.
+#[derive(Debug)]
+pub struct KeyToSave {
+    log: Arc<DedupLog>,
+    key: Arc<[u8]>,
+    /// Monotonic expiry (ms); 0 = never.
+    expires: u64,
+}
+
+impl KeyToSave {
+    /// Writes the key to the log once `deps` (its message's positions in its queue logs) are
+    /// on disk; returns the key's own position, which the publisher's confirm waits for.
+    pub fn save(self, deps: Vec<DurableAt>) -> DurableAt {
+        let expires_unix = match self.expires {
+            0 => 0,
+            at => unix_ms().saturating_add(at.saturating_sub(now_ms())).max(1),
+        };
+        let position = self.log.append(&self.key, expires_unix, deps);
+        let log: Arc<dyn Durable> = self.log;
+        (log, position)
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    /// Monotonic expiry (ms); 0 = never.
+    expires: u64,
+    /// Insert order: the oldest is evicted first.
+    seq: u64,
+}
+
+#[derive(Debug, Default)]
+struct Keys {
+    map: crate::FastMap<Arc<[u8]>, Entry>,
+    /// Keys in insert order, with the seq they had then (stale ones are skipped).
+    order: VecDeque<(Arc<[u8]>, u64)>,
+    next_seq: u64,
+}
+
+/// One exchange's remembered keys.
+#[derive(Debug)]
+pub struct Cache {
+    settings: Settings,
+    keys: Mutex<Keys>,
+    log: OnceLock<Arc<DedupLog>>,
+}
+
+impl Cache {
+    pub fn new(settings: Settings) -> Arc<Cache> {
+        Arc::new(Cache {
+            settings,
+            keys: Mutex::new(Keys::default()),
+            log: OnceLock::new(),
+        })
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Attaches the persistent cache's log and the keys it held (in the order written).
+    pub fn attach_log(&self, log: Arc<DedupLog>, entries: Vec<DedupEntry>) {
+        let now = now_ms();
+        let mut keys = self.keys.lock();
+        for e in entries {
+            let expires = match e.expires_unix_ms {
+                0 => 0,
+                at if at <= unix_ms() => continue,
+                at => crate::broker::clock::from_unix_ms(at).max(1),
+            };
+            let key: Arc<[u8]> = e.key.into();
+            keys.insert(key, expires, now, self.settings.size);
+        }
+        drop(keys);
+        let _ = self.log.set(log);
+    }
+
+    /// The exchange was deleted: a persistent cache's file goes with it.
+    pub fn delete_log(&self) {
+        if let Some(log) = self.log.get() {
+            log.delete();
+        }
+    }
+
+    /// How many keys it remembers (expired ones not yet dropped included).
+    pub fn len(&self) -> usize {
+        self.keys.lock().map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A recovered message's key, remembered (and written) if the log lost it.
+    pub fn recover_key(&self, headers: Option<&[u8]>) {
+        if let Admission::New(Some(key)) = self.admit(headers) {
+            key.save(Vec::new());
+        }
+    }
+
+    /// Checks the message's key and remembers it if new, in one step.
+    pub fn admit(&self, headers: Option<&[u8]>) -> Admission {
+        let Some(value) =
+            headers.and_then(|h| raw_table::lookup(h, self.settings.header.as_bytes()))
+        else {
+            return Admission::Pass;
+        };
+        let key = key_bytes(value);
+        let now = now_ms();
+        let ttl = headers
+            .and_then(|h| raw_table::lookup(h, b"x-cache-ttl"))
+            .and_then(|v| match v {
+                RawValue::Signed(n) => Some(u64::try_from(n).unwrap_or(0)),
+                RawValue::Unsigned(n) => Some(n.into()),
+                _ => None,
+            })
+            .or(self.settings.ttl_ms);
+        // A per-message TTL of 0 (or less) is already over: the key is not kept.
+        let expires = ttl.map_or(0, |t| now.saturating_add(t));
+        let mut keys = self.keys.lock();
+        if let Some(e) = keys.map.get(&key[..]) {
+            if e.expires == 0 || e.expires > now {
+                return Admission::Duplicate;
+            }
+        }
+        if ttl == Some(0) {
+            return Admission::New(None);
+        }
+        let key: Arc<[u8]> = key.into();
+        keys.insert(key.clone(), expires, now, self.settings.size);
+        drop(keys);
+        match self.log.get() {
+            Some(log) => Admission::New(Some(KeyToSave {
+                log: log.clone(),
+                key,
+                expires,
+            })),
+            None => Admission::New(None),
+        }
+    }
+}
+
+impl Keys {
+    /// Inserts (or replaces an expired) key; evicts the oldest when full. Returns its seq.
+    fn insert(&mut self, key: Arc<[u8]>, expires: u64, now: u64, size: usize) -> u64 {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        if !self.map.contains_key(&key[..]) {
+            while self.map.len() >= size.max(1) {
+                let Some((old, old_seq)) = self.order.pop_front() else {
+                    break;
+                };
+                if self.map.get(&old[..]).is_some_and(|e| e.seq == old_seq) {
+                    self.map.remove(&old[..]);
+                }
+            }
+        }
+        self.map.insert(key.clone(), Entry { expires, seq });
+        self.order.push_back((key, seq));
+        if self.order.len() > 2 * self.map.len() + 64 {
+            // Re-inserted expired keys left stale entries behind: keep only the live ones.
+            let map = &self.map;
+            self.order
+                .retain(|(k, s)| map.get(&k[..]).is_some_and(|e| e.seq == *s));
+        }
+        // Expired keys at the head are dropped as they are met (an expired key is not a
+        // duplicate, so keeping it costs only memory, bounded by the size).
+        while let Some((k, s)) = self.order.front() {
+            match self.map.get(&k[..]) {
+                Some(e) if e.seq == *s && (e.expires == 0 || e.expires > now) => break,
+                Some(e) if e.seq == *s => {
+                    let k = k.clone();
+                    self.map.remove(&k[..]);
+                    self.order.pop_front();
+                }
+                _ => {
+                    self.order.pop_front();
+                }
+            }
+        }
+        seq
+    }
+}
+
+/// A header value as a key: its type's class and its value, so that integers of any width are
+/// one key (the plugin's Erlang terms) and a string "1" and an integer 1 are two.
+fn key_bytes(v: RawValue<'_>) -> Vec<u8> {
+    let tagged = |tag: u8, bytes: &[u8]| {
+        let mut k = Vec::with_capacity(bytes.len() + 1);
+        k.push(tag);
+        k.extend_from_slice(bytes);
+        k
+    };
+    match v {
+        RawValue::LongStr(b) | RawValue::Binary(b) => tagged(b's', b),
+        RawValue::Signed(n) => tagged(b'i', &i128::from(n).to_be_bytes()),
+        RawValue::Unsigned(n) => tagged(b'i', &i128::from(n).to_be_bytes()),
+        RawValue::Timestamp(n) => tagged(b'i', &i128::from(n).to_be_bytes()),
+        RawValue::Float(f) => tagged(b'f', &f.to_be_bytes()),
+        RawValue::Bool(b) => tagged(b'b', &[b as u8]),
+        RawValue::Decimal(scale, value) => {
+            let mut k = vec![b'd', scale];
+            k.extend_from_slice(&value.to_be_bytes());
+            k
+        }
+        RawValue::Void => vec![b'v'],
+        RawValue::Table(b) => tagged(b't', b),
+        RawValue::Array(b) => tagged(b'a', b),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::broker::clock::{advance_for_test, set_for_test};
+    use crate::protocol::table::encode_table;
+
+    fn headers(entries: &[(&str, AMQPValue)]) -> Vec<u8> {
+        let mut t = FieldTable::default();
+        for (k, v) in entries {
+            t.insert((*k).into(), v.clone());
+        }
+        encode_table(&t)
+    }
+
+    fn keyed(v: AMQPValue) -> Vec<u8> {
+        headers(&[(DEFAULT_HEADER, v)])
+    }
+
+    fn cache(size: usize, ttl_ms: Option<u64>) -> Arc<Cache> {
+        Cache::new(Settings {
+            size,
+            ttl_ms,
+            persistent: false,
+            header: DEFAULT_HEADER.into(),
+        })
+    }
+
+    fn is_new(a: Admission) -> bool {
+        matches!(a, Admission::New(_))
+    }
+
+    #[test]
+    fn a_key_seen_before_is_a_duplicate() {
+        let c = cache(10, None);
+        let a = keyed(AMQPValue::LongString("a".into()));
+        assert!(is_new(c.admit(Some(&a))));
+        assert!(matches!(c.admit(Some(&a)), Admission::Duplicate));
+        assert!(matches!(c.admit(None), Admission::Pass));
+        assert!(matches!(
+            c.admit(Some(&headers(&[("other", AMQPValue::LongInt(1))]))),
+            Admission::Pass
+        ));
+        // Integers of any width are one key; the string "1" is another.
+        assert!(is_new(c.admit(Some(&keyed(AMQPValue::LongInt(1))))));
+        assert!(matches!(
+            c.admit(Some(&keyed(AMQPValue::LongLongInt(1)))),
+            Admission::Duplicate
+        ));
+        assert!(is_new(
+            c.admit(Some(&keyed(AMQPValue::LongString("1".into()))))
+        ));
+    }
+
+    #[test]
+    fn a_full_cache_forgets_its_oldest_key() {
+        let c = cache(2, None);
+        let k = |s: &str| keyed(AMQPValue::LongString(s.into()));
+        assert!(is_new(c.admit(Some(&k("a")))));
+        assert!(is_new(c.admit(Some(&k("b")))));
+        assert!(is_new(c.admit(Some(&k("c")))));
+        assert_eq!(c.len(), 2);
+        assert!(matches!(c.admit(Some(&k("c"))), Admission::Duplicate));
+        assert!(matches!(c.admit(Some(&k("b"))), Admission::Duplicate));
+        assert!(is_new(c.admit(Some(&k("a")))), "a was evicted");
+    }
+
+    #[test]
+    fn keys_expire_after_their_ttl() {
+        set_for_test(10_000);
+        let c = cache(10, Some(1_000));
+        let a = keyed(AMQPValue::LongString("a".into()));
+        assert!(is_new(c.admit(Some(&a))));
+        advance_for_test(999);
+        assert!(matches!(c.admit(Some(&a)), Admission::Duplicate));
+        advance_for_test(1);
+        assert!(is_new(c.admit(Some(&a))), "expired after 1000 ms");
+        // A message's own x-cache-ttl wins; 0 keeps nothing.
+        let short = headers(&[
+            (DEFAULT_HEADER, AMQPValue::LongString("b".into())),
+            ("x-cache-ttl", AMQPValue::LongInt(10)),
+        ]);
+        assert!(is_new(c.admit(Some(&short))));
+        advance_for_test(10);
+        assert!(is_new(c.admit(Some(&short))));
+        let none = headers(&[
+            (DEFAULT_HEADER, AMQPValue::LongString("z".into())),
+            ("x-cache-ttl", AMQPValue::LongInt(0)),
+        ]);
+        assert!(is_new(c.admit(Some(&none))));
+        assert!(is_new(c.admit(Some(&none))));
+    }
+
+    #[test]
+    fn arguments_are_checked_in_the_plugins_order() {
+        let args = |entries: &[(&str, AMQPValue)]| {
+            let mut t = FieldTable::default();
+            for (k, v) in entries {
+                t.insert((*k).into(), v.clone());
+            }
+            t
+        };
+        let text = |r: AmqpResult<Option<Settings>>| r.err().map(|e| e.text).unwrap_or_default();
+        assert!(text(Settings::from_arguments(true, &args(&[])))
+            .contains("'x-cache-size' must be an integer greater than 0"));
+        assert!(text(Settings::from_arguments(
+            true,
+            &args(&[("x-cache-size", AMQPValue::LongInt(0))])
+        ))
+        .contains("x-cache-size"));
+        assert!(text(Settings::from_arguments(
+            true,
+            &args(&[
+                ("x-cache-size", AMQPValue::LongInt(5)),
+                ("x-cache-ttl", AMQPValue::LongInt(-1))
+            ])
+        ))
+        .contains("'x-cache-ttl' must be an integer greater than 0"));
+        assert!(text(Settings::from_arguments(
+            true,
+            &args(&[
+                ("x-cache-size", AMQPValue::LongInt(5)),
+                ("x-cache-persistence", AMQPValue::LongString("tape".into()))
+            ])
+        ))
+        .contains("must be either 'disk' or 'memory'"));
+        let s = Settings::from_arguments(
+            true,
+            &args(&[("x-cache-size", AMQPValue::LongString("7".into()))]),
+        );
+        assert_eq!(s.ok().flatten().map(|s| s.size), Some(7));
+        // LavinMQ style: a flag on any exchange, 128 keys by default.
+        let s = Settings::from_arguments(
+            false,
+            &args(&[("x-message-deduplication", AMQPValue::Boolean(true))]),
+        );
+        assert_eq!(s.ok().flatten().map(|s| s.size), Some(128));
+        assert_eq!(
+            Settings::from_arguments(false, &args(&[])).ok().flatten(),
+            None
+        );
+    }
+}

@@ -1,0 +1,432 @@
+//! Exactly-once publishing within a window: the deduplication exchange of the community plugin
+//! (type x-message-deduplication) and LavinMQ's x-message-deduplication argument. A message
+//! whose x-deduplication-header was seen recently routes nowhere but is still confirmed.
+#![allow(clippy::unwrap_used)] // a test fails loudly; the broker never unwraps
+mod common;
+
+use common::*;
+use lapin::options::*;
+
+use lapin::types::{AMQPValue, FieldTable, ShortString};
+use lapin::{BasicProperties, Channel, Confirmation};
+
+const DEDUP: &str = "x-message-deduplication";
+const HEADER: &str = "x-deduplication-header";
+
+async fn declare_dedup(
+    ch: &Channel,
+    name: &str,
+    durable: bool,
+    arguments: FieldTable,
+) -> Result<(), lapin::Error> {
+    ch.exchange_declare(
+        name.into(),
+        lapin::ExchangeKind::Custom(DEDUP.into()),
+        ExchangeDeclareOptions {
+            durable,
+            ..Default::default()
+        },
+        arguments,
+    )
+    .await
+}
+
+async fn bind(ch: &Channel, queue: &str, exchange: &str, key: &str) {
+    ch.queue_bind(
+        queue.into(),
+        exchange.into(),
+        key.into(),
+        QueueBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
+}
+
+fn with_key(key: Option<&str>) -> BasicProperties {
+    let mut h = FieldTable::default();
+    if let Some(k) = key {
+        h.insert(ShortString::from(HEADER), text(k));
+    }
+    BasicProperties::default()
+        .with_headers(h)
+        .with_delivery_mode(2)
+}
+
+/// Publishes and waits for the confirm.
+async fn publish_keyed(
+    ch: &Channel,
+    exchange: &str,
+    routing_key: &str,
+    body: &str,
+    key: Option<&str>,
+    mandatory: bool,
+) -> Confirmation {
+    ch.basic_publish(
+        exchange.into(),
+        routing_key.into(),
+        BasicPublishOptions {
+            mandatory,
+            ..Default::default()
+        },
+        body.as_bytes(),
+        with_key(key),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap()
+}
+
+async fn drain(ch: &Channel, queue: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    while let Some(m) = get(ch, queue).await {
+        out.push(String::from_utf8_lossy(&m.delivery.data).into_owned());
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_duplicate_routes_nowhere_and_is_still_confirmed() {
+    let b = start().await;
+    let (_c, ch) = b.channel().await;
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    declare_dedup(
+        &ch,
+        "once",
+        false,
+        args(&[("x-cache-size", AMQPValue::LongInt(100))]),
+    )
+    .await
+    .unwrap();
+    declare(&ch, "q1").await;
+    declare(&ch, "q2").await;
+    // It routes like fanout: the binding keys do not matter.
+    bind(&ch, "q1", "once", "a").await;
+    bind(&ch, "q2", "once", "b").await;
+    for (body, key) in [
+        ("first", Some("k1")),
+        ("again", Some("k1")),
+        ("second", Some("k2")),
+        ("plain", None),
+        ("plain again", None),
+        ("third", Some("k2 ")),
+    ] {
+        let confirmed = publish_keyed(&ch, "once", "any", body, key, false).await;
+        assert!(confirmed.is_ack(), "{body}: {confirmed:?}");
+        assert!(confirmed.take_message().is_none(), "{body} came back");
+    }
+    let expected = ["first", "second", "plain", "plain again", "third"];
+    assert_eq!(drain(&ch, "q1").await, expected);
+    assert_eq!(drain(&ch, "q2").await, expected);
+
+    // Mandatory: a duplicate comes back as unroutable (312 NO_ROUTE), then is acked.
+    let confirmed = publish_keyed(&ch, "once", "any", "dup", Some("k1"), true).await;
+    assert!(confirmed.is_ack());
+    let returned = confirmed
+        .take_message()
+        .expect("a mandatory duplicate is returned");
+    assert_eq!(returned.reply_code, 312);
+    assert_eq!(returned.reply_text.as_str(), "NO_ROUTE");
+    assert_eq!(returned.data, b"dup");
+}
+
+#[tokio::test]
+async fn arguments_are_checked_as_the_plugin_checks_them() {
+    let b = start().await;
+    for (arguments, text_wanted) in [
+        (
+            FieldTable::default(),
+            "PRECONDITION_FAILED - Missing or invalid argument, 'x-cache-size' must be an integer greater than 0",
+        ),
+        (
+            args(&[("x-cache-size", AMQPValue::LongInt(0))]),
+            "PRECONDITION_FAILED - Missing or invalid argument, 'x-cache-size' must be an integer greater than 0",
+        ),
+        (
+            args(&[("x-cache-size", AMQPValue::LongInt(5)), ("x-cache-ttl", text("soon"))]),
+            "PRECONDITION_FAILED - Invalid argument, 'x-cache-ttl' must be an integer greater than 0",
+        ),
+        (
+            args(&[("x-cache-size", AMQPValue::LongInt(5)), ("x-cache-persistence", text("tape"))]),
+            "PRECONDITION_FAILED - Invalid argument, 'x-cache-persistence' must be either 'disk' or 'memory'",
+        ),
+    ] {
+        let (_c, ch) = b.channel().await;
+        let e = declare_dedup(&ch, "bad", false, arguments).await.unwrap_err();
+        assert_eq!(reply_of(&e), (406, text_wanted.to_string()));
+    }
+    // Nothing was declared.
+    let (_c, ch) = b.channel().await;
+    let e = ch
+        .exchange_declare(
+            "bad".into(),
+            lapin::ExchangeKind::Custom(DEDUP.into()),
+            ExchangeDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(code_of(&e), Some(404));
+}
+
+#[tokio::test]
+async fn lavinmq_style_a_flag_on_any_exchange_with_a_named_header() {
+    let b = start().await;
+    let (_c, ch) = b.channel().await;
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    ch.exchange_declare(
+        "orders".into(),
+        lapin::ExchangeKind::Direct,
+        ExchangeDeclareOptions::default(),
+        args(&[
+            ("x-message-deduplication", AMQPValue::Boolean(true)),
+            ("x-cache-size", AMQPValue::LongInt(2)),
+            ("x-deduplication-header", text("order-id")),
+        ]),
+    )
+    .await
+    .unwrap();
+    declare(&ch, "eu").await;
+    declare(&ch, "us").await;
+    bind(&ch, "eu", "orders", "eu").await;
+    bind(&ch, "us", "orders", "us").await;
+    let order = |id: i64| {
+        let mut h = FieldTable::default();
+        h.insert(ShortString::from("order-id"), AMQPValue::LongLongInt(id));
+        BasicProperties::default().with_headers(h)
+    };
+    for (key, body, id) in [
+        ("eu", "o1", 1),
+        ("us", "o1 again", 1),
+        ("us", "o2", 2),
+        ("eu", "o3", 3),
+        ("eu", "o1 after eviction", 1),
+    ] {
+        ch.basic_publish(
+            "orders".into(),
+            key.into(),
+            BasicPublishOptions::default(),
+            body.as_bytes(),
+            order(id),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    }
+    // Routing is the exchange type's (direct); a cache of two keys forgot o1 when o3 came.
+    assert_eq!(drain(&ch, "eu").await, ["o1", "o3", "o1 after eviction"]);
+    assert_eq!(drain(&ch, "us").await, ["o2"]);
+}
+
+#[tokio::test]
+async fn a_publisher_that_retries_after_a_lost_confirm_delivers_each_message_once() {
+    let b = start().await;
+    let (_c, ch) = b.channel().await;
+    declare_dedup(
+        &ch,
+        "once",
+        true,
+        args(&[("x-cache-size", AMQPValue::LongInt(10_000))]),
+    )
+    .await
+    .unwrap();
+    durable_queue(&ch, "work").await;
+    bind(&ch, "work", "once", "").await;
+    const N: usize = 50;
+    {
+        // The first attempt: everything is published, then the connection dies before the
+        // publisher has read a single confirm.
+        let (c, pch) = b.channel().await;
+        pch.confirm_select(ConfirmSelectOptions::default())
+            .await
+            .unwrap();
+        for i in 0..N {
+            let _unread = pch
+                .basic_publish(
+                    "once".into(),
+                    "".into(),
+                    BasicPublishOptions::default(),
+                    format!("m{i}").as_bytes(),
+                    with_key(Some(&format!("id-{i}"))),
+                )
+                .await
+                .unwrap();
+        }
+        // The broker has them all (the publisher cannot know that).
+        assert!(eventually(|| async { count(&ch, "work").await as usize == N }).await);
+        drop(pch);
+        drop(c);
+    }
+    // The retry: every message again, each confirmed.
+    let (_c2, rch) = b.channel().await;
+    rch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    for i in 0..N {
+        let confirmed = publish_keyed(
+            &rch,
+            "once",
+            "",
+            &format!("m{i}"),
+            Some(&format!("id-{i}")),
+            false,
+        )
+        .await;
+        assert!(confirmed.is_ack());
+    }
+    let got = drain(&ch, "work").await;
+    let expected: Vec<String> = (0..N).map(|i| format!("m{i}")).collect();
+    assert_eq!(got, expected, "each message exactly once, in order");
+}
+
+async fn durable_queue(ch: &Channel, name: &str) {
+    ch.queue_declare(
+        name.into(),
+        QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_disk_cache_survives_restarts_and_crashes_a_memory_cache_does_not() {
+    let mut w = WarrenProcess::start_fresh().await;
+    {
+        let (c, ch) = w.channel().await;
+        ch.confirm_select(ConfirmSelectOptions::default())
+            .await
+            .unwrap();
+        let disk = args(&[
+            ("x-cache-size", AMQPValue::LongInt(1000)),
+            ("x-cache-persistence", text("disk")),
+        ]);
+        let memory = args(&[
+            ("x-cache-size", AMQPValue::LongInt(1000)),
+            ("x-cache-persistence", text("memory")),
+        ]);
+        declare_dedup(&ch, "on-disk", true, disk).await.unwrap();
+        declare_dedup(&ch, "in-memory", true, memory).await.unwrap();
+        durable_queue(&ch, "kept").await;
+        bind(&ch, "kept", "on-disk", "").await;
+        bind(&ch, "kept", "in-memory", "").await;
+        publish_keyed(&ch, "on-disk", "", "d1", Some("a"), false).await;
+        publish_keyed(&ch, "in-memory", "", "m1", Some("a"), false).await;
+        c.close(200, "bye".into()).await.unwrap();
+    }
+    w = w.restart().await;
+    {
+        let (c, ch) = w.channel().await;
+        ch.confirm_select(ConfirmSelectOptions::default())
+            .await
+            .unwrap();
+        publish_keyed(&ch, "on-disk", "", "d1 retried", Some("a"), false).await;
+        publish_keyed(&ch, "in-memory", "", "m1 after restart", Some("a"), false).await;
+        publish_keyed(&ch, "on-disk", "", "d2", Some("b"), false).await;
+        c.close(200, "bye".into()).await.unwrap();
+    }
+    w = w.crash_and_restart().await;
+    let (_c, ch) = w.channel().await;
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    publish_keyed(
+        &ch,
+        "on-disk",
+        "",
+        "d2 retried after kill -9",
+        Some("b"),
+        false,
+    )
+    .await;
+    publish_keyed(&ch, "on-disk", "", "d1 retried again", Some("a"), false).await;
+    assert_eq!(
+        drain(&ch, "kept").await,
+        ["d1", "m1", "m1 after restart", "d2"]
+    );
+}
+
+#[tokio::test]
+async fn confirmed_messages_retried_after_kill_9_are_not_duplicated() {
+    let w = WarrenProcess::start_fresh().await;
+    const N: usize = 300;
+    let mut confirmed = Vec::new();
+    {
+        let (_c, ch) = w.channel().await;
+        let disk = args(&[
+            ("x-cache-size", AMQPValue::LongInt(100_000)),
+            ("x-cache-persistence", text("disk")),
+        ]);
+        declare_dedup(&ch, "once", true, disk).await.unwrap();
+        durable_queue(&ch, "work").await;
+        bind(&ch, "work", "once", "").await;
+        ch.confirm_select(ConfirmSelectOptions::default())
+            .await
+            .unwrap();
+        let mut pending = Vec::new();
+        for i in 0..N {
+            pending.push((
+                i,
+                ch.basic_publish(
+                    "once".into(),
+                    "".into(),
+                    BasicPublishOptions::default(),
+                    format!("m{i}").as_bytes(),
+                    with_key(Some(&format!("id-{i}"))),
+                )
+                .await
+                .unwrap(),
+            ));
+            if i == N / 2 {
+                // Half of them confirmed for sure; the rest in flight when the broker dies.
+                for (id, p) in pending.drain(..) {
+                    if p.await.is_ok_and(|c| c.is_ack()) {
+                        confirmed.push(id);
+                    }
+                }
+            }
+        }
+    }
+    let w = w.crash_and_restart().await;
+    // The publisher retries everything it has no confirm for, and (not knowing) some it has.
+    let (_c, ch) = w.channel().await;
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    for i in 0..N {
+        let c = publish_keyed(
+            &ch,
+            "once",
+            "",
+            &format!("m{i}"),
+            Some(&format!("id-{i}")),
+            false,
+        )
+        .await;
+        assert!(c.is_ack());
+    }
+    let mut seen = std::collections::HashMap::new();
+    for body in drain(&ch, "work").await {
+        *seen.entry(body).or_insert(0) += 1;
+    }
+    for i in 0..N {
+        assert_eq!(
+            seen.get(&format!("m{i}")),
+            Some(&1),
+            "m{i} exactly once ({} confirmed before the crash)",
+            confirmed.len()
+        );
+    }
+}
