@@ -430,3 +430,103 @@ async fn confirmed_messages_retried_after_kill_9_are_not_duplicated() {
         );
     }
 }
+
+/// Publishes keyed messages to the default exchange (straight to `queue`), confirmed.
+async fn to_queue(ch: &Channel, queue: &str, body: &str, key: &str) {
+    let c = publish_keyed(ch, "", queue, body, Some(key), false).await;
+    assert!(c.is_ack(), "{body}: {c:?}");
+}
+
+#[tokio::test]
+async fn a_deduplicating_queue_holds_each_key_once_while_the_message_is_in_it() {
+    let b = start().await;
+    let (_c, ch) = b.channel().await;
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    ch.queue_declare(
+        "jobs".into(),
+        QueueDeclareOptions::default(),
+        args(&[("x-message-deduplication", AMQPValue::Boolean(true))]),
+    )
+    .await
+    .unwrap();
+    to_queue(&ch, "jobs", "a1", "a").await;
+    to_queue(&ch, "jobs", "a2", "a").await; // dropped: a is ready in the queue
+    to_queue(&ch, "jobs", "b1", "b").await;
+    assert_eq!(count(&ch, "jobs").await, 2);
+
+    // Delivered but not acked: the key is still held.
+    let a = get_unacked(&ch, "jobs").await;
+    assert_eq!(a.delivery.data, b"a1");
+    to_queue(&ch, "jobs", "a3", "a").await;
+    assert_eq!(count(&ch, "jobs").await, 1);
+    // Requeued: still held.
+    a.delivery
+        .nack(BasicNackOptions {
+            requeue: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    to_queue(&ch, "jobs", "a4", "a").await;
+    assert_eq!(count(&ch, "jobs").await, 2);
+    // Acked: released.
+    let a = get_unacked(&ch, "jobs").await;
+    assert_eq!(a.delivery.data, b"a1");
+    assert!(a.delivery.redelivered);
+    a.delivery.ack(BasicAckOptions::default()).await.unwrap();
+    to_queue(&ch, "jobs", "a5", "a").await;
+    // Rejected without requeue: released.
+    let b1 = get_unacked(&ch, "jobs").await;
+    assert_eq!(b1.delivery.data, b"b1");
+    b1.delivery
+        .reject(BasicRejectOptions { requeue: false })
+        .await
+        .unwrap();
+    to_queue(&ch, "jobs", "b2", "b").await;
+    // Purged: released.
+    ch.queue_purge("jobs".into(), QueuePurgeOptions::default())
+        .await
+        .unwrap();
+    to_queue(&ch, "jobs", "a6", "a").await;
+    // Taken with no-ack: released at once.
+    let got = get(&ch, "jobs").await.expect("a6");
+    assert_eq!(got.delivery.data, b"a6");
+    to_queue(&ch, "jobs", "a7", "a").await;
+    assert_eq!(drain(&ch, "jobs").await, ["a7"]);
+}
+
+#[tokio::test]
+async fn an_expired_message_releases_its_key() {
+    let b = start().await;
+    let (_c, ch) = b.channel().await;
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    ch.queue_declare(
+        "short".into(),
+        QueueDeclareOptions::default(),
+        args(&[
+            ("x-message-deduplication", AMQPValue::Boolean(true)),
+            ("x-message-ttl", AMQPValue::LongInt(50)),
+        ]),
+    )
+    .await
+    .unwrap();
+    to_queue(&ch, "short", "first", "k").await;
+    assert!(eventually(|| async { count(&ch, "short").await == 0 }).await);
+    to_queue(&ch, "short", "second", "k").await;
+    let got = get(&ch, "short")
+        .await
+        .expect("the key was released by the expiry");
+    assert_eq!(got.delivery.data, b"second");
+}
+
+/// basic.get with manual ack.
+async fn get_unacked(ch: &Channel, queue: &str) -> lapin::message::BasicGetMessage {
+    ch.basic_get(queue.into(), BasicGetOptions { no_ack: false })
+        .await
+        .unwrap()
+        .expect("a message")
+}

@@ -7,6 +7,7 @@ pub(crate) mod arguments;
 pub(crate) mod clock;
 pub(crate) mod consumer;
 pub(crate) mod dead_letter;
+pub(crate) mod dedup_key;
 pub mod definitions;
 pub(crate) mod exchange;
 pub mod message;

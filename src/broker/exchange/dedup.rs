@@ -19,6 +19,7 @@
 //! nothing on exchanges without these arguments: they have none.
 
 use crate::broker::clock::{now_ms, unix_ms};
+use crate::broker::dedup_key::key_of;
 use crate::error::{AmqpError, AmqpResult};
 use crate::protocol::raw_table::{self, RawValue};
 use crate::protocol::table::as_int;
@@ -28,8 +29,7 @@ use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::sync::{Arc, OnceLock};
 
-/// The header that carries a message's deduplication key, unless the exchange renames it.
-pub const DEFAULT_HEADER: &str = "x-deduplication-header";
+pub use crate::broker::dedup_key::DEFAULT_HEADER;
 /// LavinMQ's default cache size when `x-cache-size` is not given.
 const DEFAULT_SIZE: u64 = 128;
 
@@ -232,12 +232,9 @@ impl Cache {
 
     /// Checks the message's key and remembers it if new, in one step.
     pub fn admit(&self, headers: Option<&[u8]>) -> Admission {
-        let Some(value) =
-            headers.and_then(|h| raw_table::lookup(h, self.settings.header.as_bytes()))
-        else {
+        let Some(key) = key_of(headers, self.settings.header.as_bytes()) else {
             return Admission::Pass;
         };
-        let key = key_bytes(value);
         let now = now_ms();
         let ttl = headers
             .and_then(|h| raw_table::lookup(h, b"x-cache-ttl"))
@@ -311,33 +308,6 @@ impl Keys {
             }
         }
         seq
-    }
-}
-
-/// A header value as a key: its type's class and its value, so that integers of any width are
-/// one key (the plugin's Erlang terms) and a string "1" and an integer 1 are two.
-fn key_bytes(v: RawValue<'_>) -> Vec<u8> {
-    let tagged = |tag: u8, bytes: &[u8]| {
-        let mut k = Vec::with_capacity(bytes.len() + 1);
-        k.push(tag);
-        k.extend_from_slice(bytes);
-        k
-    };
-    match v {
-        RawValue::LongStr(b) | RawValue::Binary(b) => tagged(b's', b),
-        RawValue::Signed(n) => tagged(b'i', &i128::from(n).to_be_bytes()),
-        RawValue::Unsigned(n) => tagged(b'i', &i128::from(n).to_be_bytes()),
-        RawValue::Timestamp(n) => tagged(b'i', &i128::from(n).to_be_bytes()),
-        RawValue::Float(f) => tagged(b'f', &f.to_be_bytes()),
-        RawValue::Bool(b) => tagged(b'b', &[b as u8]),
-        RawValue::Decimal(scale, value) => {
-            let mut k = vec![b'd', scale];
-            k.extend_from_slice(&value.to_be_bytes());
-            k
-        }
-        RawValue::Void => vec![b'v'],
-        RawValue::Table(b) => tagged(b't', b),
-        RawValue::Array(b) => tagged(b'a', b),
     }
 }
 

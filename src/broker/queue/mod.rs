@@ -71,6 +71,25 @@ pub struct Queue {
     /// Message counts for the management API and metrics (see `broker::stats`).
     pub stats: QueueStats,
     state: Mutex<QueueState>,
+    /// `x-message-deduplication`: the header whose value may be in the queue only once.
+    dedup_header: Option<Box<str>>,
+}
+
+/// The deduplication header of a queue declared with `x-message-deduplication` (the plugin
+/// turns it on for any value but `false`; LavinMQ's `x-deduplication-header` renames it).
+/// Read from the declared arguments only, not from policies.
+fn dedup_header(arguments: &FieldTable) -> Option<Box<str>> {
+    let args = arguments.inner();
+    match args.get("x-message-deduplication") {
+        None | Some(crate::protocol::AMQPValue::Boolean(false)) => None,
+        Some(_) => Some(
+            args.get("x-deduplication-header")
+                .and_then(crate::protocol::table::as_bytes)
+                .map_or(crate::broker::dedup_key::DEFAULT_HEADER.into(), |b| {
+                    String::from_utf8_lossy(b).into()
+                }),
+        ),
+    }
 }
 
 /// `Queue::consumer_timeout` when the queue sets none.
@@ -97,6 +116,9 @@ struct QueueState {
     timer_generation: u64,
     /// Last time (ms) the queue was used, for x-expires.
     last_used: u64,
+    /// Deduplication keys of the messages in the queue (ready or unacked), with how many
+    /// hold each (one, unless recovered messages shared a key).
+    dedup_keys: crate::FastMap<Box<[u8]>, u32>,
 }
 
 /// The result of offering a message to a queue.
@@ -106,6 +128,8 @@ pub struct Enqueued {
     pub position: Option<u64>,
     /// The queue refused it (x-overflow reject-publish): the publisher gets basic.nack.
     pub rejected: bool,
+    /// Dropped: a message with the same deduplication key is in the queue.
+    pub duplicate: bool,
 }
 
 /// A queue's depth at one moment.
@@ -171,7 +195,9 @@ impl Queue {
                 expiry_timer: None,
                 timer_generation: 0,
                 last_used: now_ms(),
+                dedup_keys: Default::default(),
             }),
+            dedup_header: dedup_header(&spec.arguments),
             spec,
             quorum,
             consumer_timeout,
@@ -271,6 +297,9 @@ impl Queue {
         }
         for m in messages {
             st.note_expiry(&m);
+            if let Some(key) = self.dedup_key(&m.message) {
+                *st.dedup_keys.entry(key.into()).or_default() += 1;
+            }
             st.ready.push_back(m);
         }
     }
@@ -283,8 +312,36 @@ impl Queue {
     }
 
     /// Messages that left the queue for good (acked, rejected without requeue, delivered
-    /// no-ack, purged): their log records are released.
+    /// no-ack, dead-lettered, dropped, expired, purged): their log records are released, and
+    /// their deduplication keys.
     pub fn forget<'a>(&self, messages: impl IntoIterator<Item = &'a QueuedMessage>) {
+        if self.dedup_header.is_none() {
+            return self.forget_in_log(messages);
+        }
+        let messages: Vec<&QueuedMessage> = messages.into_iter().collect();
+        {
+            let mut st = self.state.lock();
+            for m in &messages {
+                if let Some(key) = self.dedup_key(&m.message) {
+                    st.release_key(&key);
+                }
+            }
+        }
+        self.forget_in_log(messages);
+    }
+
+    /// Whether messages of this queue must be `forget`-ten even without a log.
+    pub fn deduplicates(&self) -> bool {
+        self.dedup_header.is_some()
+    }
+
+    fn dedup_key(&self, message: &Message) -> Option<Vec<u8>> {
+        let header = self.dedup_header.as_deref()?;
+        crate::broker::dedup_key::key_of(message.view().headers, header.as_bytes())
+    }
+
+    /// Releases log records only (callers that hold the state lock).
+    fn forget_in_log<'a>(&self, messages: impl IntoIterator<Item = &'a QueuedMessage>) {
         if let Some(log) = self.log.get() {
             log.ack(
                 messages
@@ -326,6 +383,15 @@ impl Queue {
         if st.deleted {
             return (out, fx);
         }
+        // x-message-deduplication: a message whose key is in the queue is dropped (and still
+        // confirmed), before the length limits look at it.
+        let dedup_key = self.dedup_key(&message);
+        if let Some(key) = &dedup_key {
+            if st.dedup_keys.contains_key(&key[..]) {
+                out.duplicate = true;
+                return (out, fx);
+            }
+        }
         let bytes_with_it = (st.ready.bytes() + message.body().len() as u64).saturating_sub(1);
         if overflow != Overflow::DropHead && st.policy.is_full(st.ready.len(), bytes_with_it) {
             drop(st);
@@ -356,6 +422,9 @@ impl Queue {
             }
         }
         let m = QueuedMessage::new(seq, message, now, ttl, max_priority);
+        if let Some(key) = dedup_key {
+            st.dedup_keys.insert(key.into(), 1);
+        }
         self.stats.publish.add(1);
         st.note_expiry(&m);
         st.ready.push_back(m);
@@ -543,8 +612,12 @@ impl Queue {
         let mut st = self.state.lock();
         // Persistent messages leave the log too, so a durable queue reads its spool back.
         let durable = self.log.get().is_some();
-        let n = st.ready.clear(durable, |batch| self.forget(batch.iter()));
+        let n = st
+            .ready
+            .clear(durable, |batch| self.forget_in_log(batch.iter()));
         st.expiring = 0;
+        // The plugin forgets every key on purge, unacked messages' too.
+        st.dedup_keys = Default::default();
         n as u32
     }
 
@@ -682,6 +755,16 @@ fn count_delivery(mut m: QueuedMessage) -> QueuedMessage {
 }
 
 impl QueueState {
+    /// A message holding `key` left the queue.
+    fn release_key(&mut self, key: &[u8]) {
+        if let Some(n) = self.dedup_keys.get_mut(key) {
+            *n -= 1;
+            if *n == 0 {
+                self.dedup_keys.remove(key);
+            }
+        }
+    }
+
     /// Head-first expiry (RabbitMQ): when the head is due, or in a second if it has no
     /// expiry while messages behind it have one.
     fn head_check(&mut self, now: u64) -> u64 {

@@ -85,7 +85,8 @@ fn count_acks(settled: &[Unacked], pending: &mut Vec<(QueueRef, usize)>) {
 
 /// Releases the log records of acked deliveries, one call per queue.
 fn forget_all(settled: &[Unacked]) {
-    let durable = |u: &&Unacked| u.queue.log().is_some();
+    // Queues with a log (records to release) or deduplication (keys to release).
+    let durable = |u: &&Unacked| u.queue.log().is_some() || u.queue.deduplicates();
     let Some(first) = settled.iter().find(durable) else {
         return;
     };
