@@ -78,14 +78,6 @@ async fn publish_keyed(
     .unwrap()
 }
 
-async fn drain(ch: &Channel, queue: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    while let Some(m) = get(ch, queue).await {
-        out.push(String::from_utf8_lossy(&m.delivery.data).into_owned());
-    }
-    out
-}
-
 #[tokio::test]
 async fn a_duplicate_routes_nowhere_and_is_still_confirmed() {
     let b = start().await;
@@ -286,19 +278,6 @@ async fn a_publisher_that_retries_after_a_lost_confirm_delivers_each_message_onc
     let got = drain(&ch, "work").await;
     let expected: Vec<String> = (0..N).map(|i| format!("m{i}")).collect();
     assert_eq!(got, expected, "each message exactly once, in order");
-}
-
-async fn durable_queue(ch: &Channel, name: &str) {
-    ch.queue_declare(
-        name.into(),
-        QueueDeclareOptions {
-            durable: true,
-            ..Default::default()
-        },
-        FieldTable::default(),
-    )
-    .await
-    .unwrap();
 }
 
 #[tokio::test]

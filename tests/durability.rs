@@ -20,19 +20,6 @@ async fn confirming(w: &WarrenProcess) -> (lapin::Connection, Channel) {
     (c, ch)
 }
 
-async fn durable_queue(ch: &Channel, name: &str) {
-    ch.queue_declare(
-        name.into(),
-        QueueDeclareOptions {
-            durable: true,
-            ..Default::default()
-        },
-        FieldTable::default(),
-    )
-    .await
-    .expect("durable queue");
-}
-
 async fn publish_confirmed(
     ch: &Channel,
     exchange: &str,

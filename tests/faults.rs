@@ -7,24 +7,10 @@ mod common;
 
 use common::*;
 use lapin::options::*;
-use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use std::time::Duration;
 
 const MIB: u64 = 1 << 20;
-
-async fn durable_queue(ch: &Channel, name: &str) {
-    ch.queue_declare(
-        name.into(),
-        QueueDeclareOptions {
-            durable: true,
-            ..Default::default()
-        },
-        FieldTable::default(),
-    )
-    .await
-    .expect("durable queue");
-}
 
 /// Publishes messages numbered `from..to` (the number in the first 4 bytes), persistent, and
 /// returns their confirms without waiting for them.

@@ -71,15 +71,6 @@ async fn publish_with(
     .unwrap();
 }
 
-/// The bodies in the queue, in order (basic.get until empty).
-async fn drain(ch: &Channel, queue: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    while let Some(m) = get(ch, queue).await {
-        out.push(String::from_utf8_lossy(&m.delivery.data).into_owned());
-    }
-    out
-}
-
 #[tokio::test]
 async fn each_binding_gets_the_messages_its_selector_passes() {
     let b = start().await;

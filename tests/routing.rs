@@ -30,15 +30,6 @@ async fn bind(ch: &Channel, q: &str, x: &str, key: &str, args: FieldTable) {
     .expect("queue.bind");
 }
 
-/// Bodies currently in `q`, drained with basic.get.
-async fn drain(ch: &Channel, q: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    while let Some(m) = get(ch, q).await {
-        out.push(String::from_utf8(m.delivery.data.clone()).unwrap());
-    }
-    out
-}
-
 #[tokio::test]
 async fn default_exchange_routes_by_queue_name() {
     let b = start().await;

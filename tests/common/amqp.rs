@@ -112,3 +112,26 @@ pub async fn declare_with(ch: &Channel, name: &str, arguments: FieldTable) {
         .await
         .expect("queue.declare with arguments");
 }
+
+/// Declares a durable queue.
+pub async fn durable_queue(ch: &Channel, name: &str) {
+    ch.queue_declare(
+        name.into(),
+        QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    )
+    .await
+    .expect("durable queue");
+}
+
+/// The bodies in the queue, in order, taken with no-ack until it is empty.
+pub async fn drain(ch: &Channel, queue: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    while let Some(m) = get(ch, queue).await {
+        out.push(String::from_utf8_lossy(&m.delivery.data).into_owned());
+    }
+    out
+}

@@ -3,6 +3,7 @@
 //! a binding value of type void matches on the key's presence alone. Values compare by value,
 //! as Erlang's `==` does (an `I` 1 equals an `l` 1).
 
+use super::binding_list::BindingList;
 use super::{Dest, Routed};
 use crate::error::{AmqpError, AmqpResult};
 use crate::protocol::table::{parse_checked_table, same_value};
@@ -16,19 +17,14 @@ enum Mode {
 
 #[derive(Debug)]
 struct Compiled {
-    /// The binding's id (see `Bindings`).
-    id: u64,
     mode: Mode,
     /// (key, expected value; None = void = presence only)
     wanted: Vec<(String, Option<AMQPValue>)>,
-    dest: Dest,
 }
 
 #[derive(Debug, Default)]
 pub(super) struct HeadersIndex {
-    bindings: Vec<Compiled>,
-    /// Where each binding id sits in `bindings` (removal is a swap_remove).
-    positions: crate::FastMap<u64, usize>,
+    bindings: BindingList<Compiled>,
 }
 
 impl HeadersIndex {
@@ -76,24 +72,12 @@ impl HeadersIndex {
                 (k.as_str().to_string(), v)
             })
             .collect();
-        self.positions.insert(id, self.bindings.len());
-        self.bindings.push(Compiled {
-            id,
-            mode,
-            wanted,
-            dest: dest.clone(),
-        });
+        self.bindings.insert(id, Compiled { mode, wanted }, dest);
     }
 
     /// Removes the binding `id`.
     pub(super) fn remove(&mut self, id: u64) {
-        let Some(at) = self.positions.remove(&id) else {
-            return;
-        };
-        self.bindings.swap_remove(at);
-        if let Some(moved) = self.bindings.get(at) {
-            self.positions.insert(moved.id, at);
-        }
+        self.bindings.remove(id);
     }
 
     pub(super) fn route(&self, headers: Option<&[u8]>, out: &mut Routed) {
@@ -101,9 +85,9 @@ impl HeadersIndex {
             return;
         }
         let table = headers.and_then(parse_checked_table).unwrap_or_default();
-        for b in &self.bindings {
+        for (b, dest) in self.bindings.iter() {
             if matches(b, &table) {
-                b.dest.push_to(out);
+                dest.push_to(out);
             }
         }
     }

@@ -7,6 +7,7 @@
 //! A binding leads to a queue or, for exchange-to-exchange bindings (a RabbitMQ extension), to
 //! another exchange by name; the vhost follows those hops with loop detection.
 
+mod binding_list;
 pub mod dedup;
 mod dest_set;
 mod direct;

@@ -10,6 +10,7 @@
 mod selector;
 mod term;
 
+use super::binding_list::BindingList;
 use super::{Dest, Routed};
 use crate::error::{AmqpError, AmqpResult};
 use crate::protocol::{AMQPValue, FieldTable};
@@ -21,19 +22,9 @@ pub const TYPE_NAME: &str = "x-jms-topic";
 /// The binding argument holding the compiled selector.
 const SELECTOR_ARGUMENT: &str = "rjms_erlang_selector";
 
-#[derive(Debug)]
-struct Compiled {
-    /// The binding's id (see `Bindings`).
-    id: u64,
-    selector: Selector,
-    dest: Dest,
-}
-
 #[derive(Debug, Default)]
 pub(super) struct SelectorIndex {
-    bindings: Vec<Compiled>,
-    /// Where each binding id sits in `bindings` (removal is a swap_remove).
-    positions: crate::FastMap<u64, usize>,
+    bindings: BindingList<Selector>,
 }
 
 /// The binding's selector, compiled; the reason it cannot be, for the log.
@@ -66,29 +57,18 @@ impl SelectorIndex {
     /// possible from a definitions file, since binds are validated) never matches.
     pub(super) fn insert(&mut self, id: u64, dest: &Dest, arguments: &FieldTable) {
         let selector = compile(arguments).unwrap_or_else(|_| Selector::never());
-        self.positions.insert(id, self.bindings.len());
-        self.bindings.push(Compiled {
-            id,
-            selector,
-            dest: dest.clone(),
-        });
+        self.bindings.insert(id, selector, dest);
     }
 
     /// Removes the binding `id`.
     pub(super) fn remove(&mut self, id: u64) {
-        let Some(at) = self.positions.remove(&id) else {
-            return;
-        };
-        self.bindings.swap_remove(at);
-        if let Some(moved) = self.bindings.get(at) {
-            self.positions.insert(moved.id, at);
-        }
+        self.bindings.remove(id);
     }
 
     pub(super) fn route(&self, headers: Option<&[u8]>, out: &mut Routed) {
-        for b in &self.bindings {
-            if b.selector.matches(headers) {
-                b.dest.push_to(out);
+        for (selector, dest) in self.bindings.iter() {
+            if selector.matches(headers) {
+                dest.push_to(out);
             }
         }
     }
