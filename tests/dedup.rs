@@ -509,3 +509,56 @@ async fn get_unacked(ch: &Channel, queue: &str) -> lapin::message::BasicGetMessa
         .unwrap()
         .expect("a message")
 }
+
+#[tokio::test]
+async fn any_header_type_is_a_key_and_long_strings_are_not_cut() {
+    // The plugin keys on the header's value whatever its type (integers of any width being
+    // one key) and has no length limit: a longstr id is not a shortstr.
+    let b = start().await;
+    let (_c, ch) = b.channel().await;
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    declare_dedup(
+        &ch,
+        "ids",
+        false,
+        args(&[("x-cache-size", AMQPValue::LongInt(100))]),
+    )
+    .await
+    .unwrap();
+    declare(&ch, "seen").await;
+    bind(&ch, "seen", "ids", "").await;
+    let long_a = "a".repeat(1000);
+    let long_b = format!("{}b", "a".repeat(999));
+    for (body, id) in [
+        ("int 7", AMQPValue::LongInt(7)),
+        ("long 7", AMQPValue::LongLongInt(7)),
+        ("string 7", text("7")),
+        ("true", AMQPValue::Boolean(true)),
+        ("true again", AMQPValue::Boolean(true)),
+        ("long a", text(&long_a)),
+        ("long a again", text(&long_a)),
+        ("long b", text(&long_b)),
+    ] {
+        let mut h = FieldTable::default();
+        h.insert(ShortString::from(HEADER), id);
+        let c = ch
+            .basic_publish(
+                "ids".into(),
+                "".into(),
+                BasicPublishOptions::default(),
+                body.as_bytes(),
+                BasicProperties::default().with_headers(h),
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        assert!(c.is_ack(), "{body}");
+    }
+    assert_eq!(
+        drain(&ch, "seen").await,
+        ["int 7", "string 7", "true", "long a", "long b"]
+    );
+}
