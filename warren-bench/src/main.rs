@@ -17,7 +17,9 @@ use tokio::net::TcpStream;
 use warren::protocol::cold::parse_method;
 use warren::protocol::encode::put_method;
 use warren::protocol::frame::{split_frame, FRAME_BODY, FRAME_END, FRAME_HEADER, FRAME_METHOD};
-use warren::protocol::{basic, channel, confirm, connection, exchange, queue, AMQPClass};
+use warren::protocol::{
+    basic, channel, confirm, connection, exchange, queue, AMQPClass, AMQPValue, FieldTable,
+};
 
 #[derive(Debug, Parser, Clone)]
 #[command(about = "AMQP 0-9-1 load generator built on Warren's codec")]
@@ -95,6 +97,73 @@ struct Args {
     /// Name prefix of --vhosts.
     #[arg(long, default_value = "bench")]
     vhost_prefix: String,
+    /// An argument of --exchange's exchange.declare, NAME=VALUE (repeatable). VALUE is sent as
+    /// a signedint if it is an integer that fits 32 bits (a long if it needs 64), as a boolean
+    /// if it is true or false, and as a longstr otherwise: `--exchange-arg x-cache-size=100000`.
+    #[arg(long = "exchange-arg", value_name = "NAME=VALUE")]
+    exchange_args: Vec<String>,
+    /// Bind each queue to --exchange with this JMS selector, compiled to the text of an Erlang
+    /// term, for an x-jms-topic exchange: the binding arguments are `rjms_erlang_selector` =
+    /// TERM and `rjms_version` = "3.4.0", as the RabbitMQ JMS client sends them. colour = 'red'
+    /// is `{'=',{'ident',<<"colour">>},<<"red">>}.`
+    #[arg(long, value_name = "TERM")]
+    selector: Option<String>,
+    /// Also bind --exchange this many times to one extra queue, `<queue>-extra`, that nobody
+    /// consumes: binding i has routing key `<routing-key>-extra-<i>` and the selector
+    /// --extra-selector, so the exchange evaluates N more selectors per message while only the
+    /// real queues receive. The queue is exclusive to a connection held for the run: it goes
+    /// when the run ends.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    extra_selector_bindings: usize,
+    /// The selector of the --extra-selector-bindings, `<i>` replaced by the binding's number
+    /// (0 to N-1); it should match no message.
+    #[arg(
+        long,
+        value_name = "TERM",
+        default_value = "{'=',{'ident',<<\"colour\">>},<<\"blue-<i>\">>}."
+    )]
+    extra_selector: String,
+    /// A longstr header on every message, NAME=VALUE (repeatable): `--header colour=red`.
+    #[arg(long = "header", value_name = "NAME=VALUE")]
+    headers: Vec<String>,
+    /// Give every message the longstr header `x-deduplication-header` with a value of its own:
+    /// 32 hex digits (the producer's start time, its number, the message's number), written
+    /// into the prebuilt frame, for an x-message-deduplication exchange.
+    #[arg(long)]
+    dedup_header: bool,
+}
+
+/// The header --dedup-header sets.
+const DEDUP_HEADER: &str = "x-deduplication-header";
+
+/// NAME=VALUE of --exchange-arg and --header.
+fn name_value<'a>(option: &str, s: &'a str) -> Result<(&'a str, &'a str), String> {
+    match s.split_once('=') {
+        Some((name, value)) if !name.is_empty() && name.len() <= 255 => Ok((name, value)),
+        _ => Err(format!(
+            "{option} {s:?}: expected NAME=VALUE (NAME 1 to 255 bytes)"
+        )),
+    }
+}
+
+/// The binding arguments the RabbitMQ JMS client sends for a selector.
+fn selector_arguments(term: &str) -> FieldTable {
+    let mut t = FieldTable::default();
+    t.insert(
+        "rjms_erlang_selector".into(),
+        AMQPValue::LongString(term.into()),
+    );
+    t.insert("rjms_version".into(), AMQPValue::LongString("3.4.0".into()));
+    t
+}
+
+/// Writes `n` as hex digits, the last at the end of `to` (as many low digits as fit).
+fn put_hex(to: &mut [u8], mut n: u64) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for b in to.iter_mut().rev() {
+        *b = DIGITS[(n & 15) as usize];
+        n >>= 4;
+    }
 }
 
 impl Args {
@@ -137,6 +206,66 @@ impl Args {
                 (i % self.queues.max(1)) % self.vhosts
             )
         }
+    }
+
+    /// --exchange-arg as a field table.
+    fn exchange_arguments(&self) -> Result<FieldTable, String> {
+        let mut t = FieldTable::default();
+        for arg in &self.exchange_args {
+            let (name, value) = name_value("--exchange-arg", arg)?;
+            let value = if let Ok(n) = value.parse::<i32>() {
+                AMQPValue::LongInt(n)
+            } else if let Ok(n) = value.parse::<i64>() {
+                AMQPValue::LongLongInt(n)
+            } else if let Ok(b) = value.parse::<bool>() {
+                AMQPValue::Boolean(b)
+            } else {
+                AMQPValue::LongString(value.into())
+            };
+            t.insert(name.into(), value);
+        }
+        Ok(t)
+    }
+
+    /// The arguments of each queue's binding to --exchange.
+    fn binding_arguments(&self) -> FieldTable {
+        self.selector
+            .as_deref()
+            .map_or_else(FieldTable::default, selector_arguments)
+    }
+
+    /// The encoded headers table of producer `i`'s publishes (with its length; empty without
+    /// --header and --dedup-header), and where in it the 16 hex digits of the message number
+    /// go (with --dedup-header).
+    fn headers_table(&self, i: usize) -> Result<(Vec<u8>, Option<usize>), String> {
+        let mut t = vec![0u8; 4];
+        let put = |t: &mut Vec<u8>, name: &str, value: &[u8]| {
+            t.push(name.len() as u8);
+            t.extend_from_slice(name.as_bytes());
+            t.push(b'S');
+            t.extend_from_slice(&(value.len() as u32).to_be_bytes());
+            t.extend_from_slice(value);
+        };
+        for h in &self.headers {
+            let (name, value) = name_value("--header", h)?;
+            put(&mut t, name, value.as_bytes());
+        }
+        let mut number_at = None;
+        if self.dedup_header {
+            // The producer's start time (low 32 bits of its nanoseconds) and number, then the
+            // message's number: unique within a run and, almost surely, across runs.
+            let mut value = [0u8; 32];
+            put_hex(&mut value[..8], now_nanos());
+            put_hex(&mut value[8..16], i as u64);
+            put(&mut t, DEDUP_HEADER, &value);
+            number_at = Some(t.len() - 16);
+        }
+        if t.len() == 4 {
+            return Ok((Vec::new(), None));
+        }
+        let len = (t.len() - 4) as u32;
+        t[..4].copy_from_slice(&len.to_be_bytes());
+        Ok((t, number_at))
     }
 
     /// The queue worker `i` uses.
@@ -289,10 +418,15 @@ struct Target<'a> {
     routing_key: &'a str,
     persistent: bool,
     frame_max: u32,
+    /// The encoded headers table of every message (with its length), or empty.
+    headers: &'a [u8],
+    /// Where in `headers` the message's number goes, as 16 hex digits (--dedup-header).
+    number_at: Option<usize>,
 }
 
-/// Appends one publish (method, header, body frames split at frame_max) to `out`.
-fn put_publish(out: &mut BytesMut, to: &Target<'_>, body: &[u8]) {
+/// Appends one publish (method, header, body frames split at frame_max) to `out`; `number` is
+/// the message's number within its producer (for --dedup-header).
+fn put_publish(out: &mut BytesMut, to: &Target<'_>, body: &[u8], number: u64) {
     let persistent = to.persistent;
     let start = out.len();
     out.put_u8(FRAME_METHOD);
@@ -307,16 +441,29 @@ fn put_publish(out: &mut BytesMut, to: &Target<'_>, body: &[u8]) {
     let size = (out.len() - start - 7) as u32;
     out[start + 3..start + 7].copy_from_slice(&size.to_be_bytes());
     out.put_u8(FRAME_END);
-    // Content header: class 60, weight 0, body size, flags (delivery-mode only if persistent).
+    // Content header: class 60, weight 0, body size, flags, then headers (if any) and
+    // delivery-mode (only if persistent).
     out.put_u8(FRAME_HEADER);
     out.put_u16(1);
-    out.put_u32(if persistent { 15 } else { 14 });
+    out.put_u32(if persistent { 15 } else { 14 } + to.headers.len() as u32);
     out.put_slice(&[0, 60, 0, 0]);
     out.put_u64(body.len() as u64);
-    if persistent {
-        out.put_slice(&[0x10, 0x00, 2]);
+    if to.headers.is_empty() {
+        if persistent {
+            out.put_slice(&[0x10, 0x00, 2]);
+        } else {
+            out.put_slice(&[0, 0]);
+        }
     } else {
-        out.put_slice(&[0, 0]);
+        out.put_slice(&[if persistent { 0x30 } else { 0x20 }, 0x00]);
+        let at = out.len();
+        out.put_slice(to.headers);
+        if let Some(n) = to.number_at {
+            put_hex(&mut out[at + n..at + n + 16], number);
+        }
+        if persistent {
+            out.put_u8(2);
+        }
     }
     out.put_u8(FRAME_END);
     let chunk = (to.frame_max as usize).saturating_sub(8).max(4096);
@@ -338,6 +485,7 @@ async fn producer(
 ) -> Io {
     let (exchange, routing_key) = args.publish_target(index);
     let limit = args.count_for(index);
+    let (headers, number_at) = args.headers_table(index)?;
     let mut c = Client::connect_to(&addr, &args.vhost_for(index)).await?;
     let target = Target {
         exchange: &exchange,
@@ -348,6 +496,8 @@ async fn producer(
         } else {
             c.frame_max
         },
+        headers: &headers,
+        number_at,
     };
     if args.confirm > 0 {
         c.send(
@@ -404,6 +554,7 @@ async fn producer(
     };
     let started = Instant::now();
     let mut sent = 0u64;
+    let mut number = 0u64;
     while !stop.load(Ordering::Relaxed) {
         let mut batch = max_batch;
         if limit > 0 {
@@ -433,7 +584,8 @@ async fn producer(
         out.clear();
         for _ in 0..batch {
             body[..8].copy_from_slice(&now_nanos().to_be_bytes());
-            put_publish(&mut out, &target, &body);
+            put_publish(&mut out, &target, &body, number);
+            number += 1;
         }
         if args.confirm > 0 {
             outstanding.fetch_add(batch, Ordering::Relaxed);
@@ -642,7 +794,7 @@ async fn time_bindings(args: &Args, addr: &str) -> Io {
                 auto_delete: false,
                 internal: false,
                 nowait: false,
-                arguments: Default::default(),
+                arguments: args.exchange_arguments()?,
             },
         )))
         .await?;
@@ -718,6 +870,57 @@ async fn time_bindings(args: &Args, addr: &str) -> Io {
         )))
         .await?;
     Ok(())
+}
+
+/// --extra-selector-bindings: declares `<queue>-extra`, exclusive to the connection returned,
+/// and binds --exchange to it N times, each with its own routing key and selector. The binds
+/// are pipelined in windows of 1,000.
+async fn bind_extra_selectors(
+    args: &Args,
+    addr: &str,
+) -> Result<Client, Box<dyn std::error::Error + Send + Sync>> {
+    let name = format!("{}-extra", args.queue);
+    let mut holder = Client::connect(addr).await?;
+    holder
+        .call(AMQPClass::Queue(queue::AMQPMethod::Declare(
+            queue::Declare {
+                queue: name.as_str().into(),
+                passive: false,
+                durable: false,
+                exclusive: true,
+                auto_delete: false,
+                nowait: false,
+                arguments: Default::default(),
+            },
+        )))
+        .await?;
+    const WINDOW: usize = 1000;
+    let n = args.extra_selector_bindings;
+    let mut at = 0;
+    while at < n {
+        let end = (at + WINDOW).min(n);
+        let mut out = BytesMut::new();
+        for i in at..end {
+            let term = args.extra_selector.replace("<i>", &i.to_string());
+            put_method(
+                &mut out,
+                1,
+                AMQPClass::Queue(queue::AMQPMethod::Bind(queue::Bind {
+                    queue: name.as_str().into(),
+                    exchange: args.exchange.as_str().into(),
+                    routing_key: format!("{}-extra-{i}", args.routing_key).into(),
+                    nowait: false,
+                    arguments: selector_arguments(&term),
+                })),
+            );
+        }
+        holder.stream.write_all(&out).await?;
+        for _ in at..end {
+            holder.expect_method().await?;
+        }
+        at = end;
+    }
+    Ok(holder)
 }
 
 /// Deletes the run's queues and exchange (--cleanup).
@@ -805,6 +1008,12 @@ async fn main() -> Io {
     if args.bindings > 0 {
         return time_bindings(&args, &addr).await;
     }
+    // Malformed NAME=VALUE options fail here, before any connection.
+    let exchange_arguments = args.exchange_arguments()?;
+    args.headers_table(0)?;
+    if args.extra_selector_bindings > 0 && (args.exchange.is_empty() || args.sink) {
+        return Err("--extra-selector-bindings needs --exchange".into());
+    }
     let queue_count = if args.sink { 0 } else { args.queues.max(1) };
     if !args.sink && !args.exchange.is_empty() {
         let mut admin = Client::connect(&addr).await?;
@@ -819,7 +1028,7 @@ async fn main() -> Io {
                     auto_delete: false,
                     internal: false,
                     nowait: false,
-                    arguments: Default::default(),
+                    arguments: exchange_arguments,
                 })),
             )
             .await?;
@@ -828,6 +1037,12 @@ async fn main() -> Io {
     if args.vhosts > 0 && !args.exchange.is_empty() {
         return Err("--vhosts works with the default exchange only".into());
     }
+    // Held until the workers are done: its exclusive queue carries the extra bindings.
+    let extra_holder = if args.extra_selector_bindings > 0 {
+        Some(bind_extra_selectors(&args, &addr).await?)
+    } else {
+        None
+    };
     for i in 0..queue_count {
         let name = args.queue_for(i);
         let mut admin = Client::connect_to(&addr, &args.vhost_for(i)).await?;
@@ -855,7 +1070,7 @@ async fn main() -> Io {
                     exchange: args.exchange.as_str().into(),
                     routing_key: args.routing_key.as_str().into(),
                     nowait: false,
-                    arguments: Default::default(),
+                    arguments: args.binding_arguments(),
                 })))
                 .await?;
         }
@@ -920,6 +1135,7 @@ async fn main() -> Io {
             eprintln!("worker error: {e}");
         }
     }
+    drop(extra_holder);
     if args.cleanup {
         cleanup(&args, &addr).await?;
     }
