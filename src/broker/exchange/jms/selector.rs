@@ -34,6 +34,18 @@ impl Selector {
         })
     }
 
+    /// (identifier, string) when the selector is `identifier = 'string'` (either way round).
+    pub fn string_equality(&self) -> Option<(&[u8], &[u8])> {
+        match &self.root {
+            Expr::Cmp(CmpOp::Eq, a, b) => match (&**a, &**b) {
+                (Expr::Ident(k), Expr::Lit(Lit::Binary(v)))
+                | (Expr::Lit(Lit::Binary(v)), Expr::Ident(k)) => Some((k, v)),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
     /// A selector that matches nothing.
     pub fn never() -> Selector {
         Selector {
