@@ -187,8 +187,13 @@ impl DedupLog {
             return Ok(());
         };
         let count = count_records(&ready);
-        if files.records + count > 2 * self.capacity + 1024 {
-            self.compact(&mut files)?;
+        if files.records.saturating_add(count)
+            > self.capacity.saturating_mul(2).saturating_add(1024)
+        {
+            // A failed compaction leaves the file as it was: the keys are appended anyway.
+            if let Err(e) = self.compact(&mut files) {
+                tracing::warn!(path = %self.path.display(), error = %e, "cannot compact a deduplication log");
+            }
         }
         if files.file.is_none() {
             files.file = Some(
@@ -199,10 +204,18 @@ impl DedupLog {
             );
         }
         let written = match files.file.as_mut() {
-            Some(f) => f.write_all(&ready).and_then(|()| match policy {
-                SyncPolicy::Fsync => f.sync_data(),
-                SyncPolicy::Write => Ok(()),
-            }),
+            Some(f) => {
+                let before = f.metadata().ok().map(|m| m.len());
+                let result = f.write_all(&ready).and_then(|()| match policy {
+                    SyncPolicy::Fsync => f.sync_data(),
+                    SyncPolicy::Write => Ok(()),
+                });
+                if let (Err(_), Some(len)) = (&result, before) {
+                    // A torn record would hide every key appended after it: cut it off.
+                    let _ = f.set_len(len);
+                }
+                result
+            }
             None => Ok(()),
         };
         match written {

@@ -21,7 +21,11 @@ pub enum Term {
 
 /// Parses the text of one term followed by `.`; the error says what was wrong, for the log.
 pub fn parse(text: &[u8]) -> Result<Term, String> {
-    let mut p = Parser { s: text, at: 0 };
+    let mut p = Parser {
+        s: text,
+        at: 0,
+        depth: 0,
+    };
     let term = p.term()?;
     p.skip_space();
     if p.peek() != Some(b'.') {
@@ -38,7 +42,13 @@ pub fn parse(text: &[u8]) -> Result<Term, String> {
 struct Parser<'a> {
     s: &'a [u8],
     at: usize,
+    /// Tuples and lists open around the current position.
+    depth: usize,
 }
+
+/// Deeper nesting is refused: compiling, evaluating and dropping a term recurse, and a
+/// selector from the network must not exhaust the stack (the client never nests this deep).
+const MAX_DEPTH: usize = 256;
 
 impl Parser<'_> {
     fn error(&self, what: &str) -> String {
@@ -79,6 +89,16 @@ impl Parser<'_> {
     }
 
     fn term(&mut self) -> Result<Term, String> {
+        if self.depth >= MAX_DEPTH {
+            return Err(self.error("nested too deep"));
+        }
+        self.depth += 1;
+        let term = self.term_inside();
+        self.depth -= 1;
+        term
+    }
+
+    fn term_inside(&mut self) -> Result<Term, String> {
         self.skip_space();
         match self.peek() {
             Some(b'{') => {
@@ -408,6 +428,14 @@ mod tests {
         ] {
             assert!(parse(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
         }
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_not_a_stack_overflow() {
+        let deep = format!("{}{}.", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(parse(deep.as_bytes()).is_err());
+        let ok = format!("{}1{}.", "{".repeat(100), "}".repeat(100));
+        assert!(parse(ok.as_bytes()).is_ok());
     }
 
     #[test]
