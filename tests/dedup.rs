@@ -562,3 +562,139 @@ async fn any_header_type_is_a_key_and_long_strings_are_not_cut() {
         ["int 7", "string 7", "true", "long a", "long b"]
     );
 }
+
+#[tokio::test]
+async fn a_rejected_message_dead_lettered_back_to_its_own_queue_is_not_its_own_duplicate() {
+    // RabbitMQ drops the rejected message (releasing its key) before the dead letter arrives
+    // back: a retry loop through the queue's own dead-letter settings keeps the message.
+    let b = start().await;
+    let (_c, ch) = b.channel().await;
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    ch.queue_declare(
+        "retry".into(),
+        QueueDeclareOptions::default(),
+        args(&[
+            ("x-message-deduplication", AMQPValue::Boolean(true)),
+            ("x-dead-letter-exchange", text("")),
+            ("x-dead-letter-routing-key", text("retry")),
+        ]),
+    )
+    .await
+    .unwrap();
+    to_queue(&ch, "retry", "job", "k").await;
+    let first = get_unacked(&ch, "retry").await;
+    first
+        .delivery
+        .reject(BasicRejectOptions { requeue: false })
+        .await
+        .unwrap();
+    assert!(eventually(|| async { count(&ch, "retry").await == 1 }).await);
+    let again = get_unacked(&ch, "retry").await;
+    assert_eq!(again.delivery.data, b"job");
+    let deaths = again
+        .delivery
+        .properties
+        .headers()
+        .as_ref()
+        .and_then(|h| h.inner().get("x-death").cloned());
+    assert!(deaths.is_some(), "dead-lettered, with x-death");
+    // The key is held by the dead letter now.
+    to_queue(&ch, "retry", "job again", "k").await;
+    again
+        .delivery
+        .ack(BasicAckOptions::default())
+        .await
+        .unwrap();
+    assert!(drain(&ch, "retry").await.is_empty());
+}
+
+#[tokio::test]
+async fn a_publish_a_queue_refused_is_not_remembered_as_seen() {
+    // A queue at its limit with x-overflow reject-publish nacks the message: the publisher
+    // retries later, and that retry must not be taken for a duplicate of a message that was
+    // never kept.
+    let b = start().await;
+    let (_c, ch) = b.channel().await;
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    declare_dedup(
+        &ch,
+        "once",
+        false,
+        args(&[("x-cache-size", AMQPValue::LongInt(100))]),
+    )
+    .await
+    .unwrap();
+    declare_with(
+        &ch,
+        "small",
+        args(&[
+            ("x-max-length", AMQPValue::LongInt(1)),
+            ("x-overflow", text("reject-publish")),
+        ]),
+    )
+    .await;
+    bind(&ch, "small", "once", "").await;
+    assert!(publish_keyed(&ch, "once", "", "m1", Some("1"), false)
+        .await
+        .is_ack());
+    let refused = publish_keyed(&ch, "once", "", "m2", Some("2"), false).await;
+    assert!(refused.is_nack(), "the queue is full: {refused:?}");
+    assert_eq!(drain(&ch, "small").await, ["m1"]);
+    let retried = publish_keyed(&ch, "once", "", "m2", Some("2"), false).await;
+    assert!(retried.is_ack());
+    assert_eq!(drain(&ch, "small").await, ["m2"], "the retry was kept");
+}
+
+#[tokio::test]
+async fn an_old_backlog_does_not_push_newer_keys_out_of_a_disk_cache_at_restart() {
+    // Keys come back from the cache's log; keys of recovered messages only fill spare room
+    // (they may be keys the log lost in a crash). An old backlog in another queue must not
+    // evict the newest keys.
+    let mut w = WarrenProcess::start_fresh().await;
+    {
+        let (c, ch) = w.channel().await;
+        ch.confirm_select(ConfirmSelectOptions::default())
+            .await
+            .unwrap();
+        let disk = args(&[
+            ("x-cache-size", AMQPValue::LongInt(2)),
+            ("x-cache-persistence", text("disk")),
+        ]);
+        declare_dedup(&ch, "ids", true, disk).await.unwrap();
+        durable_queue(&ch, "old").await;
+        durable_queue(&ch, "new").await;
+        bind(&ch, "old", "ids", "").await;
+        for k in ["a", "b"] {
+            assert!(publish_keyed(&ch, "ids", "", k, Some(k), false)
+                .await
+                .is_ack());
+        }
+        ch.queue_unbind("old".into(), "ids".into(), "".into(), FieldTable::default())
+            .await
+            .unwrap();
+        bind(&ch, "new", "ids", "").await;
+        for k in ["c", "d"] {
+            assert!(publish_keyed(&ch, "ids", "", k, Some(k), false)
+                .await
+                .is_ack());
+        }
+        c.close(200, "bye".into()).await.unwrap();
+    }
+    w = w.restart().await;
+    let (_c, ch) = w.channel().await;
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    for k in ["c", "d"] {
+        let retried = format!("{k} retried");
+        assert!(publish_keyed(&ch, "ids", "", &retried, Some(k), false)
+            .await
+            .is_ack());
+    }
+    assert_eq!(drain(&ch, "new").await, ["c", "d"]);
+    assert_eq!(drain(&ch, "old").await, ["a", "b"]);
+}

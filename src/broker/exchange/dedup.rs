@@ -27,7 +27,7 @@ use crate::protocol::{AMQPValue, FieldTable};
 use crate::store::{DedupEntry, DedupLog, Durable, DurableAt};
 use parking_lot::Mutex;
 use std::collections::VecDeque;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 
 pub use crate::broker::dedup_key::DEFAULT_HEADER;
 /// LavinMQ's default cache size when `x-cache-size` is not given.
@@ -121,44 +121,119 @@ impl Settings {
 /// What the cache decided about one message.
 #[derive(Debug)]
 pub enum Admission {
-    /// No deduplication header: routed as usual, nothing remembered.
+    /// No deduplication header (or a per-message TTL of 0): routed as usual, nothing
+    /// remembered.
     Pass,
-    /// Seen within the window: routed nowhere.
+    /// Seen within the window: routed nowhere. The first message's durability positions
+    /// were added to the caller's list: the duplicate's confirm waits for them.
     Duplicate,
-    /// First seen: routed, and remembered. With a persistent cache, `KeyToSave` must be
-    /// handed to [`Cache::save`] once the message is in its queues.
-    New(Option<KeyToSave>),
+    /// First seen: routed, and remembered until [`Admitted::withdraw`] says otherwise.
+    /// [`Admitted::settle`] must follow once the message is in its queues.
+    New(Admitted),
 }
 
-/// A key remembered in memory, to be written to the cache's log.
+/// A key remembered while routing, waiting for its message's fate.
 #[derive(Debug)]
-pub struct KeyToSave {
-    log: Arc<DedupLog>,
+pub struct Admitted {
+    cache: Arc<Cache>,
     key: Arc<[u8]>,
+    /// The entry's insert number: a later insert of the same key is not touched.
+    seq: u64,
     /// Monotonic expiry (ms); 0 = never.
     expires: u64,
 }
 
-impl KeyToSave {
-    /// Writes the key to the log once `deps` (its message's positions in its queue logs) are
-    /// on disk; returns the key's own position, which the publisher's confirm waits for.
-    pub fn save(self, deps: Vec<DurableAt>) -> DurableAt {
-        let expires_unix = match self.expires {
-            0 => 0,
-            at => unix_ms().saturating_add(at.saturating_sub(now_ms())).max(1),
+impl Admitted {
+    /// The message is in its queues, on disk once `message_at` is. A persistent cache writes
+    /// the key after those positions and adds the key's own position to `deps` (what the
+    /// publisher's confirm waits for). A later duplicate's confirm waits for the same.
+    pub fn settle(self, message_at: &[DurableAt], deps: &mut Vec<DurableAt>) {
+        let wait = match self.cache.log.get() {
+            Some(log) => {
+                let expires_unix = match self.expires {
+                    0 => 0,
+                    at => unix_ms().saturating_add(at.saturating_sub(now_ms())).max(1),
+                };
+                let position = log.append(&self.key, expires_unix, message_at.to_vec());
+                let log: Arc<dyn Durable> = log.clone();
+                let wait = Wait::One(Arc::downgrade(&log), position);
+                deps.push((log, position));
+                wait
+            }
+            None => Wait::of(message_at),
         };
-        let position = self.log.append(&self.key, expires_unix, deps);
-        let log: Arc<dyn Durable> = self.log;
-        (log, position)
+        if !matches!(wait, Wait::Nothing) {
+            let mut keys = self.cache.keys.lock();
+            if let Some(e) = keys.map.get_mut(&self.key[..]) {
+                if e.seq == self.seq {
+                    e.wait = wait;
+                }
+            }
+        }
+    }
+
+    /// No queue kept the message (one refused it, or the publish failed): the key is
+    /// forgotten, so the publisher's retry is not taken for a duplicate of a message that
+    /// was never kept.
+    pub fn withdraw(self) {
+        let mut keys = self.cache.keys.lock();
+        if keys
+            .map
+            .get(&self.key[..])
+            .is_some_and(|e| e.seq == self.seq)
+        {
+            keys.map.remove(&self.key[..]);
+        }
     }
 }
 
-#[derive(Debug, Clone, Copy)]
+/// What a duplicate's confirm waits for: the first message's log positions, held weakly (a
+/// log that is gone took the message with it, and keeps no file open for the cache's sake).
+#[derive(Debug, Clone, Default)]
+enum Wait {
+    #[default]
+    Nothing,
+    One(Weak<dyn Durable>, u64),
+    All(Arc<[(Weak<dyn Durable>, u64)]>),
+}
+
+impl Wait {
+    fn of(positions: &[DurableAt]) -> Wait {
+        match positions {
+            [] => Wait::Nothing,
+            [(log, at)] => Wait::One(Arc::downgrade(log), *at),
+            many => Wait::All(
+                many.iter()
+                    .map(|(l, at)| (Arc::downgrade(l), *at))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// Adds the positions not yet on disk to `out`.
+    fn add_to(&self, out: &mut Vec<DurableAt>) {
+        let mut add = |log: &Weak<dyn Durable>, at: u64| {
+            if let Some(log) = log.upgrade() {
+                if !log.is_durable(at) {
+                    out.push((log, at));
+                }
+            }
+        };
+        match self {
+            Wait::Nothing => {}
+            Wait::One(log, at) => add(log, *at),
+            Wait::All(all) => all.iter().for_each(|(log, at)| add(log, *at)),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
 struct Entry {
     /// Monotonic expiry (ms); 0 = never.
     expires: u64,
     /// Insert order: the oldest is evicted first.
     seq: u64,
+    wait: Wait,
 }
 
 #[derive(Debug, Default)]
@@ -223,15 +298,38 @@ impl Cache {
         self.len() == 0
     }
 
-    /// A recovered message's key, remembered (and written) if the log lost it.
-    pub fn recover_key(&self, headers: Option<&[u8]>) {
-        if let Admission::New(Some(key)) = self.admit(headers) {
-            key.save(Vec::new());
+    /// A recovered message's key, remembered (and written) if the log lost it (a crash
+    /// between the message's write and its key's). Only into spare room: the keys the log
+    /// kept are newer than a backlog's, and are not evicted for them.
+    pub fn recover_key(self: &Arc<Self>, headers: Option<&[u8]>) {
+        let Some(key) = key_of(headers, self.settings.header.as_bytes()) else {
+            return;
+        };
+        let now = now_ms();
+        let expires = self.settings.ttl_ms.map_or(0, |t| now.saturating_add(t));
+        let mut keys = self.keys.lock();
+        if keys.map.len() >= self.settings.size || keys.map.contains_key(&key[..]) {
+            return;
         }
+        let key: Arc<[u8]> = key.into();
+        let seq = keys.insert(key.clone(), expires, now, self.settings.size);
+        drop(keys);
+        let admitted = Admitted {
+            cache: self.clone(),
+            key,
+            seq,
+            expires,
+        };
+        admitted.settle(&[], &mut Vec::new());
     }
 
-    /// Checks the message's key and remembers it if new, in one step.
-    pub fn admit(&self, headers: Option<&[u8]>) -> Admission {
+    /// Checks the message's key and remembers it if new, in one step. For a duplicate, what
+    /// the first one's confirm waited for and is not on disk yet goes to `waits`.
+    pub fn admit(
+        self: &Arc<Self>,
+        headers: Option<&[u8]>,
+        waits: &mut Vec<DurableAt>,
+    ) -> Admission {
         let Some(key) = key_of(headers, self.settings.header.as_bytes()) else {
             return Admission::Pass;
         };
@@ -249,23 +347,22 @@ impl Cache {
         let mut keys = self.keys.lock();
         if let Some(e) = keys.map.get(&key[..]) {
             if e.expires == 0 || e.expires > now {
+                e.wait.add_to(waits);
                 return Admission::Duplicate;
             }
         }
         if ttl == Some(0) {
-            return Admission::New(None);
+            return Admission::Pass;
         }
         let key: Arc<[u8]> = key.into();
-        keys.insert(key.clone(), expires, now, self.settings.size);
+        let seq = keys.insert(key.clone(), expires, now, self.settings.size);
         drop(keys);
-        match self.log.get() {
-            Some(log) => Admission::New(Some(KeyToSave {
-                log: log.clone(),
-                key,
-                expires,
-            })),
-            None => Admission::New(None),
-        }
+        Admission::New(Admitted {
+            cache: self.clone(),
+            key,
+            seq,
+            expires,
+        })
     }
 }
 
@@ -284,7 +381,14 @@ impl Keys {
                 }
             }
         }
-        self.map.insert(key.clone(), Entry { expires, seq });
+        self.map.insert(
+            key.clone(),
+            Entry {
+                expires,
+                seq,
+                wait: Wait::Nothing,
+            },
+        );
         self.order.push_back((key, seq));
         if self.order.len() > 2 * self.map.len() + 64 {
             // Re-inserted expired keys left stale entries behind: keep only the live ones.
@@ -338,6 +442,10 @@ mod tests {
         })
     }
 
+    fn admit(c: &Arc<Cache>, headers: Option<&[u8]>) -> Admission {
+        c.admit(headers, &mut Vec::new())
+    }
+
     fn is_new(a: Admission) -> bool {
         matches!(a, Admission::New(_))
     }
@@ -346,35 +454,36 @@ mod tests {
     fn a_key_seen_before_is_a_duplicate() {
         let c = cache(10, None);
         let a = keyed(AMQPValue::LongString("a".into()));
-        assert!(is_new(c.admit(Some(&a))));
-        assert!(matches!(c.admit(Some(&a)), Admission::Duplicate));
-        assert!(matches!(c.admit(None), Admission::Pass));
+        assert!(is_new(admit(&c, Some(&a))));
+        assert!(matches!(admit(&c, Some(&a)), Admission::Duplicate));
+        assert!(matches!(admit(&c, None), Admission::Pass));
         assert!(matches!(
-            c.admit(Some(&headers(&[("other", AMQPValue::LongInt(1))]))),
+            admit(&c, Some(&headers(&[("other", AMQPValue::LongInt(1))]))),
             Admission::Pass
         ));
         // Integers of any width are one key; the string "1" is another.
-        assert!(is_new(c.admit(Some(&keyed(AMQPValue::LongInt(1))))));
+        assert!(is_new(admit(&c, Some(&keyed(AMQPValue::LongInt(1))))));
         assert!(matches!(
-            c.admit(Some(&keyed(AMQPValue::LongLongInt(1)))),
+            admit(&c, Some(&keyed(AMQPValue::LongLongInt(1)))),
             Admission::Duplicate
         ));
-        assert!(is_new(
-            c.admit(Some(&keyed(AMQPValue::LongString("1".into()))))
-        ));
+        assert!(is_new(admit(
+            &c,
+            Some(&keyed(AMQPValue::LongString("1".into())))
+        )));
     }
 
     #[test]
     fn a_full_cache_forgets_its_oldest_key() {
         let c = cache(2, None);
         let k = |s: &str| keyed(AMQPValue::LongString(s.into()));
-        assert!(is_new(c.admit(Some(&k("a")))));
-        assert!(is_new(c.admit(Some(&k("b")))));
-        assert!(is_new(c.admit(Some(&k("c")))));
+        assert!(is_new(admit(&c, Some(&k("a")))));
+        assert!(is_new(admit(&c, Some(&k("b")))));
+        assert!(is_new(admit(&c, Some(&k("c")))));
         assert_eq!(c.len(), 2);
-        assert!(matches!(c.admit(Some(&k("c"))), Admission::Duplicate));
-        assert!(matches!(c.admit(Some(&k("b"))), Admission::Duplicate));
-        assert!(is_new(c.admit(Some(&k("a")))), "a was evicted");
+        assert!(matches!(admit(&c, Some(&k("c"))), Admission::Duplicate));
+        assert!(matches!(admit(&c, Some(&k("b"))), Admission::Duplicate));
+        assert!(is_new(admit(&c, Some(&k("a")))), "a was evicted");
     }
 
     #[test]
@@ -382,25 +491,25 @@ mod tests {
         set_for_test(10_000);
         let c = cache(10, Some(1_000));
         let a = keyed(AMQPValue::LongString("a".into()));
-        assert!(is_new(c.admit(Some(&a))));
+        assert!(is_new(admit(&c, Some(&a))));
         advance_for_test(999);
-        assert!(matches!(c.admit(Some(&a)), Admission::Duplicate));
+        assert!(matches!(admit(&c, Some(&a)), Admission::Duplicate));
         advance_for_test(1);
-        assert!(is_new(c.admit(Some(&a))), "expired after 1000 ms");
+        assert!(is_new(admit(&c, Some(&a))), "expired after 1000 ms");
         // A message's own x-cache-ttl wins; 0 keeps nothing.
         let short = headers(&[
             (DEFAULT_HEADER, AMQPValue::LongString("b".into())),
             ("x-cache-ttl", AMQPValue::LongInt(10)),
         ]);
-        assert!(is_new(c.admit(Some(&short))));
+        assert!(is_new(admit(&c, Some(&short))));
         advance_for_test(10);
-        assert!(is_new(c.admit(Some(&short))));
+        assert!(is_new(admit(&c, Some(&short))));
         let none = headers(&[
             (DEFAULT_HEADER, AMQPValue::LongString("z".into())),
             ("x-cache-ttl", AMQPValue::LongInt(0)),
         ]);
-        assert!(is_new(c.admit(Some(&none))));
-        assert!(is_new(c.admit(Some(&none))));
+        assert!(matches!(admit(&c, Some(&none)), Admission::Pass));
+        assert!(matches!(admit(&c, Some(&none)), Admission::Pass));
     }
 
     #[test]
@@ -451,5 +560,69 @@ mod tests {
             Settings::from_arguments(false, &args(&[])).ok().flatten(),
             None
         );
+    }
+
+    /// A log whose positions reach the disk when the test says so.
+    #[derive(Debug, Default)]
+    struct SlowLog(std::sync::atomic::AtomicU64);
+
+    impl Durable for SlowLog {
+        fn is_durable(&self, position: u64) -> bool {
+            position <= self.0.load(std::sync::atomic::Ordering::SeqCst)
+        }
+    }
+
+    #[test]
+    fn a_duplicates_confirm_waits_for_the_first_message_to_be_on_disk() {
+        let c = cache(10, None);
+        let a = keyed(AMQPValue::LongString("a".into()));
+        let log = Arc::new(SlowLog::default());
+        let dyn_log: Arc<dyn Durable> = log.clone();
+        let Admission::New(first) = admit(&c, Some(&a)) else {
+            panic!("new")
+        };
+        first.settle(&[(dyn_log, 5)], &mut Vec::new());
+        let mut waits = Vec::new();
+        assert!(matches!(
+            c.admit(Some(&a), &mut waits),
+            Admission::Duplicate
+        ));
+        assert_eq!(waits.len(), 1, "the first one is not on disk yet");
+        assert_eq!(waits[0].1, 5);
+        log.0.store(5, std::sync::atomic::Ordering::SeqCst);
+        let mut waits = Vec::new();
+        assert!(matches!(
+            c.admit(Some(&a), &mut waits),
+            Admission::Duplicate
+        ));
+        assert!(waits.is_empty(), "on disk: nothing to wait for");
+    }
+
+    #[test]
+    fn a_withdrawn_key_is_forgotten_and_a_later_insert_is_kept() {
+        let c = cache(10, None);
+        let a = keyed(AMQPValue::LongString("a".into()));
+        let Admission::New(first) = admit(&c, Some(&a)) else {
+            panic!("new")
+        };
+        first.withdraw();
+        let Admission::New(second) = admit(&c, Some(&a)) else {
+            panic!("the withdrawn key is not a duplicate")
+        };
+        second.settle(&[], &mut Vec::new());
+        assert!(matches!(admit(&c, Some(&a)), Admission::Duplicate));
+    }
+
+    #[test]
+    fn recovered_keys_fill_spare_room_only() {
+        let c = cache(2, None);
+        let k = |s: &str| keyed(AMQPValue::LongString(s.into()));
+        assert!(is_new(admit(&c, Some(&k("new1")))));
+        c.recover_key(Some(&k("old")));
+        assert!(is_new(admit(&c, Some(&k("new2")))));
+        // Full now: an older recovered key does not evict the newest.
+        c.recover_key(Some(&k("older")));
+        assert!(matches!(admit(&c, Some(&k("new2"))), Admission::Duplicate));
+        assert!(is_new(admit(&c, Some(&k("older")))));
     }
 }

@@ -171,23 +171,35 @@ pub struct Routed {
     /// A deduplicating exchange on the way had seen the message's key: it went nowhere
     /// from there, and no alternate exchange is tried.
     pub duplicate: bool,
-    /// Keys remembered on the way by persistent deduplication caches, to be written once
-    /// the message is in its queues (`save_keys`).
-    pub keys_to_save: Vec<dedup::KeyToSave>,
+    /// Keys remembered on the way by deduplicating exchanges, to be settled once the message
+    /// is in its queues (`settle_keys`) or withdrawn if none kept it (`withdraw_keys`).
+    pub admitted: Vec<dedup::Admitted>,
+    /// For a duplicate: the first message's positions not yet on disk; the duplicate's
+    /// confirm waits for them too.
+    pub duplicate_waits: Vec<crate::store::DurableAt>,
 }
 
 impl Routed {
-    /// Writes the keys remembered while routing to their caches' logs, each once its message
-    /// is durable (`deps`, the message's queue log positions); the keys' own positions are
-    /// added to `deps`, for the publisher's confirm. Called once the message is in its queues.
-    pub fn save_keys(&mut self, deps: &mut Vec<crate::store::DurableAt>) {
-        if self.keys_to_save.is_empty() {
-            return;
+    /// The message is in its queues, on disk once `deps` (its queue log positions) are:
+    /// remembered keys are written to persistent caches after them, and `deps` gains what
+    /// the publisher's confirm must also wait for (keys' positions, a duplicate's original).
+    pub fn settle_keys(&mut self, deps: &mut Vec<crate::store::DurableAt>) {
+        if !self.admitted.is_empty() {
+            let message_at = deps.clone();
+            for k in self.admitted.drain(..) {
+                k.settle(&message_at, deps);
+            }
         }
-        let message_at = deps.clone();
-        for k in self.keys_to_save.drain(..) {
-            deps.push(k.save(message_at.clone()));
+        deps.append(&mut self.duplicate_waits);
+    }
+
+    /// No queue kept the message (a queue refused it, or the publish failed): the keys
+    /// remembered on the way are forgotten, so a retry is not dropped as a duplicate.
+    pub fn withdraw_keys(&mut self) {
+        for k in self.admitted.drain(..) {
+            k.withdraw();
         }
+        self.duplicate_waits.clear();
     }
 }
 

@@ -319,15 +319,23 @@ impl Queue {
             return self.forget_in_log(messages);
         }
         let messages: Vec<&QueuedMessage> = messages.into_iter().collect();
-        {
-            let mut st = self.state.lock();
-            for m in &messages {
-                if let Some(key) = self.dedup_key(&m.message) {
-                    st.release_key(&key);
-                }
+        self.release_keys(messages.iter().copied());
+        self.forget_in_log(messages);
+    }
+
+    /// The deduplication keys of messages that left the queue are free again. Dead letters
+    /// release theirs before they are republished (RabbitMQ drops the message before its dead
+    /// letter arrives), so one routed back to this queue is not its own duplicate.
+    pub fn release_keys<'a>(&self, messages: impl IntoIterator<Item = &'a QueuedMessage>) {
+        if self.dedup_header.is_none() {
+            return;
+        }
+        let mut st = self.state.lock();
+        for m in messages {
+            if let Some(key) = self.dedup_key(&m.message) {
+                st.release_key(&key);
             }
         }
-        self.forget_in_log(messages);
     }
 
     /// Whether messages of this queue must be `forget`-ten even without a log.
@@ -340,8 +348,8 @@ impl Queue {
         crate::broker::dedup_key::key_of(message.view().headers, header.as_bytes())
     }
 
-    /// Releases log records only (callers that hold the state lock).
-    fn forget_in_log<'a>(&self, messages: impl IntoIterator<Item = &'a QueuedMessage>) {
+    /// Releases log records only (callers that hold the state lock, or released the keys).
+    pub fn forget_in_log<'a>(&self, messages: impl IntoIterator<Item = &'a QueuedMessage>) {
         if let Some(log) = self.log.get() {
             log.ack(
                 messages

@@ -203,7 +203,7 @@ impl VHost {
                 }
                 self.carry_out(&q, fx);
             }
-            routed.save_keys(&mut message_at);
+            routed.settle_keys(&mut message_at);
         }
         if let Some((log, seq)) = stored {
             log.ack(std::iter::once(seq));

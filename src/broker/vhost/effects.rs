@@ -38,13 +38,16 @@ impl VHost {
     }
 
     /// Republishes dead letters to `queue`'s dead-letter exchange, if it has one (dropped
-    /// otherwise), then releases them from its log.
+    /// otherwise), then releases them from its log; their deduplication keys go first.
     fn dead_letter(
         &self,
         queue: &Arc<Queue>,
         batch: DeadLetters,
         work: &mut VecDeque<(Arc<Queue>, Effects)>,
     ) {
+        if batch.in_log {
+            queue.release_keys(batch.messages.iter());
+        }
         let policy = queue.policy();
         if let Some(dlx) = &policy.dead_letter_exchange {
             let now_secs = unix_ms() / 1000;
@@ -82,11 +85,11 @@ impl VHost {
                         work.push_back((target, fx));
                     }
                 }
-                routed.save_keys(&mut message_at);
+                routed.settle_keys(&mut message_at);
             }
         }
         if batch.in_log {
-            queue.forget(batch.messages.iter());
+            queue.forget_in_log(batch.messages.iter());
         }
     }
 }

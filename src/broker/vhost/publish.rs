@@ -110,6 +110,7 @@ impl VHost {
                 // A missing exchange is reported first, as RabbitMQ does.
                 self.route(p.exchange, &key, None, &mut ticket.routed)?;
                 ticket.routed.queues.clear();
+                ticket.routed.withdraw_keys();
                 return Err(e);
             }
         };
@@ -162,7 +163,8 @@ impl VHost {
         ticket: &mut ConfirmTicket,
     ) -> Published {
         if ticket.routed.queues.is_empty() {
-            ticket.routed.save_keys(&mut ticket.durable);
+            // Unroutable, or a duplicate: its key is remembered (as the plugin does).
+            ticket.routed.settle_keys(&mut ticket.durable);
             return Published::Unroutable { properties };
         }
         let props = properties.as_deref().unwrap_or(p.properties);
@@ -177,7 +179,13 @@ impl VHost {
                 ticket.durable.push((log, position));
             }
         }
-        ticket.routed.save_keys(&mut ticket.durable);
+        if rejected {
+            // The publisher is nacked and will retry: its key must not make the retry a
+            // duplicate (RabbitMQ's plugin keeps it, and the retry is lost).
+            ticket.routed.withdraw_keys();
+        } else {
+            ticket.routed.settle_keys(&mut ticket.durable);
+        }
         Published::Enqueued { rejected }
     }
 }

@@ -31,8 +31,8 @@ impl VHost {
         headers: Option<&[u8]>,
         out: &mut Routed,
     ) -> AmqpResult<()> {
-        // Keys left by a routing that ended in an error are written rather than forgotten.
-        out.save_keys(&mut Vec::new());
+        // Keys left by a routing that ended in an error belong to a message nobody kept.
+        out.withdraw_keys();
         out.queues.clear();
         out.exchanges.clear();
         out.duplicate = false;
@@ -122,13 +122,13 @@ impl VHost {
 /// exchange type does).
 fn route_all<K: AsRef<str>>(x: &Exchange, keys: &[K], headers: Option<&[u8]>, out: &mut Routed) {
     if let Some(cache) = x.dedup() {
-        match cache.admit(headers) {
+        match cache.admit(headers, &mut out.duplicate_waits) {
             Admission::Duplicate => {
                 out.duplicate = true;
                 return;
             }
-            Admission::New(Some(key)) => out.keys_to_save.push(key),
-            Admission::New(None) | Admission::Pass => {}
+            Admission::New(admitted) => out.admitted.push(admitted),
+            Admission::Pass => {}
         }
     }
     for key in keys {
