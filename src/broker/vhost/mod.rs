@@ -641,9 +641,10 @@ impl VHost {
                     continue;
                 }
                 exchanges.remove(&x.spec.name);
-            }
-            if let Some(cache) = x.dedup() {
-                cache.delete_log();
+                // Under the lock: a redeclare of the name must not open the file first.
+                if let Some(cache) = x.dedup() {
+                    cache.delete_log();
+                }
             }
             durable_changed |= x.spec.durable;
             let gone = Dest::Exchange(x.spec.name.clone());

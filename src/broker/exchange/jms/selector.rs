@@ -385,7 +385,8 @@ fn header_value(v: RawValue<'_>) -> Result<Val<'_>, Crash> {
     match v {
         RawValue::LongStr(b) => Ok(Val::Binary(b)),
         RawValue::Signed(n) => Ok(Val::Int(n.into())),
-        RawValue::Float(f) => Ok(Val::Float(f)),
+        // Erlang has no NaN or infinities: the plugin cannot read such a header.
+        RawValue::Float(f) if f.is_finite() => Ok(Val::Float(f)),
         RawValue::Bool(b) => Ok(Val::Bool(b)),
         _ => Err(Crash),
     }
@@ -424,8 +425,10 @@ fn exact_eq(x: &Val<'_>, y: &Val<'_>) -> bool {
 fn number_order(x: &Val<'_>, y: &Val<'_>) -> Ordering {
     match (x, y) {
         (Val::Int(a), Val::Int(b)) => a.cmp(b),
-        (Val::Int(a), Val::Float(b)) => (*a as f64).total_cmp(b),
-        (Val::Float(a), Val::Int(b)) => a.total_cmp(&(*b as f64)),
+        // Floats here are finite (headers with NaN or infinities do not match), and 0 equals
+        // -0.0 as in Erlang's `==`.
+        (Val::Int(a), Val::Float(b)) => (*a as f64).partial_cmp(b).unwrap_or(Ordering::Equal),
+        (Val::Float(a), Val::Int(b)) => a.partial_cmp(&(*b as f64)).unwrap_or(Ordering::Equal),
         (Val::Float(a), Val::Float(b)) => a.partial_cmp(b).unwrap_or(Ordering::Equal),
         _ => Ordering::Equal,
     }
@@ -458,18 +461,20 @@ fn arithmetic<'a>(op: ArithOp, x: Val<'a>, y: Val<'a>) -> Result<Val<'a>, Crash>
         Val::Float(f) => Some(*f),
         _ => None,
     };
+    if op == ArithOp::Div && as_f64(&y) == Some(0.0) {
+        // A zero divisor gives an atom (above every number), whatever the dividend is: the
+        // plugin compares it with 0 in term order, so a string over 0 is plus_infinity.
+        return Ok(Val::Atom(match term_order(&x, &Val::Int(0)) {
+            Ordering::Greater => "plus_infinity",
+            Ordering::Less => "minus_infinity",
+            Ordering::Equal => "nan",
+        }));
+    }
     let (Some(fx), Some(fy)) = (as_f64(&x), as_f64(&y)) else {
         return Err(Crash);
     };
     if op == ArithOp::Div {
-        // Always real division; a zero divisor gives an atom (above every number).
-        if fy == 0.0 {
-            return Ok(Val::Atom(match fx.partial_cmp(&0.0) {
-                Some(Ordering::Greater) => "plus_infinity",
-                Some(Ordering::Less) => "minus_infinity",
-                _ => "nan",
-            }));
-        }
+        // Always real division.
         return finite(fx / fy);
     }
     if let (Val::Int(a), Val::Int(b)) = (x, y) {
@@ -680,9 +685,37 @@ mod tests {
             "a crash is no match"
         );
         assert!(
+            check(r#"{'=',{'/',{'ident',<<"colour">>},0},'plus_infinity'}."#),
+            "a string over 0 is plus_infinity, as in the plugin"
+        );
+        assert!(check(r#"{'=',{'/',0,0.0},'nan'}."#));
+        assert!(check(r#"{'=',{'/',{'-',2},0},'minus_infinity'}."#));
+        assert!(
+            !check(r#"{'=',{'/',{'ident',<<"colour">>},2},1}."#),
+            "a string over a number crashes"
+        );
+        assert!(
             !check(r#"{'is_null',{'ident',<<"count">>}}."#),
             "an unsigned header crashes the plugin"
         );
+    }
+
+    #[test]
+    fn floats_compare_as_erlang_numbers() {
+        let h = headers(&[
+            ("negzero", AMQPValue::Double(-0.0)),
+            ("nan", AMQPValue::Double(f64::NAN)),
+            ("inf", AMQPValue::Double(f64::INFINITY)),
+        ]);
+        let check = |text: &str| sel(text).matches(Some(&h));
+        assert!(check(r#"{'=',{'ident',<<"negzero">>},0}."#), "0 == -0.0");
+        assert!(!check(r#"{'<',{'ident',<<"negzero">>},0}."#));
+        assert!(check(r#"{'=',{'ident',<<"negzero">>},0.0}."#));
+        // Erlang has no NaN or infinity: such a header matches nothing, not everything.
+        assert!(!check(r#"{'=',{'ident',<<"nan">>},1.0}."#));
+        assert!(!check(r#"{'<>',{'ident',<<"nan">>},1.0}."#));
+        assert!(!check(r#"{'>',{'ident',<<"inf">>},1.0}."#));
+        assert!(!check(r#"{'is_null',{'ident',<<"inf">>}}."#));
     }
 
     #[test]
