@@ -698,3 +698,51 @@ async fn an_old_backlog_does_not_push_newer_keys_out_of_a_disk_cache_at_restart(
     assert_eq!(drain(&ch, "new").await, ["c", "d"]);
     assert_eq!(drain(&ch, "old").await, ["a", "b"]);
 }
+
+/// The deduplication logs in a data folder.
+fn dedup_files(data_dir: &std::path::Path) -> usize {
+    let Ok(vhosts) = std::fs::read_dir(data_dir.join("dedup")) else {
+        return 0;
+    };
+    vhosts
+        .flatten()
+        .filter_map(|v| std::fs::read_dir(v.path()).ok())
+        .map(|files| files.count())
+        .sum()
+}
+
+#[tokio::test]
+async fn disk_caches_leave_no_files_behind_their_exchange_or_vhost() {
+    let disk = || {
+        args(&[
+            ("x-cache-size", AMQPValue::LongInt(10)),
+            ("x-cache-persistence", text("disk")),
+        ])
+    };
+    // A transient exchange's keys go with it at the next start.
+    let mut w = WarrenProcess::start_fresh().await;
+    {
+        let (c, ch) = w.channel().await;
+        declare_dedup(&ch, "kept", true, disk()).await.unwrap();
+        declare_dedup(&ch, "transient", false, disk())
+            .await
+            .unwrap();
+        c.close(200, "bye".into()).await.unwrap();
+    }
+    assert_eq!(dedup_files(&w.data_dir), 2);
+    w = w.restart().await;
+    assert_eq!(
+        dedup_files(&w.data_dir),
+        1,
+        "only the durable exchange's log"
+    );
+    drop(w);
+
+    // Deleting a vhost removes its exchanges' logs.
+    let b = start().await;
+    let (_c, ch) = b.channel().await;
+    declare_dedup(&ch, "kept", true, disk()).await.unwrap();
+    assert_eq!(dedup_files(&b.data_dir), 1);
+    assert!(b.broker.delete_vhost("/").expect("delete /"));
+    assert_eq!(dedup_files(&b.data_dir), 0);
+}

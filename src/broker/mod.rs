@@ -122,6 +122,17 @@ impl Broker {
             logs.extend(vhost.recover(&defs, &broker.access)?);
         }
         store.remove_orphans(&logs)?;
+        let dedup_logs: Vec<(String, String)> = broker
+            .vhosts
+            .read()
+            .values()
+            .flat_map(|v| {
+                v.persistent_dedup_exchanges()
+                    .into_iter()
+                    .map(|x| (v.name.to_string(), x))
+            })
+            .collect();
+        store.remove_orphan_dedup_logs(&dedup_logs)?;
         Ok(broker)
     }
 

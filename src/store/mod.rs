@@ -176,12 +176,15 @@ impl Store {
         capacity: usize,
         fresh: bool,
     ) -> io::Result<(Arc<DedupLog>, Vec<DedupEntry>)> {
-        let path = self
-            .root
+        let path = self.dedup_log_path(vhost, exchange);
+        DedupLog::open(path, capacity, fresh, self.flush.clone())
+    }
+
+    fn dedup_log_path(&self, vhost: &str, exchange: &str) -> PathBuf {
+        self.root
             .join(DEDUP_DIR)
             .join(safe_file_name(vhost))
-            .join(format!("{}.log", safe_file_name(exchange)));
-        DedupLog::open(path, capacity, fresh, self.flush.clone())
+            .join(format!("{}.log", safe_file_name(exchange)))
     }
 
     /// A fresh path for one queue's spool of paged-out messages.
@@ -305,6 +308,38 @@ impl Store {
     /// Watch the last durable flush round (publisher confirms wait on it).
     pub fn durable_rounds(&self) -> watch::Receiver<u64> {
         self.flush.subscribe()
+    }
+
+    /// Removes deduplication logs of exchanges that did not come back (a transient exchange
+    /// with `x-cache-persistence: disk`, a vhost deleted before a crash): `keep` names
+    /// (vhost, exchange) of the recovered ones.
+    pub fn remove_orphan_dedup_logs(&self, keep: &[(String, String)]) -> io::Result<()> {
+        let kept: std::collections::HashSet<PathBuf> = keep
+            .iter()
+            .map(|(vhost, exchange)| self.dedup_log_path(vhost, exchange))
+            .collect();
+        let dir = self.root.join(DEDUP_DIR);
+        let vhost_dirs = match std::fs::read_dir(&dir) {
+            Ok(dirs) => dirs,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        for vhost_dir in vhost_dirs {
+            let vhost_dir = vhost_dir?.path();
+            let mut left = 0;
+            for file in std::fs::read_dir(&vhost_dir)? {
+                let path = file?.path();
+                if kept.contains(&path) {
+                    left += 1;
+                } else {
+                    std::fs::remove_file(&path)?;
+                }
+            }
+            if left == 0 {
+                std::fs::remove_dir(&vhost_dir)?;
+            }
+        }
+        Ok(())
     }
 
     /// Removes queue logs that no definition refers to (deleted queues, crashes mid-delete).

@@ -215,7 +215,11 @@ impl VHost {
     pub fn delete_everything(&self) {
         self.deleted.send_replace(true);
         let queues: Vec<Arc<Queue>> = self.queues.write().drain().map(|(_, q)| q).collect();
-        self.exchanges.write().clear();
+        for (_, x) in self.exchanges.write().drain() {
+            if let Some(cache) = x.dedup() {
+                cache.delete_log();
+            }
+        }
         for q in queues {
             q.delete();
             if let Some(log) = q.log() {
@@ -285,6 +289,16 @@ impl VHost {
         exchanges.insert(x.spec.name.clone(), x);
         drop(exchanges);
         Ok(self.persist_if(d.durable, None))
+    }
+
+    /// The exchanges whose deduplication keys are on disk (their logs are kept at start-up).
+    pub fn persistent_dedup_exchanges(&self) -> Vec<String> {
+        self.exchanges
+            .read()
+            .values()
+            .filter(|x| x.dedup().is_some_and(|c| c.settings().persistent))
+            .map(|x| x.spec.name.to_string())
+            .collect()
     }
 
     /// A deduplicating exchange with `x-cache-persistence: disk` keeps its keys in a log:
