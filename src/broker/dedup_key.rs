@@ -9,32 +9,48 @@ use crate::protocol::raw_table::{self, RawValue};
 /// The header that carries the key, unless the exchange or queue renames it.
 pub const DEFAULT_HEADER: &str = "x-deduplication-header";
 
-/// The key of a message with these raw headers; None without the header.
-pub fn key_of(headers: Option<&[u8]>, header: &[u8]) -> Option<Vec<u8>> {
-    raw_table::lookup(headers?, header).map(key_bytes)
-}
+/// Keys up to this length are built on the stack (ids are UUIDs or hashes); longer ones in a
+/// Vec.
+const INLINE: usize = 96;
 
-fn key_bytes(v: RawValue<'_>) -> Vec<u8> {
-    let tagged = |tag: u8, bytes: &[u8]| {
+/// Calls `f` with the key of a message with these raw headers; None without the header.
+/// A short key is built on the stack: a duplicate costs no allocation, and a new key is
+/// copied once, into the map that keeps it.
+pub fn with_key<R>(headers: Option<&[u8]>, header: &[u8], f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+    let v = raw_table::lookup(headers?, header)?;
+    let mut number = [0u8; 16];
+    let mut put = |bytes: &[u8]| {
+        number[..bytes.len()].copy_from_slice(bytes);
+        bytes.len()
+    };
+    let (tag, len) = match v {
+        RawValue::LongStr(_) | RawValue::Binary(_) => (b's', 0),
+        RawValue::Table(_) => (b't', 0),
+        RawValue::Array(_) => (b'a', 0),
+        RawValue::Signed(n) => (b'i', put(&i128::from(n).to_be_bytes())),
+        RawValue::Unsigned(n) => (b'i', put(&i128::from(n).to_be_bytes())),
+        RawValue::Timestamp(n) => (b'i', put(&i128::from(n).to_be_bytes())),
+        RawValue::Float(x) => (b'f', put(&x.to_be_bytes())),
+        RawValue::Bool(b) => (b'b', put(&[b as u8])),
+        RawValue::Decimal(scale, value) => {
+            let [a, b, c, d] = value.to_be_bytes();
+            (b'd', put(&[scale, a, b, c, d]))
+        }
+        RawValue::Void => (b'v', 0),
+    };
+    let bytes: &[u8] = match v {
+        RawValue::LongStr(b) | RawValue::Binary(b) | RawValue::Table(b) | RawValue::Array(b) => b,
+        _ => &number[..len],
+    };
+    if bytes.len() < INLINE {
+        let mut inline = [0u8; INLINE];
+        inline[0] = tag;
+        inline[1..=bytes.len()].copy_from_slice(bytes);
+        Some(f(&inline[..=bytes.len()]))
+    } else {
         let mut k = Vec::with_capacity(bytes.len() + 1);
         k.push(tag);
         k.extend_from_slice(bytes);
-        k
-    };
-    match v {
-        RawValue::LongStr(b) | RawValue::Binary(b) => tagged(b's', b),
-        RawValue::Signed(n) => tagged(b'i', &i128::from(n).to_be_bytes()),
-        RawValue::Unsigned(n) => tagged(b'i', &i128::from(n).to_be_bytes()),
-        RawValue::Timestamp(n) => tagged(b'i', &i128::from(n).to_be_bytes()),
-        RawValue::Float(f) => tagged(b'f', &f.to_be_bytes()),
-        RawValue::Bool(b) => tagged(b'b', &[b as u8]),
-        RawValue::Decimal(scale, value) => {
-            let mut k = vec![b'd', scale];
-            k.extend_from_slice(&value.to_be_bytes());
-            k
-        }
-        RawValue::Void => vec![b'v'],
-        RawValue::Table(b) => tagged(b't', b),
-        RawValue::Array(b) => tagged(b'a', b),
+        Some(f(&k))
     }
 }

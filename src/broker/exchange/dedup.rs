@@ -19,7 +19,7 @@
 //! nothing on exchanges without these arguments: they have none.
 
 use crate::broker::clock::{now_ms, unix_ms};
-use crate::broker::dedup_key::key_of;
+use crate::broker::dedup_key::with_key;
 use crate::error::{AmqpError, AmqpResult};
 use crate::protocol::raw_table::{self, RawValue};
 use crate::protocol::table::as_int;
@@ -302,13 +302,16 @@ impl Cache {
     /// between the message's write and its key's). Only into spare room: the keys the log
     /// kept are newer than a backlog's, and are not evicted for them.
     pub fn recover_key(self: &Arc<Self>, headers: Option<&[u8]>) {
-        let Some(key) = key_of(headers, self.settings.header.as_bytes()) else {
-            return;
-        };
+        with_key(headers, self.settings.header.as_bytes(), |key| {
+            self.recover(key)
+        });
+    }
+
+    fn recover(self: &Arc<Self>, key: &[u8]) {
         let now = now_ms();
         let expires = self.settings.ttl_ms.map_or(0, |t| now.saturating_add(t));
         let mut keys = self.keys.lock();
-        if keys.map.len() >= self.settings.size || keys.map.contains_key(&key[..]) {
+        if keys.map.len() >= self.settings.size || keys.map.contains_key(key) {
             return;
         }
         let key: Arc<[u8]> = key.into();
@@ -330,9 +333,18 @@ impl Cache {
         headers: Option<&[u8]>,
         waits: &mut Vec<DurableAt>,
     ) -> Admission {
-        let Some(key) = key_of(headers, self.settings.header.as_bytes()) else {
-            return Admission::Pass;
-        };
+        with_key(headers, self.settings.header.as_bytes(), |key| {
+            self.admit_key(key, headers, waits)
+        })
+        .unwrap_or(Admission::Pass)
+    }
+
+    fn admit_key(
+        self: &Arc<Self>,
+        key: &[u8],
+        headers: Option<&[u8]>,
+        waits: &mut Vec<DurableAt>,
+    ) -> Admission {
         let now = now_ms();
         let ttl = headers
             .and_then(|h| raw_table::lookup(h, b"x-cache-ttl"))
@@ -345,7 +357,7 @@ impl Cache {
         // A per-message TTL of 0 (or less) is already over: the key is not kept.
         let expires = ttl.map_or(0, |t| now.saturating_add(t));
         let mut keys = self.keys.lock();
-        if let Some(e) = keys.map.get(&key[..]) {
+        if let Some(e) = keys.map.get(key) {
             if e.expires == 0 || e.expires > now {
                 e.wait.add_to(waits);
                 return Admission::Duplicate;

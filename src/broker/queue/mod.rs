@@ -297,9 +297,12 @@ impl Queue {
         }
         for m in messages {
             st.note_expiry(&m);
-            if let Some(key) = self.dedup_key(&m.message) {
-                *st.dedup_keys.entry(key.into()).or_default() += 1;
-            }
+            self.with_dedup_key(&m.message, |key| match st.dedup_keys.get_mut(key) {
+                Some(n) => *n += 1,
+                None => {
+                    st.dedup_keys.insert(key.into(), 1);
+                }
+            });
             st.ready.push_back(m);
         }
     }
@@ -332,9 +335,7 @@ impl Queue {
         }
         let mut st = self.state.lock();
         for m in messages {
-            if let Some(key) = self.dedup_key(&m.message) {
-                st.release_key(&key);
-            }
+            self.with_dedup_key(&m.message, |key| st.release_key(key));
         }
     }
 
@@ -343,9 +344,11 @@ impl Queue {
         self.dedup_header.is_some()
     }
 
-    fn dedup_key(&self, message: &Message) -> Option<Vec<u8>> {
+    /// Calls `f` with the message's deduplication key, when this queue deduplicates and the
+    /// message has one.
+    fn with_dedup_key<R>(&self, message: &Message, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
         let header = self.dedup_header.as_deref()?;
-        crate::broker::dedup_key::key_of(message.view().headers, header.as_bytes())
+        crate::broker::dedup_key::with_key(message.view().headers, header.as_bytes(), f)
     }
 
     /// Releases log records only (callers that hold the state lock, or released the keys).
@@ -393,12 +396,9 @@ impl Queue {
         }
         // x-message-deduplication: a message whose key is in the queue is dropped (and still
         // confirmed), before the length limits look at it.
-        let dedup_key = self.dedup_key(&message);
-        if let Some(key) = &dedup_key {
-            if st.dedup_keys.contains_key(&key[..]) {
-                out.duplicate = true;
-                return (out, fx);
-            }
+        if self.with_dedup_key(&message, |key| st.dedup_keys.contains_key(key)) == Some(true) {
+            out.duplicate = true;
+            return (out, fx);
         }
         let bytes_with_it = (st.ready.bytes() + message.body().len() as u64).saturating_sub(1);
         if overflow != Overflow::DropHead && st.policy.is_full(st.ready.len(), bytes_with_it) {
@@ -429,10 +429,8 @@ impl Queue {
                 ));
             }
         }
+        self.with_dedup_key(&message, |key| st.dedup_keys.insert(key.into(), 1));
         let m = QueuedMessage::new(seq, message, now, ttl, max_priority);
-        if let Some(key) = dedup_key {
-            st.dedup_keys.insert(key.into(), 1);
-        }
         self.stats.publish.add(1);
         st.note_expiry(&m);
         st.ready.push_back(m);
