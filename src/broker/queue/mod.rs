@@ -396,6 +396,11 @@ impl Queue {
         }
         // x-message-deduplication: a message whose key is in the queue is dropped (and still
         // confirmed), before the length limits look at it.
+        if self.dedup_header.is_some() && st.ready.take_lost() {
+            // Paged-out messages were lost with their keys unread: forget every key rather
+            // than refuse their retries forever.
+            st.dedup_keys = Default::default();
+        }
         if self.with_dedup_key(&message, |key| st.dedup_keys.contains_key(key)) == Some(true) {
             out.duplicate = true;
             return (out, fx);

@@ -35,6 +35,8 @@ pub(super) struct ReadyList {
     /// Messages and body bytes in RAM (the window).
     ram_len: usize,
     ram_bytes: u64,
+    /// Paged-out messages could not be read back and were dropped (`take_lost`).
+    lost: bool,
 }
 
 impl ReadyList {
@@ -53,6 +55,7 @@ impl ReadyList {
             bytes: 0,
             ram_len: 0,
             ram_bytes: 0,
+            lost: false,
         }
     }
 
@@ -93,6 +96,11 @@ impl ReadyList {
         Some(m)
     }
 
+    /// Whether paged-out messages were lost since the last call.
+    pub(super) fn take_lost(&mut self) -> bool {
+        std::mem::take(&mut self.lost)
+    }
+
     /// Reads paged-out messages of level `l` back when its RAM part runs low.
     fn refill(&mut self, l: usize) {
         let level = &self.levels[l];
@@ -115,6 +123,7 @@ impl ReadyList {
                 spool.reset();
                 self.len -= lost;
                 self.bytes -= lost_bytes;
+                self.lost = true;
             }
         }
         for m in back {

@@ -438,3 +438,56 @@ fn a_message_put_back_before_its_time_gets_a_timer_when_none_runs() {
     let fx = q.requeue(vec![held]);
     assert_eq!(fx.arm_expiry.map(|t| t.at), Some(11_000));
 }
+
+#[test]
+fn keys_of_paged_out_messages_that_could_not_be_read_back_are_forgotten() {
+    let dir = std::env::temp_dir().join(format!("warren-spool-loss-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let mut arguments = FieldTable::default();
+    arguments.insert("x-message-deduplication".into(), AMQPValue::Boolean(true));
+    let spec = QueueSpec {
+        name: "q".into(),
+        durable: false,
+        exclusive_owner: None,
+        auto_delete: false,
+        arguments,
+    };
+    let q = Queue::new(spec, "/".into(), None, Some(dir.join("q")), None);
+    let keyed = |i: usize| {
+        let props = rewrite(&[], |p| {
+            let mut h = FieldTable::default();
+            h.insert(
+                crate::broker::dedup_key::DEFAULT_HEADER.into(),
+                text(&format!("k{i}")),
+            );
+            *p = p.clone().with_headers(h)
+        });
+        Message::new("", b"q", &props, &[0u8; 256])
+    };
+    let total = spool::WINDOW_MESSAGES + 20_000;
+    for i in 0..total {
+        let (out, _) = q.publish(keyed(i));
+        assert!(!out.duplicate);
+    }
+    // The spool file is damaged under the queue.
+    let spool_file = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with(".spool"))
+        .expect("messages were paged out");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&spool_file)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    // Draining the window reads the spool back, which fails: those messages are lost.
+    while q.get(true).0.is_some() {}
+    let (out, _) = q.publish(keyed(total - 1));
+    assert!(
+        !out.duplicate,
+        "a lost message's key does not refuse its retry"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
