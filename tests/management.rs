@@ -306,3 +306,28 @@ async fn definitions_move_over_the_api_and_a_bad_file_imports_nothing() {
     let r = http(api, "GET", "/api/health/checks/virtual-hosts", GUEST, None).await;
     assert_eq!(r.json(), serde_json::json!({"status": "ok"}));
 }
+
+#[tokio::test]
+async fn bodies_are_json_whatever_their_content_type_and_bad_json_is_a_json_400() {
+    // `curl -d` sends application/x-www-form-urlencoded; RabbitMQ reads the JSON anyway.
+    let b = start().await;
+    let api = management(&b).await;
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    let puts = [
+        ("/api/users/formed", r#"{"password":"pw","tags":"management"}"#),
+        ("/api/permissions/%2F/formed", r#"{"configure":".*","write":".*","read":".*"}"#),
+        ("/api/policies/%2F/short", r#"{"pattern":"^s","definition":{"message-ttl":1000}}"#),
+        ("/api/queues/%2F/formq", r#"{"durable":false}"#),
+    ];
+    for (path, body) in puts {
+        let r = http_with(api, "PUT", path, GUEST, &form, Some(body)).await;
+        assert!(r.status == 201 || r.status == 204, "{path}: {}", r.status);
+    }
+    let r = http(api, "GET", "/api/whoami", Some(("formed", "pw")), None).await;
+    assert_eq!(r.status, 200, "the user was made from a form-typed body");
+    for (path, _) in puts {
+        let r = http_with(api, "PUT", path, GUEST, &form, Some("{not json")).await;
+        assert_eq!(r.status, 400, "{path}");
+        assert_eq!(r.json()["error"], "bad_request", "{path}");
+    }
+}

@@ -2,7 +2,7 @@
 //! operator policies, with RabbitMQ's fields (strict clients need every one of them).
 
 use super::auth::{self, sees_vhost, Need};
-use super::reply::{put_done, ApiError, ApiResult};
+use super::reply::{json_body, put_done, ApiError, ApiResult};
 use super::Api;
 use crate::broker::access::policies::{
     operator_definition_error, policy_definition_error, ApplyTo, Policy,
@@ -121,11 +121,7 @@ pub async fn put_vhost(
         return Err(ApiError::bad_request("the vhost name is empty"));
     }
     // RabbitMQ's own example creates a vhost with an empty body.
-    let body: Value = if body.iter().all(u8::is_ascii_whitespace) {
-        Value::Null
-    } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(e.to_string()))?
-    };
+    let body = json_body(&body)?;
     let access = api.broker.access();
     let existing = access.vhost_record(&vhost);
     let created = existing.is_none();
@@ -213,9 +209,10 @@ pub async fn put_user(
     ConnectInfo(peer): Peer,
     headers: HeaderMap,
     Path(name): Path<String>,
-    Json(body): Json<Value>,
+    body: axum::body::Bytes,
 ) -> ApiResult<StatusCode> {
     auth::user(&api, &headers, peer, Need::Administrator)?;
+    let body = json_body(&body)?;
     if name.is_empty() {
         return Err(ApiError::bad_request("the user name is empty"));
     }
@@ -355,9 +352,10 @@ pub async fn put_permission(
     ConnectInfo(peer): Peer,
     headers: HeaderMap,
     Path((vhost, user)): Path<(String, String)>,
-    Json(body): Json<Value>,
+    body: axum::body::Bytes,
 ) -> ApiResult<StatusCode> {
     auth::user(&api, &headers, peer, Need::Administrator)?;
+    let body = json_body(&body)?;
     user_and_vhost_exist(&api, &user, &vhost)?;
     let field = |k: &str| -> ApiResult<String> {
         let v = text(&body, k).ok_or_else(|| ApiError::bad_request(format!("{k} is missing")))?;
@@ -435,9 +433,10 @@ pub async fn put_topic_permission(
     ConnectInfo(peer): Peer,
     headers: HeaderMap,
     Path((vhost, user)): Path<(String, String)>,
-    Json(body): Json<Value>,
+    body: axum::body::Bytes,
 ) -> ApiResult<StatusCode> {
     auth::user(&api, &headers, peer, Need::Administrator)?;
+    let body = json_body(&body)?;
     user_and_vhost_exist(&api, &user, &vhost)?;
     let exchange = text(&body, "exchange")
         .ok_or_else(|| ApiError::bad_request("exchange is missing"))?
@@ -547,7 +546,7 @@ async fn put_one_policy(
     peer: SocketAddr,
     headers: HeaderMap,
     (vhost, name): (String, String),
-    body: Value,
+    body: axum::body::Bytes,
     operator: bool,
 ) -> ApiResult<StatusCode> {
     let need = if operator {
@@ -556,6 +555,7 @@ async fn put_one_policy(
         Need::Policymaker
     };
     let u = auth::user(&api, &headers, peer, need)?;
+    let body = json_body(&body)?;
     let Some(target) = api.broker.vhost(&vhost) else {
         return Err(ApiError::bad_request(format!("no vhost '{vhost}'")));
     };
@@ -664,7 +664,7 @@ pub async fn put_policy(
     ConnectInfo(peer): Peer,
     headers: HeaderMap,
     Path(key): Path<(String, String)>,
-    Json(body): Json<Value>,
+    body: axum::body::Bytes,
 ) -> ApiResult<StatusCode> {
     put_one_policy(api, peer, headers, key, body, false).await
 }
@@ -709,7 +709,7 @@ pub async fn put_operator_policy(
     ConnectInfo(peer): Peer,
     headers: HeaderMap,
     Path(key): Path<(String, String)>,
-    Json(body): Json<Value>,
+    body: axum::body::Bytes,
 ) -> ApiResult<StatusCode> {
     put_one_policy(api, peer, headers, key, body, true).await
 }
