@@ -314,9 +314,18 @@ async fn bodies_are_json_whatever_their_content_type_and_bad_json_is_a_json_400(
     let api = management(&b).await;
     let form = [("Content-Type", "application/x-www-form-urlencoded")];
     let puts = [
-        ("/api/users/formed", r#"{"password":"pw","tags":"management"}"#),
-        ("/api/permissions/%2F/formed", r#"{"configure":".*","write":".*","read":".*"}"#),
-        ("/api/policies/%2F/short", r#"{"pattern":"^s","definition":{"message-ttl":1000}}"#),
+        (
+            "/api/users/formed",
+            r#"{"password":"pw","tags":"management"}"#,
+        ),
+        (
+            "/api/permissions/%2F/formed",
+            r#"{"configure":".*","write":".*","read":".*"}"#,
+        ),
+        (
+            "/api/policies/%2F/short",
+            r#"{"pattern":"^s","definition":{"message-ttl":1000}}"#,
+        ),
         ("/api/queues/%2F/formq", r#"{"durable":false}"#),
     ];
     for (path, body) in puts {

@@ -156,17 +156,17 @@ impl Admitted {
                 };
                 let position = log.append(&self.key, expires_unix, message_at.to_vec());
                 let log: Arc<dyn Durable> = log.clone();
-                let wait = Wait::One(Arc::downgrade(&log), position);
+                let wait = Some(Wait::One(Arc::downgrade(&log), position));
                 deps.push((log, position));
                 wait
             }
             None => Wait::of(message_at),
         };
-        if !matches!(wait, Wait::Nothing) {
+        if let Some(wait) = wait {
             let mut keys = self.cache.keys.lock();
             if let Some(e) = keys.map.get_mut(&self.key[..]) {
                 if e.seq == self.seq {
-                    e.wait = wait;
+                    e.wait = Some(Box::new(wait));
                 }
             }
         }
@@ -189,24 +189,23 @@ impl Admitted {
 
 /// What a duplicate's confirm waits for: the first message's log positions, held weakly (a
 /// log that is gone took the message with it, and keeps no file open for the cache's sake).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 enum Wait {
-    #[default]
-    Nothing,
     One(Weak<dyn Durable>, u64),
     All(Arc<[(Weak<dyn Durable>, u64)]>),
 }
 
 impl Wait {
-    fn of(positions: &[DurableAt]) -> Wait {
+    /// None when there is nothing to wait for (a transient message).
+    fn of(positions: &[DurableAt]) -> Option<Wait> {
         match positions {
-            [] => Wait::Nothing,
-            [(log, at)] => Wait::One(Arc::downgrade(log), *at),
-            many => Wait::All(
+            [] => None,
+            [(log, at)] => Some(Wait::One(Arc::downgrade(log), *at)),
+            many => Some(Wait::All(
                 many.iter()
                     .map(|(l, at)| (Arc::downgrade(l), *at))
                     .collect(),
-            ),
+            )),
         }
     }
 
@@ -220,7 +219,6 @@ impl Wait {
             }
         };
         match self {
-            Wait::Nothing => {}
             Wait::One(log, at) => add(log, *at),
             Wait::All(all) => all.iter().for_each(|(log, at)| add(log, *at)),
         }
@@ -233,7 +231,8 @@ struct Entry {
     expires: u64,
     /// Insert order: the oldest is evicted first.
     seq: u64,
-    wait: Wait,
+    /// Boxed: most entries have none, and the map stays small.
+    wait: Option<Box<Wait>>,
 }
 
 #[derive(Debug, Default)]
@@ -359,7 +358,9 @@ impl Cache {
         let mut keys = self.keys.lock();
         if let Some(e) = keys.map.get(key) {
             if e.expires == 0 || e.expires > now {
-                e.wait.add_to(waits);
+                if let Some(wait) = &e.wait {
+                    wait.add_to(waits);
+                }
                 return Admission::Duplicate;
             }
         }
@@ -398,7 +399,7 @@ impl Keys {
             Entry {
                 expires,
                 seq,
-                wait: Wait::Nothing,
+                wait: None,
             },
         );
         self.order.push_back((key, seq));
