@@ -2,7 +2,8 @@
 //! operator policies, with RabbitMQ's fields (strict clients need every one of them).
 
 use super::auth::{self, sees_vhost, Need};
-use super::reply::{json_body, put_done, ApiError, ApiResult};
+use super::reply::{put_done, ApiError, ApiResult};
+use super::request::json_body;
 use super::Api;
 use crate::broker::access::policies::{
     operator_definition_error, policy_definition_error, ApplyTo, Policy,
@@ -21,9 +22,21 @@ type Peer = ConnectInfo<SocketAddr>;
 /// The node name shown in `cluster_state`.
 const NODE: &str = "warren@localhost";
 
-/// Records a change in the data directory.
-fn saved(api: &Api) -> ApiResult<()> {
-    api.broker.save_access().map_err(ApiError::internal)
+/// Records a change in the data directory, off the async workers (it writes and syncs a file;
+/// a worker blocked on it would stall the AMQP connections it serves).
+async fn saved(api: &Api) -> ApiResult<()> {
+    let broker = api.broker.clone();
+    on_disk(move || broker.save_access()).await
+}
+
+/// Runs a disk-bound broker call on the blocking pool.
+async fn on_disk<T: Send + 'static>(
+    work: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> ApiResult<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ApiError::internal(std::io::Error::other(e)))?
+        .map_err(ApiError::internal)
 }
 
 /// Tags as RabbitMQ accepts them: a list, or a comma-separated string.
@@ -136,11 +149,12 @@ pub async fn put_vhost(
         record.tags = tags_of(body.get("tags"));
     }
     if created {
-        api.broker.add_vhost(record).map_err(ApiError::internal)?;
+        let broker = api.broker.clone();
+        on_disk(move || broker.add_vhost(record)).await?;
     } else {
         access.put_vhost(record);
     }
-    saved(&api)?;
+    saved(&api).await?;
     Ok(put_done(created))
 }
 
@@ -151,10 +165,10 @@ pub async fn delete_vhost(
     Path(vhost): Path<String>,
 ) -> ApiResult<StatusCode> {
     auth::user(&api, &headers, peer, Need::Administrator)?;
-    match api.broker.delete_vhost(&vhost) {
-        Ok(true) => Ok(StatusCode::NO_CONTENT),
-        Ok(false) => Err(ApiError::not_found()),
-        Err(e) => Err(ApiError::internal(e)),
+    let broker = api.broker.clone();
+    match on_disk(move || broker.delete_vhost(&vhost)).await? {
+        true => Ok(StatusCode::NO_CONTENT),
+        false => Err(ApiError::not_found()),
     }
 }
 
@@ -250,7 +264,7 @@ pub async fn put_user(
         tags,
         limits,
     });
-    saved(&api)?;
+    saved(&api).await?;
     Ok(put_done(existing.is_none()))
 }
 
@@ -264,7 +278,7 @@ pub async fn delete_user(
     if !api.broker.access().delete_user(&user) {
         return Err(ApiError::not_found());
     }
-    saved(&api)?;
+    saved(&api).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -372,7 +386,7 @@ pub async fn put_permission(
     let access = api.broker.access();
     let created = access.permission(&user, &vhost).is_none();
     access.set_permission(row);
-    saved(&api)?;
+    saved(&api).await?;
     Ok(put_done(created))
 }
 
@@ -388,7 +402,7 @@ pub async fn delete_permission(
         return Err(ApiError::not_found());
     }
     access.clear_permission(&user, &vhost);
-    saved(&api)?;
+    saved(&api).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -462,7 +476,7 @@ pub async fn put_topic_permission(
         write,
         read,
     });
-    saved(&api)?;
+    saved(&api).await?;
     Ok(put_done(created))
 }
 
@@ -601,7 +615,7 @@ async fn put_one_policy(
     } else {
         access.set_policy(policy);
     }
-    saved(&api)?;
+    saved(&api).await?;
     target.apply_policies(access);
     Ok(put_done(created))
 }
@@ -626,7 +640,7 @@ async fn delete_one_policy(
     if !access.delete_policy(&vhost, &name, operator) {
         return Err(ApiError::not_found());
     }
-    saved(&api)?;
+    saved(&api).await?;
     if let Some(v) = api.broker.vhost(&vhost) {
         v.apply_policies(access);
     }

@@ -4,6 +4,7 @@
 use super::listing::{answer, ListQuery};
 use super::objects;
 use super::reply::{put_done, ApiError, ApiResult};
+use super::request::{arguments_of, json_body};
 use super::scope::{self, exchange_name, recorded, visible_vhosts, Scope};
 use super::Api;
 use crate::broker::access::{Kind, Resource};
@@ -68,21 +69,6 @@ pub async fn show(
     }
     let x = s.vhost.exchange(name).map_err(|_| ApiError::not_found())?;
     Ok(Json(objects::exchange(&vhost, &x)))
-}
-
-fn json_body(body: &[u8]) -> ApiResult<Value> {
-    if body.is_empty() {
-        return Ok(json!({}));
-    }
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(e.to_string()))
-}
-
-fn arguments_of(body: &Value) -> ApiResult<crate::protocol::FieldTable> {
-    match body.get("arguments") {
-        Some(Value::Object(m)) => Ok(json_to_table(m)),
-        None | Some(Value::Null) => Ok(Default::default()),
-        Some(_) => Err(ApiError::bad_request("arguments must be an object")),
-    }
 }
 
 /// PUT exchanges/{vhost}/{name}: `{type, durable, auto_delete, internal, arguments}`.

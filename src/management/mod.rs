@@ -19,6 +19,7 @@ mod overview_api;
 pub mod prometheus;
 mod queues_api;
 mod reply;
+mod request;
 mod scope;
 mod ui;
 

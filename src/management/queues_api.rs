@@ -4,12 +4,13 @@
 use super::listing::{answer, ListQuery};
 use super::objects;
 use super::reply::{put_done, ApiError, ApiResult};
+use super::request::{arguments_of, json_body};
 use super::scope::{self, recorded, visible_vhosts};
 use super::Api;
 use crate::broker::access::{Kind, Resource};
 use crate::broker::message::QueuedMessage;
 use crate::broker::vhost::{generate_name, QueueDeclare};
-use crate::protocol::json::{json_to_table, properties_to_json};
+use crate::protocol::json::properties_to_json;
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
@@ -80,17 +81,9 @@ pub async fn declare(
     body: axum::body::Bytes,
 ) -> ApiResult<StatusCode> {
     let s = scope::vhost(&api, &headers, peer, &vhost)?;
-    let body: Value = if body.is_empty() {
-        json!({})
-    } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(e.to_string()))?
-    };
+    let body = json_body(&body)?;
     let flag = |key: &str, default: bool| body.get(key).and_then(Value::as_bool).unwrap_or(default);
-    let arguments = match body.get("arguments") {
-        Some(Value::Object(m)) => json_to_table(m),
-        None | Some(Value::Null) => Default::default(),
-        Some(_) => return Err(ApiError::bad_request("arguments must be an object")),
-    };
+    let arguments = arguments_of(&body)?;
     let server_named = name.is_empty();
     let name = if server_named {
         generate_name("amq.gen-")
@@ -228,8 +221,7 @@ pub async fn get_messages(
     body: axum::body::Bytes,
 ) -> ApiResult<Json<Value>> {
     let s = scope::vhost(&api, &headers, peer, &vhost)?;
-    let body: Value =
-        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let body = json_body(&body)?;
     let count = body
         .get("count")
         .and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok()))

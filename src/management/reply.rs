@@ -117,12 +117,3 @@ pub fn put_done(created: bool) -> StatusCode {
 pub async fn not_found() -> ApiError {
     ApiError::not_found()
 }
-
-/// A request body read as JSON whatever its Content-Type (RabbitMQ reads `curl -d`'s
-/// form-typed bodies too); an empty body is `{}`. Unreadable JSON is 400 `bad_request`.
-pub fn json_body(body: &[u8]) -> ApiResult<serde_json::Value> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(json!({}));
-    }
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(e.to_string()))
-}
