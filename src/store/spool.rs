@@ -12,8 +12,8 @@ use std::path::PathBuf;
 
 /// Written to the file once this much is buffered.
 const WRITE_CHUNK: usize = 1 << 20;
-/// Read back per refill.
-const READ_CHUNK: usize = 4 << 20;
+/// Read ahead at a time (kept while the spool holds records: small beside the queue's window).
+const READ_CHUNK: usize = 256 << 10;
 
 #[derive(Debug)]
 pub struct Spool {
@@ -28,6 +28,11 @@ pub struct Spool {
     counted: u64,
     /// The last write failed (logged once until a write succeeds again).
     failing: bool,
+    /// Written records read ahead: `ahead[ahead_at..]` holds the file from `read_at` on. A
+    /// chunk is read once and taken from over several batches; the buffer is reused, so a
+    /// refill neither allocates nor zeroes memory.
+    ahead: Vec<u8>,
+    ahead_at: usize,
 }
 
 impl Spool {
@@ -42,6 +47,8 @@ impl Spool {
             count: 0,
             counted: 0,
             failing: false,
+            ahead: Vec::new(),
+            ahead_at: 0,
         }
     }
 
@@ -112,8 +119,8 @@ impl Spool {
     }
 
     /// Takes up to `max` records from the front, in order: `decode` turns each payload into
-    /// an item and what was counted for it. Written records come first, then the tail still
-    /// in memory.
+    /// an item and what was counted for it. Written records come first (at most one read-ahead
+    /// chunk's worth per call), then the tail still in memory.
     pub fn pop_batch<T>(
         &mut self,
         max: usize,
@@ -123,35 +130,49 @@ impl Spool {
         if self.read_at == self.written {
             return self.pop_pending(max, decode, out);
         }
-        let Some(file) = self.file.as_mut() else {
-            return Ok(());
-        };
-        let want = (self.written - self.read_at).min(READ_CHUNK as u64) as usize;
-        let mut buf = vec![0u8; want];
-        file.seek(SeekFrom::Start(self.read_at))?;
-        file.read_exact(&mut buf)?;
-        let (mut at, mut taken) = (0, 0);
-        while taken < max {
-            match read_framed(&buf[at..], MAX_RECORD, Checksum::Scratch) {
+        let mut taken = 0;
+        while taken < max && self.read_at < self.written {
+            match read_framed(&self.ahead[self.ahead_at..], MAX_RECORD, Checksum::Scratch) {
                 Framed::Record(payload, used) => {
                     take(payload, &mut decode, &mut self.counted, out)?;
-                    at += used;
+                    self.ahead_at += used;
+                    self.read_at += used as u64;
                     taken += 1;
                 }
-                // A record larger than one read: read it whole.
-                Framed::Partial(size) if taken == 0 => {
-                    buf = vec![0u8; size];
-                    file.seek(SeekFrom::Start(self.read_at))?;
-                    file.read_exact(&mut buf)?;
-                }
-                Framed::Partial(_) | Framed::End => break,
+                // What is buffered is taken; one more chunk only when it held nothing, so a
+                // batch is at most one chunk of records (bounded memory for any `max`).
+                Framed::Partial(_) | Framed::End if taken > 0 => break,
+                Framed::Partial(size) => self.read_ahead(size)?,
+                Framed::End => self.read_ahead(0)?,
                 Framed::Damaged => return Err(io::Error::other("damaged spool record")),
             }
         }
-        self.read_at += at as u64;
         self.count -= taken;
         if self.count == 0 {
             self.reset();
+        }
+        Ok(())
+    }
+
+    /// Reads the next chunk of written records (at least `need` bytes of it) after what is
+    /// buffered, keeping the unread rest.
+    fn read_ahead(&mut self, need: usize) -> io::Result<()> {
+        let buffered = self.ahead.len() - self.ahead_at;
+        let in_file = self.written - self.read_at - buffered as u64;
+        if in_file == 0 {
+            return Err(io::Error::other("damaged spool record"));
+        }
+        self.ahead.drain(..self.ahead_at);
+        self.ahead_at = 0;
+        let want = in_file.min(READ_CHUNK.max(need) as u64);
+        let file = self
+            .file
+            .as_mut()
+            .ok_or_else(|| io::Error::other("spool not open"))?;
+        file.seek(SeekFrom::Start(self.read_at + buffered as u64))?;
+        let got = file.take(want).read_to_end(&mut self.ahead)?;
+        if (got as u64) < want {
+            return Err(io::ErrorKind::UnexpectedEof.into());
         }
         Ok(())
     }
@@ -188,6 +209,8 @@ impl Spool {
     pub fn reset(&mut self) {
         self.file = None;
         self.pending.clear();
+        self.ahead = Vec::new();
+        self.ahead_at = 0;
         self.read_at = 0;
         self.written = 0;
         self.count = 0;
