@@ -27,10 +27,22 @@ impl Message {
     /// shortstrs; longer ones are cut). The routing key is bytes: RabbitMQ does not check a
     /// publish's shortstrs for UTF-8 and delivers them as sent.
     pub fn new(exchange: &str, routing_key: &[u8], properties: &[u8], body: &[u8]) -> Message {
-        let ex = &exchange.as_bytes()[..exchange.len().min(255)];
-        let rk = &routing_key[..routing_key.len().min(255)];
         // The fields the queues need, read in one walk over the raw properties.
         let view = properties::view(properties).unwrap_or_default();
+        Message::with_view(exchange, routing_key, properties, &view, body)
+    }
+
+    /// `new`, for a publisher whose properties were already read into `view` (its delivery
+    /// mode, expiration and priority are what is used from it).
+    pub fn with_view(
+        exchange: &str,
+        routing_key: &[u8],
+        properties: &[u8],
+        view: &properties::PropertiesView<'_>,
+        body: &[u8],
+    ) -> Message {
+        let ex = &exchange.as_bytes()[..exchange.len().min(255)];
+        let rk = &routing_key[..routing_key.len().min(255)];
         let expiration = view.expiration.and_then(|e| e.parse::<u64>().ok());
         let mut flags = 0;
         if view.delivery_mode == Some(properties::PERSISTENT) {

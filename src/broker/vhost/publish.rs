@@ -116,7 +116,7 @@ impl VHost {
         };
         let Some(mut extra) = extra else {
             self.route(p.exchange, &key, headers, &mut ticket.routed)?;
-            return Ok(self.enqueue(p, None, ticket));
+            return Ok(self.enqueue(p, &view, None, ticket));
         };
         extra.keys.insert(0, key.into_owned());
         self.route_keys(p.exchange, &extra.keys, headers, &mut ticket.routed)?;
@@ -132,9 +132,9 @@ impl VHost {
                     *props = props.clone().with_headers(kept.into());
                 }
             });
-            return Ok(self.enqueue(p, Some(stripped), ticket));
+            return Ok(self.enqueue(p, &view, Some(stripped), ticket));
         }
-        Ok(self.enqueue(p, None, ticket))
+        Ok(self.enqueue(p, &view, None, ticket))
     }
 
     /// Topic permissions (RabbitMQ): on a topic exchange with a topic permission row for
@@ -159,6 +159,7 @@ impl VHost {
     fn enqueue(
         &self,
         p: &Publish<'_>,
+        view: &PropertiesView<'_>,
         properties: Option<Vec<u8>>,
         ticket: &mut ConfirmTicket,
     ) -> Published {
@@ -168,7 +169,8 @@ impl VHost {
             return Published::Unroutable { properties };
         }
         let props = properties.as_deref().unwrap_or(p.properties);
-        let message = Message::new(p.exchange, p.routing_key, props, p.body);
+        // Stripping BCC leaves the delivery mode, expiration and priority as they were.
+        let message = Message::with_view(p.exchange, p.routing_key, props, view, p.body);
         let mut rejected = false;
         for q in ticket.routed.queues.drain(..) {
             let (outcome, fx) = q.publish(message.clone());
