@@ -31,6 +31,14 @@ async fn declare_dedup(
     .await
 }
 
+/// The arguments of a cache of `size` keys with this persistence (`disk` or `memory`).
+fn cache_args(size: i32, persistence: &str) -> FieldTable {
+    args(&[
+        ("x-cache-size", AMQPValue::LongInt(size)),
+        ("x-cache-persistence", text(persistence)),
+    ])
+}
+
 async fn bind(ch: &Channel, queue: &str, exchange: &str, key: &str) {
     ch.queue_bind(
         queue.into(),
@@ -288,14 +296,8 @@ async fn a_disk_cache_survives_restarts_and_crashes_a_memory_cache_does_not() {
         ch.confirm_select(ConfirmSelectOptions::default())
             .await
             .unwrap();
-        let disk = args(&[
-            ("x-cache-size", AMQPValue::LongInt(1000)),
-            ("x-cache-persistence", text("disk")),
-        ]);
-        let memory = args(&[
-            ("x-cache-size", AMQPValue::LongInt(1000)),
-            ("x-cache-persistence", text("memory")),
-        ]);
+        let disk = cache_args(1000, "disk");
+        let memory = cache_args(1000, "memory");
         declare_dedup(&ch, "on-disk", true, disk).await.unwrap();
         declare_dedup(&ch, "in-memory", true, memory).await.unwrap();
         durable_queue(&ch, "kept").await;
@@ -660,10 +662,7 @@ async fn an_old_backlog_does_not_push_newer_keys_out_of_a_disk_cache_at_restart(
         ch.confirm_select(ConfirmSelectOptions::default())
             .await
             .unwrap();
-        let disk = args(&[
-            ("x-cache-size", AMQPValue::LongInt(2)),
-            ("x-cache-persistence", text("disk")),
-        ]);
+        let disk = cache_args(2, "disk");
         declare_dedup(&ch, "ids", true, disk).await.unwrap();
         durable_queue(&ch, "old").await;
         durable_queue(&ch, "new").await;
@@ -713,12 +712,7 @@ fn dedup_files(data_dir: &std::path::Path) -> usize {
 
 #[tokio::test]
 async fn disk_caches_leave_no_files_behind_their_exchange_or_vhost() {
-    let disk = || {
-        args(&[
-            ("x-cache-size", AMQPValue::LongInt(10)),
-            ("x-cache-persistence", text("disk")),
-        ])
-    };
+    let disk = || cache_args(10, "disk");
     // A transient exchange's keys go with it at the next start.
     let mut w = WarrenProcess::start_fresh().await;
     {

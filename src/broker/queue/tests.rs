@@ -10,6 +10,11 @@ use crate::protocol::{AMQPValue, ShortString};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
 fn queue_with(args: &[(&str, AMQPValue)]) -> Arc<Queue> {
+    queue_spooling_to(args, None)
+}
+
+/// A queue that pages out to `spool` (None: never).
+fn queue_spooling_to(args: &[(&str, AMQPValue)], spool: Option<std::path::PathBuf>) -> Arc<Queue> {
     let mut arguments = FieldTable::default();
     for (k, v) in args {
         arguments.insert(ShortString::from(*k), v.clone());
@@ -21,7 +26,7 @@ fn queue_with(args: &[(&str, AMQPValue)]) -> Arc<Queue> {
         auto_delete: false,
         arguments,
     };
-    Queue::new(spec, "/".into(), None, None, None)
+    Queue::new(spec, "/".into(), None, spool, None)
 }
 
 fn long(v: i64) -> AMQPValue {
@@ -443,16 +448,10 @@ fn a_message_put_back_before_its_time_gets_a_timer_when_none_runs() {
 fn keys_of_paged_out_messages_that_could_not_be_read_back_are_forgotten() {
     let dir = std::env::temp_dir().join(format!("warren-spool-loss-{}", std::process::id()));
     let _ = std::fs::create_dir_all(&dir);
-    let mut arguments = FieldTable::default();
-    arguments.insert("x-message-deduplication".into(), AMQPValue::Boolean(true));
-    let spec = QueueSpec {
-        name: "q".into(),
-        durable: false,
-        exclusive_owner: None,
-        auto_delete: false,
-        arguments,
-    };
-    let q = Queue::new(spec, "/".into(), None, Some(dir.join("q")), None);
+    let q = queue_spooling_to(
+        &[("x-message-deduplication", AMQPValue::Boolean(true))],
+        Some(dir.join("q")),
+    );
     let keyed = |i: usize| {
         let props = rewrite(&[], |p| {
             let mut h = FieldTable::default();
