@@ -137,6 +137,9 @@ impl Spool {
                     take(payload, &mut decode, &mut self.counted, out)?;
                     self.ahead_at += used;
                     self.read_at += used as u64;
+                    // Counted off one by one: if a later record fails, `len()` is what is
+                    // left, not what was already handed out.
+                    self.count -= 1;
                     taken += 1;
                 }
                 // What is buffered is taken; one more chunk only when it held nothing, so a
@@ -147,7 +150,6 @@ impl Spool {
                 Framed::Damaged => return Err(io::Error::other("damaged spool record")),
             }
         }
-        self.count -= taken;
         if self.count == 0 {
             self.reset();
         }
