@@ -351,7 +351,8 @@ struct Connection {
     registered: Registered,
     peer: SocketAddr,
     n: Negotiated,
-    channels: crate::FastMap<u16, Channel>,
+    /// Boxed: a map of a few channels reserves room for several, and a channel is large.
+    channels: crate::FastMap<u16, Box<Channel>>,
     /// Given to queues as each consumer's sink.
     sink: UnboundedSender<Outbound>,
     out: Output,
@@ -544,11 +545,14 @@ impl Connection {
         // (spec 4.2.2: the peer that sent close closes the socket), so clients that wait for
         // EOF are not kept waiting.
         if !eof && self.linger {
-            let mut scratch = [0u8; 4096];
+            // What arrives is read into the input buffer and thrown away (a buffer on the
+            // stack would make every connection's future that much larger).
             let _ = tokio::time::timeout(CLOSE_LINGER, async {
-                while let Ok(n) = reader.read(&mut scratch).await {
-                    if n == 0 {
-                        break;
+                loop {
+                    inbuf.clear();
+                    match reader.read_buf(&mut inbuf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => {}
                     }
                 }
             })
@@ -840,7 +844,7 @@ impl Connection {
                 .usage
                 .open_channel()
                 .map_err(|e| e.with_method(CHANNEL_OPEN))?;
-            let channel = Channel::new(ch);
+            let channel = Box::new(Channel::new(ch));
             self.registered.channel_opened(ch, channel.stats.clone());
             self.channels.insert(ch, channel);
             put_method(
@@ -897,7 +901,7 @@ impl Connection {
             AMQPClass::Channel(channel::AMQPMethod::Close(close)),
         );
         // Until close-ok arrives, frames on this channel are discarded: a closing placeholder.
-        self.channels.insert(ch, Channel::closing(ch));
+        self.channels.insert(ch, Box::new(Channel::closing(ch)));
     }
 
     fn handle_outbound(&mut self, ev: Outbound) {

@@ -175,10 +175,12 @@ async fn accept_loop(
         tokio::spawn(async move {
             match tls {
                 None => connection::serve_tcp(stream, peer, config, broker, slots, stop).await,
+                // Boxed: the TLS session makes its future larger, and the plain
+                // connections' tasks need not make room for it.
                 Some((acceptor, login_from)) => {
-                    connection::serve_tls(
+                    Box::pin(connection::serve_tls(
                         stream, peer, acceptor, login_from, config, broker, slots, stop,
-                    )
+                    ))
                     .await
                 }
             }

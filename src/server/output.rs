@@ -9,6 +9,7 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use std::collections::VecDeque;
 use std::io::IoSlice;
 use std::ops::{Deref, DerefMut};
+use std::pin::Pin;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 /// Bodies (or body frames) at least this large are written from the message itself; smaller
@@ -155,22 +156,26 @@ impl Output {
     }
 
     /// One write of as much as the socket takes: a plain write when nothing is queued by
-    /// reference, else a vectored write of the queued pieces and the buffer.
+    /// reference, else a vectored write of the queued pieces and the buffer. The slices are
+    /// built on the stack at each poll, so they take no room in the connection's future.
     pub async fn write_to<W: AsyncWrite + Unpin>(&self, w: &mut W) -> std::io::Result<usize> {
         if self.queued.is_empty() {
             return w.write(&self.buf).await;
         }
-        let mut slices = [IoSlice::new(&[]); MAX_SLICES];
-        let mut n = 0;
-        for piece in self.queued.iter().take(MAX_SLICES - 1) {
-            slices[n] = IoSlice::new(piece.as_slice());
-            n += 1;
-        }
-        if n < MAX_SLICES && self.queued.len() < MAX_SLICES && !self.buf.is_empty() {
-            slices[n] = IoSlice::new(&self.buf);
-            n += 1;
-        }
-        w.write_vectored(&slices[..n]).await
+        std::future::poll_fn(|cx| {
+            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+            let mut n = 0;
+            for piece in self.queued.iter().take(MAX_SLICES - 1) {
+                slices[n] = IoSlice::new(piece.as_slice());
+                n += 1;
+            }
+            if n < MAX_SLICES && self.queued.len() < MAX_SLICES && !self.buf.is_empty() {
+                slices[n] = IoSlice::new(&self.buf);
+                n += 1;
+            }
+            Pin::new(&mut *w).poll_write_vectored(cx, &slices[..n])
+        })
+        .await
     }
 
     /// Writes everything (used once, when the connection ends).
