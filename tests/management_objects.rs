@@ -780,3 +780,165 @@ async fn a_classic_queue_is_the_same_with_or_without_x_queue_type() {
         (json!(2), json!(5))
     );
 }
+
+/// Publishes `n` messages to `exchange` with `key` and waits for their confirms.
+async fn publish_confirmed(ch: &lapin::Channel, exchange: &str, key: &str, n: usize) {
+    for _ in 0..n {
+        ch.basic_publish(
+            exchange.into(),
+            key.into(),
+            BasicPublishOptions::default(),
+            b"m",
+            BasicProperties::default(),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn exchanges_and_channels_count_their_publishes_and_show_rates() {
+    let b = start_with(|c| c.collect_statistics_interval = 100).await;
+    let api = management(&b).await;
+    let (_c, ch) = b.channel().await;
+    for q in ["fan-a", "fan-b"] {
+        declare(&ch, q).await;
+    }
+    for x in ["fan", "nowhere"] {
+        ch.exchange_declare(
+            x.into(),
+            lapin::ExchangeKind::Fanout,
+            ExchangeDeclareOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    }
+    for q in ["fan-a", "fan-b"] {
+        ch.queue_bind(
+            q.into(),
+            "fan".into(),
+            "".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    }
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    publish_confirmed(&ch, "fan", "", 50).await;
+    publish_confirmed(&ch, "", "fan-a", 3).await;
+    publish_confirmed(&ch, "nowhere", "", 2).await;
+
+    // publish_in counts what was published to the exchange, publish_out each queue it
+    // reached (RabbitMQ's exchange message_stats).
+    let fan = get_json(api, "/api/exchanges/%2F/fan").await;
+    assert_eq!(fan["message_stats"]["publish_in"], 50, "{fan}");
+    assert_eq!(fan["message_stats"]["publish_out"], 100, "{fan}");
+    let default = get_json(api, "/api/exchanges/%2F/amq.default").await;
+    assert_eq!(default["message_stats"]["publish_in"], 3, "{default}");
+    assert_eq!(default["message_stats"]["publish_out"], 3, "{default}");
+    let nowhere = get_json(api, "/api/exchanges/%2F/nowhere").await;
+    assert_eq!(nowhere["message_stats"]["publish_in"], 2, "{nowhere}");
+    // Nothing routed: no publish_out at all (RabbitMQ 3.10).
+    assert!(
+        nowhere["message_stats"].get("publish_out").is_none(),
+        "{nowhere}"
+    );
+    // An exchange nothing was published to has no message_stats, as on RabbitMQ.
+    let untouched = get_json(api, "/api/exchanges/%2F/amq.topic").await;
+    assert!(untouched.get("message_stats").is_none(), "{untouched}");
+    let listed = get_json(
+        api,
+        "/api/exchanges/%2F?columns=name,message_stats.publish_in",
+    )
+    .await;
+    let listed_fan = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == "fan")
+        .cloned();
+    assert_eq!(
+        listed_fan,
+        Some(json!({"name": "fan", "message_stats": {"publish_in": 50}}))
+    );
+
+    // A steady publisher: the channel's and the exchange's rates rise above 0.
+    let publishing = tokio::spawn({
+        let ch = ch.clone();
+        async move {
+            loop {
+                let sent = ch
+                    .basic_publish(
+                        "fan".into(),
+                        "".into(),
+                        BasicPublishOptions::default(),
+                        b"y",
+                        BasicProperties::default(),
+                    )
+                    .await;
+                if sent.is_err() {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            }
+        }
+    });
+    let rising = eventually(|| async {
+        let channels = get_json(api, "/api/channels").await;
+        let fan = get_json(api, "/api/exchanges/%2F/fan").await;
+        let rate = |v: &Value| v.as_f64().unwrap_or(0.0);
+        rate(&channels[0]["message_stats"]["publish_details"]["rate"]) > 0.0
+            && rate(&fan["message_stats"]["publish_in_details"]["rate"]) > 0.0
+            && rate(&fan["message_stats"]["publish_out_details"]["rate"])
+                > rate(&fan["message_stats"]["publish_in_details"]["rate"])
+    })
+    .await;
+    assert!(
+        rising,
+        "{} {}",
+        get_json(api, "/api/channels").await,
+        get_json(api, "/api/exchanges/%2F/fan").await
+    );
+    publishing.abort();
+    let _ = publishing.await;
+
+    // The counts of a closed channel stay with the exchange.
+    let (_c2, ch2) = b.channel().await;
+    let before = get_json(api, "/api/exchanges/%2F/nowhere").await;
+    assert_eq!(before["message_stats"]["publish_in"], 2);
+    ch.close(200, "bye".into()).await.unwrap();
+    ch2.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    publish_confirmed(&ch2, "nowhere", "", 1).await;
+    let after = get_json(api, "/api/exchanges/%2F/nowhere").await;
+    assert_eq!(after["message_stats"]["publish_in"], 3, "{after}");
+
+    // The API's own publishes count too (RabbitMQ makes them through a channel).
+    let before = get_json(api, "/api/exchanges/%2F/fan").await;
+    let r = http(
+        api,
+        "POST",
+        "/api/exchanges/%2F/fan/publish",
+        GUEST,
+        Some(r#"{"properties": {}, "routing_key": "", "payload": "p", "payload_encoding": "string"}"#),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let after = get_json(api, "/api/exchanges/%2F/fan").await;
+    let count = |x: &Value, field: &str| x["message_stats"][field].as_u64().unwrap();
+    assert_eq!(
+        count(&after, "publish_in"),
+        count(&before, "publish_in") + 1
+    );
+    assert_eq!(
+        count(&after, "publish_out"),
+        count(&before, "publish_out") + 2
+    );
+}

@@ -3,7 +3,7 @@
 //! and keeps, per object, the last totals and the rate since the sample before. Reading a
 //! rate is a lookup; the message path never sees any of this.
 
-use super::stats::{MessageRates, MessageTotals};
+use super::stats::{ExchangeTotals, MessageRates, MessageTotals};
 use super::Broker;
 use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
@@ -46,6 +46,17 @@ pub struct Point {
 }
 
 type QueueKey = (Arc<str>, Arc<str>);
+/// A vhost and an exchange ("" for the default exchange).
+type ExchangeKey = (Arc<str>, Box<str>);
+/// A connection id and a channel number.
+type ChannelKey = (u64, u16);
+
+/// The last sample of one exchange: its totals and (publish_in, publish_out) per second.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SampledExchange {
+    pub totals: ExchangeTotals,
+    pub rates: (f64, f64),
+}
 
 #[derive(Debug, Default)]
 struct Samples {
@@ -53,6 +64,8 @@ struct Samples {
     overall: Sampled,
     vhosts: HashMap<String, Sampled>,
     queues: HashMap<QueueKey, Sampled>,
+    exchanges: HashMap<ExchangeKey, SampledExchange>,
+    channels: HashMap<ChannelKey, Sampled>,
     history: VecDeque<Point>,
 }
 
@@ -88,6 +101,27 @@ impl Rates {
             .unwrap_or_default()
     }
 
+    /// An exchange's publishes ("" for the default exchange).
+    pub fn exchange(&self, vhost: &str, name: &str) -> SampledExchange {
+        let key: ExchangeKey = (vhost.into(), name.into());
+        self.samples
+            .lock()
+            .exchanges
+            .get(&key)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// One channel (connection id, channel number).
+    pub fn channel(&self, connection: u64, number: u16) -> Sampled {
+        self.samples
+            .lock()
+            .channels
+            .get(&(connection, number))
+            .copied()
+            .unwrap_or_default()
+    }
+
     /// The overview's history, oldest first.
     pub fn history(&self) -> Vec<Point> {
         self.samples.lock().history.iter().copied().collect()
@@ -99,6 +133,7 @@ impl Rates {
         // Only queues that have seen traffic: a queue never used has no entry (its baseline
         // is zero), so idle queues cost the sampler nothing.
         let mut queues = Vec::new();
+        let mut exchanges = Vec::new();
         let mut vhost_totals: HashMap<String, MessageTotals> = HashMap::new();
         let mut depth = Depth::default();
         for v in broker.vhosts() {
@@ -117,6 +152,18 @@ impl Rates {
                 &from_queues,
             );
             vhost_totals.insert(v.name.to_string(), in_vhost);
+            for (name, t) in broker.registry().exchange_totals(&v.name) {
+                exchanges.push(((v.name.clone(), name), t));
+            }
+        }
+        let mut channels = Vec::new();
+        for c in broker.registry().connections() {
+            for (number, ch) in c.channels() {
+                let t = ch.totals();
+                if t != MessageTotals::default() {
+                    channels.push(((c.id, number), t));
+                }
+            }
         }
         let mut overall = MessageTotals::default();
         for t in vhost_totals.values() {
@@ -145,6 +192,27 @@ impl Rates {
                 let before = old_queues.get(&key).copied().unwrap_or_default();
                 let next = before.next(t, secs);
                 (key, next)
+            })
+            .collect();
+        let old_exchanges = std::mem::take(&mut s.exchanges);
+        s.exchanges = exchanges
+            .into_iter()
+            .map(|(key, totals)| {
+                let before = old_exchanges
+                    .get(&key)
+                    .map(|e| e.totals)
+                    .unwrap_or_default();
+                let rates = totals.rates_since(&before, secs);
+                (key, SampledExchange { totals, rates })
+            })
+            .collect();
+        // Like queues, a channel without an entry counted nothing at the last sample.
+        let old_channels = std::mem::take(&mut s.channels);
+        s.channels = channels
+            .into_iter()
+            .map(|(key, t)| {
+                let before = old_channels.get(&key).copied().unwrap_or_default();
+                (key, before.next(t, secs))
             })
             .collect();
         let rates = s.overall.rates;

@@ -4,7 +4,7 @@
 //! each connection's `ConnectionInfo` and each channel's `ChannelStats`, written by the
 //! connection's own task.
 
-use super::stats::{ChannelStats, Counter, MessageTotals};
+use super::stats::{ChannelStats, Counter, ExchangeTotals, MessageTotals};
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -89,12 +89,19 @@ pub struct Churn {
     pub channels_closed: AtomicU64,
 }
 
+/// What the channels of one vhost that are gone had counted.
+#[derive(Debug, Default)]
+struct ClosedTotals {
+    messages: MessageTotals,
+    exchanges: HashMap<Box<str>, ExchangeTotals>,
+}
+
 /// The broker's list of open connections.
 #[derive(Debug, Default)]
 pub struct Registry {
     connections: Mutex<BTreeMap<u64, Arc<ConnectionInfo>>>,
     /// Message counts of channels that are gone, per vhost, so totals never go back.
-    closed_channels: Mutex<HashMap<String, MessageTotals>>,
+    closed_channels: Mutex<HashMap<String, ClosedTotals>>,
     pub churn: Churn,
 }
 
@@ -158,7 +165,7 @@ impl Registry {
         let mut t = MessageTotals::default();
         for (v, closed) in self.closed_channels.lock().iter() {
             if vhost.is_none_or(|name| name == v) {
-                t += *closed;
+                t += closed.messages;
             }
         }
         for c in self.connections() {
@@ -171,17 +178,54 @@ impl Registry {
         t
     }
 
+    /// Publishes per exchange of `vhost`, by every channel open or gone.
+    pub fn exchange_totals(&self, vhost: &str) -> HashMap<Box<str>, ExchangeTotals> {
+        let mut t = self
+            .closed_channels
+            .lock()
+            .get(vhost)
+            .map(|c| c.exchanges.clone())
+            .unwrap_or_default();
+        for c in self.connections() {
+            if c.details.vhost == vhost {
+                for (_, ch) in c.channels() {
+                    for (name, counts) in ch.exchange_totals() {
+                        *t.entry(name).or_default() += counts;
+                    }
+                }
+            }
+        }
+        t
+    }
+
+    /// A publish made without a channel (the management API's): counted for its exchange.
+    pub fn count_publish_without_channel(&self, vhost: &str, exchange: &str, queues: u32) {
+        let mut all = self.closed_channels.lock();
+        let counts = all
+            .entry(vhost.to_string())
+            .or_default()
+            .exchanges
+            .entry(exchange.into())
+            .or_default();
+        counts.publish_in += 1;
+        counts.publish_out += queues as u64;
+    }
+
     /// Forgets a deleted vhost's totals.
     pub fn forget_vhost(&self, vhost: &str) {
         self.closed_channels.lock().remove(vhost);
     }
 
     fn channel_gone(&self, vhost: &str, stats: &ChannelStats) {
-        *self
-            .closed_channels
-            .lock()
-            .entry(vhost.to_string())
-            .or_default() += stats.totals();
+        let by_exchange = stats.exchange_totals();
+        {
+            let mut all = self.closed_channels.lock();
+            let closed = all.entry(vhost.to_string()).or_default();
+            closed.messages += stats.totals();
+            for (name, counts) in by_exchange {
+                *closed.exchanges.entry(name).or_default() += counts;
+            }
+        }
         self.churn.channels_closed.fetch_add(1, Ordering::Relaxed);
     }
 }

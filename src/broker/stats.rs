@@ -8,6 +8,7 @@
 //! connections) once per ack batch.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// A counter with one writer at a time (the owner of a lock, or one task): an increment is a
 /// plain load and store, no locked instruction. Readers on other threads see a recent value.
@@ -106,9 +107,32 @@ pub struct ChannelStats {
     /// 1 once confirm.select / tx.select was seen.
     pub confirm_mode: Counter,
     pub transactional: Counter,
+    /// Publishes per exchange (RabbitMQ's channel_exchange_stats). The channel keeps the
+    /// entry of the exchange it publishes to, so the lock is taken when it changes exchange.
+    exchanges: parking_lot::Mutex<Vec<(Box<str>, Arc<ExchangeCounters>)>>,
 }
 
 impl ChannelStats {
+    /// This channel's counters for publishes to `exchange`.
+    pub fn exchange_counters(&self, exchange: &str) -> Arc<ExchangeCounters> {
+        let mut all = self.exchanges.lock();
+        if let Some((_, c)) = all.iter().find(|(name, _)| &**name == exchange) {
+            return c.clone();
+        }
+        let c = Arc::new(ExchangeCounters::default());
+        all.push((exchange.into(), c.clone()));
+        c
+    }
+
+    /// Publishes per exchange so far.
+    pub fn exchange_totals(&self) -> Vec<(Box<str>, ExchangeTotals)> {
+        self.exchanges
+            .lock()
+            .iter()
+            .map(|(name, c)| (name.clone(), c.totals()))
+            .collect()
+    }
+
     pub fn totals(&self) -> MessageTotals {
         MessageTotals {
             publish: self.publish.get(),
@@ -124,6 +148,58 @@ impl ChannelStats {
             redeliver: self.redeliver.get(),
             ack: self.ack.get(),
         }
+    }
+}
+
+/// One channel's publishes through one exchange, written by its connection task only.
+#[derive(Debug, Default)]
+pub struct ExchangeCounters {
+    /// Messages published to the exchange.
+    pub publish_in: Counter,
+    /// Messages it routed, once per queue reached (RabbitMQ's publish_out).
+    pub publish_out: Counter,
+}
+
+impl ExchangeCounters {
+    /// One publish that reached `queues` queues.
+    #[inline]
+    pub fn add(&self, queues: u32) {
+        self.publish_in.add(1);
+        self.publish_out.add(queues as u64);
+    }
+
+    pub fn totals(&self) -> ExchangeTotals {
+        ExchangeTotals {
+            publish_in: self.publish_in.get(),
+            publish_out: self.publish_out.get(),
+        }
+    }
+}
+
+/// An exchange's message counts (its message_stats in the management API).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExchangeTotals {
+    pub publish_in: u64,
+    pub publish_out: u64,
+}
+
+impl std::ops::AddAssign for ExchangeTotals {
+    fn add_assign(&mut self, o: ExchangeTotals) {
+        self.publish_in += o.publish_in;
+        self.publish_out += o.publish_out;
+    }
+}
+
+impl ExchangeTotals {
+    /// Per-second rates (publish_in, publish_out) between two snapshots `secs` apart.
+    pub fn rates_since(&self, earlier: &ExchangeTotals, secs: f64) -> (f64, f64) {
+        if secs <= 0.0 {
+            return (0.0, 0.0);
+        }
+        (
+            self.publish_in.saturating_sub(earlier.publish_in) as f64 / secs,
+            self.publish_out.saturating_sub(earlier.publish_out) as f64 / secs,
+        )
     }
 }
 

@@ -102,13 +102,14 @@ pub async fn close(
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn channels_of(conns: &[Arc<ConnectionInfo>]) -> Vec<Value> {
+fn channels_of(api: &Api, conns: &[Arc<ConnectionInfo>]) -> Vec<Value> {
+    let rates = api.broker.rates();
     conns
         .iter()
         .flat_map(|c| {
             c.channels()
                 .into_iter()
-                .map(|(n, s)| objects::channel(c, n, &s))
+                .map(|(n, s)| objects::channel(c, n, &s, &rates.channel(c.id, n).rates))
                 .collect::<Vec<_>>()
         })
         .collect()
@@ -121,7 +122,10 @@ pub async fn list_channels(
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<Value>> {
     let user = auth::user(&api, &headers, peer, Need::Management)?;
-    Ok(Json(answer(channels_of(&visible(&api, &user, None)), &q)?))
+    Ok(Json(answer(
+        channels_of(&api, &visible(&api, &user, None)),
+        &q,
+    )?))
 }
 
 pub async fn list_vhost_channels(
@@ -133,7 +137,7 @@ pub async fn list_vhost_channels(
 ) -> ApiResult<Json<Value>> {
     let (user, _) = visible_vhosts(&api, &headers, peer, Some(&vhost))?;
     Ok(Json(answer(
-        channels_of(&visible(&api, &user, Some(&vhost))),
+        channels_of(&api, &visible(&api, &user, Some(&vhost))),
         &q,
     )?))
 }
@@ -146,7 +150,7 @@ pub async fn connection_channels(
 ) -> ApiResult<Json<Value>> {
     let user = auth::user(&api, &headers, peer, Need::Management)?;
     let c = find(&api, &user, &name)?;
-    Ok(Json(Value::Array(channels_of(&[c]))))
+    Ok(Json(Value::Array(channels_of(&api, &[c]))))
 }
 
 /// GET channels/{name}: one channel, named `"<connection> (<number>)"`.
@@ -157,7 +161,7 @@ pub async fn show_channel(
     Path(name): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let user = auth::user(&api, &headers, peer, Need::Management)?;
-    channels_of(&visible(&api, &user, None))
+    channels_of(&api, &visible(&api, &user, None))
         .into_iter()
         .find(|c| c.get("name").and_then(Value::as_str) == Some(name.as_str()))
         .map(Json)

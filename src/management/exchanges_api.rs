@@ -9,6 +9,7 @@ use super::scope::{self, exchange_name, recorded, visible_vhosts, Scope};
 use super::Api;
 use crate::broker::access::{Kind, Resource};
 use crate::broker::exchange::Dest;
+use crate::broker::stats::ExchangeTotals;
 use crate::broker::vhost::{ConfirmTicket, ExchangeDeclare, Publish, Published, VHost};
 use crate::protocol::json::{json_to_table, properties_from_json, table_to_json};
 use axum::extract::{ConnectInfo, Path, Query, State};
@@ -23,14 +24,30 @@ use std::sync::Arc;
 
 type Peer = ConnectInfo<SocketAddr>;
 
-fn exchanges_of(v: &VHost) -> Vec<Value> {
-    let mut items = vec![objects::default_exchange(&v.name)];
+fn exchanges_of(api: &Api, v: &VHost) -> Vec<Value> {
+    let totals = api.broker.registry().exchange_totals(&v.name);
+    let stats = |name: &str| exchange_stats(api, &v.name, name, totals.get(name).copied());
+    let mut items = vec![objects::default_exchange(&v.name, stats(""))];
     items.extend(
         v.exchange_list()
             .iter()
-            .map(|x| objects::exchange(&v.name, x)),
+            .map(|x| objects::exchange(&v.name, x, stats(&x.spec.name))),
     );
     items
+}
+
+/// An exchange's counts now with its last sampled rates; none before its first publish.
+fn exchange_stats(
+    api: &Api,
+    vhost: &str,
+    name: &str,
+    totals: Option<ExchangeTotals>,
+) -> Option<objects::ExchangeStats> {
+    let totals = totals?;
+    Some(objects::ExchangeStats {
+        totals,
+        rates: api.broker.rates().exchange(vhost, name).rates,
+    })
 }
 
 pub async fn list_all(
@@ -40,7 +57,7 @@ pub async fn list_all(
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<Value>> {
     let (_, vhosts) = visible_vhosts(&api, &headers, peer, None)?;
-    let items = vhosts.iter().flat_map(|v| exchanges_of(v)).collect();
+    let items = vhosts.iter().flat_map(|v| exchanges_of(&api, v)).collect();
     Ok(Json(answer(items, &q)?))
 }
 
@@ -52,7 +69,7 @@ pub async fn list_in_vhost(
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<Value>> {
     let (_, vhosts) = visible_vhosts(&api, &headers, peer, Some(&vhost))?;
-    let items = vhosts.iter().flat_map(|v| exchanges_of(v)).collect();
+    let items = vhosts.iter().flat_map(|v| exchanges_of(&api, v)).collect();
     Ok(Json(answer(items, &q)?))
 }
 
@@ -64,11 +81,18 @@ pub async fn show(
 ) -> ApiResult<Json<Value>> {
     let s = scope::vhost(&api, &headers, peer, &vhost)?;
     let name = exchange_name(&name);
+    let totals = api
+        .broker
+        .registry()
+        .exchange_totals(&vhost)
+        .get(name)
+        .copied();
+    let stats = exchange_stats(&api, &vhost, name, totals);
     if name.is_empty() {
-        return Ok(Json(objects::default_exchange(&vhost)));
+        return Ok(Json(objects::default_exchange(&vhost, stats)));
     }
     let x = s.vhost.exchange(name).map_err(|_| ApiError::not_found())?;
-    Ok(Json(objects::exchange(&vhost, &x)))
+    Ok(Json(objects::exchange(&vhost, &x, stats)))
 }
 
 /// PUT exchanges/{vhost}/{name}: `{type, durable, auto_delete, internal, arguments}`.
@@ -226,6 +250,14 @@ pub async fn publish(
             }
         }
     }
+    // RabbitMQ publishes through a channel of its own: the exchange counts it.
+    let reached = match published {
+        Published::Enqueued { queues, .. } => queues,
+        Published::Unroutable { .. } | Published::Delayed => 0,
+    };
+    api.broker
+        .registry()
+        .count_publish_without_channel(&vhost, &name, reached);
     let routed = !matches!(published, Published::Unroutable { .. });
     Ok(Json(json!({ "routed": routed })))
 }

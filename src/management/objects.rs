@@ -7,7 +7,7 @@ use crate::broker::exchange::{Binding, Dest, Exchange};
 use crate::broker::queue::{ConsumerSummary, Queue};
 use crate::broker::rates::Sampled;
 use crate::broker::registry::ConnectionInfo;
-use crate::broker::stats::{ChannelStats, MessageRates, MessageTotals};
+use crate::broker::stats::{ChannelStats, ExchangeTotals, MessageRates, MessageTotals};
 use crate::protocol::json::table_to_json;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
@@ -129,8 +129,8 @@ pub fn queue(api: &Api, vhost: &str, q: &Arc<Queue>) -> Value {
 }
 
 /// An exchange (`""` is the default exchange, shown as RabbitMQ shows it).
-pub fn exchange(vhost: &str, x: &Exchange) -> Value {
-    json!({
+pub fn exchange(vhost: &str, x: &Exchange, stats: Option<ExchangeStats>) -> Value {
+    let mut v = json!({
         "name": &*x.spec.name,
         "vhost": vhost,
         "type": x.spec.type_name(),
@@ -140,12 +140,14 @@ pub fn exchange(vhost: &str, x: &Exchange) -> Value {
         "arguments": table_to_json(&x.spec.arguments),
         "user_who_performed_action": "rmq-internal",
         "policy": Value::Null,
-    })
+    });
+    add_exchange_stats(&mut v, stats);
+    v
 }
 
 /// The default exchange, which Warren routes without an object of its own.
-pub fn default_exchange(vhost: &str) -> Value {
-    json!({
+pub fn default_exchange(vhost: &str, stats: Option<ExchangeStats>) -> Value {
+    let mut v = json!({
         "name": "",
         "vhost": vhost,
         "type": "direct",
@@ -155,7 +157,31 @@ pub fn default_exchange(vhost: &str) -> Value {
         "arguments": {},
         "user_who_performed_action": "rmq-internal",
         "policy": Value::Null,
-    })
+    });
+    add_exchange_stats(&mut v, stats);
+    v
+}
+
+/// An exchange's publishes: totals now, rates as last sampled.
+#[derive(Debug, Clone, Copy)]
+pub struct ExchangeStats {
+    pub totals: ExchangeTotals,
+    pub rates: (f64, f64),
+}
+
+/// RabbitMQ shows `message_stats` on an exchange once something was published to it, and
+/// `publish_out` once something was routed (checked against Debian's 3.10.8).
+fn add_exchange_stats(v: &mut Value, stats: Option<ExchangeStats>) {
+    let Some(s) = stats else { return };
+    let mut m = json!({
+        "publish_in": s.totals.publish_in,
+        "publish_in_details": rate(s.rates.0),
+    });
+    if s.totals.publish_out > 0 {
+        m["publish_out"] = json!(s.totals.publish_out);
+        m["publish_out_details"] = rate(s.rates.1);
+    }
+    v["message_stats"] = m;
 }
 
 /// The key that names a binding in URLs (`…/q/{queue}/{props}`): `~` for an empty key
@@ -276,7 +302,7 @@ pub fn connection(c: &ConnectionInfo) -> Value {
 }
 
 /// One channel of connection `c`.
-pub fn channel(c: &ConnectionInfo, number: u16, s: &ChannelStats) -> Value {
+pub fn channel(c: &ConnectionInfo, number: u16, s: &ChannelStats, rates: &MessageRates) -> Value {
     let totals = s.totals();
     json!({
         "name": format!("{} ({number})", c.name),
@@ -301,7 +327,7 @@ pub fn channel(c: &ConnectionInfo, number: u16, s: &ChannelStats) -> Value {
         "reductions_details": rate(0.0),
         "garbage_collection": {},
         "idle_since": Value::Null,
-        "message_stats": message_stats(&totals, &MessageRates::default()),
+        "message_stats": message_stats(&totals, rates),
     })
 }
 

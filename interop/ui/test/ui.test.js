@@ -153,6 +153,12 @@ test("an exchange is declared from the exchanges page", { skip }, async () => {
   await page.waitForSelector("a >> text=ui-events");
   await shot("exchanges");
   assert.equal((await api("GET", "/exchanges/%2F/ui-events")).type, "topic");
+  // A message published to it shows on its page (RabbitMQ's publish_in).
+  await api("POST", "/exchanges/%2F/ui-events/publish", { properties: {}, routing_key: "none", payload: "x", payload_encoding: "string" });
+  await page.click("a >> text=ui-events");
+  await page.waitForSelector("#page[data-page=exchange]");
+  await page.waitForSelector("dd >> text=/^1( |$)/");
+  await shot("exchange");
   await api("DELETE", "/exchanges/%2F/ui-events");
 });
 

@@ -47,7 +47,8 @@ pub struct ConfirmTicket {
 pub enum Published {
     /// It reached at least one queue; `rejected` when a queue refused it (x-overflow
     /// reject-publish): the publisher's confirm is then a nack.
-    Enqueued { rejected: bool },
+    /// `queues`: how many it reached (an exchange's publish_out counts each).
+    Enqueued { rejected: bool, queues: u32 },
     /// No queue took it. A mandatory publish comes back with basic.return and these
     /// properties (as they would have been delivered: reply-to rewritten, BCC removed).
     Unroutable { properties: Option<Vec<u8>> },
@@ -172,6 +173,7 @@ impl VHost {
         // Stripping BCC leaves the delivery mode, expiration and priority as they were.
         let message = Message::with_view(p.exchange, p.routing_key, props, view, p.body);
         let mut rejected = false;
+        let queues = ticket.routed.queues.len() as u32;
         for q in ticket.routed.queues.drain(..) {
             let (outcome, fx) = q.publish(message.clone());
             self.carry_out(&q, fx);
@@ -188,7 +190,7 @@ impl VHost {
         } else {
             ticket.routed.settle_keys(&mut ticket.durable);
         }
-        Published::Enqueued { rejected }
+        Published::Enqueued { rejected, queues }
     }
 }
 

@@ -42,6 +42,11 @@ function bytes(n) {
   return `${n.toFixed(i ? 1 : 0)} ${units[i]}`;
 }
 const get = (o, path) => path.split(".").reduce((v, k) => (v == null ? undefined : v[k]), o);
+// "1,234 (5.0/s)": a count and, once sampled, its rate.
+const countAndRate = (o, path) => {
+  const r = get(o, path + "_details.rate");
+  return num(get(o, path) || 0) + (r === undefined ? "" : ` (${rate(r)})`);
+};
 
 async function api(method, path, body, headers = {}) {
   const r = await fetch("/api" + path, {
@@ -328,7 +333,9 @@ pages.exchanges = async () => {
   vhostOptions("/").then((opts) => $("select[name=vhost]", addForm).append(...opts));
   const link = (x) => h("a", { href: `#/exchanges/${enc(x.vhost)}/${enc(x.name || "amq.default")}` }, x.name || "(AMQP default)");
   return [h("h1", {}, "Exchanges"),
-    table([["Virtual host", (x) => x.vhost], ["Name", link], ["Type", (x) => x.type], ["Durable", (x) => String(x.durable)], ["Arguments", (x) => JSON.stringify(x.arguments)]], list),
+    table([["Virtual host", (x) => x.vhost], ["Name", link], ["Type", (x) => x.type], ["Durable", (x) => String(x.durable)], ["Arguments", (x) => JSON.stringify(x.arguments)],
+      ["Message rate in", (x) => rate(get(x, "message_stats.publish_in_details.rate")), { num: true }],
+      ["Message rate out", (x) => rate(get(x, "message_stats.publish_out_details.rate")), { num: true }]], list),
     h("p"), h("div", { class: "card" }, h("h2", {}, "Add an exchange"), addForm)];
 };
 
@@ -337,7 +344,9 @@ pages.exchange = async (vhost, name) => {
   const real = name !== "amq.default";
   const bindings = real ? await api("GET", `/exchanges/${enc(vhost)}/${enc(name)}/bindings/source`) : [];
   return [h("h1", {}, `Exchange ${x.name || "(AMQP default)"}`, h("span", { class: "muted" }, ` in ${vhost}`)),
-    h("div", { class: "card" }, h("dl", { class: "kv" }, h("dt", {}, "Type"), h("dd", {}, x.type), h("dt", {}, "Durable"), h("dd", {}, String(x.durable)), h("dt", {}, "Arguments"), h("dd", {}, JSON.stringify(x.arguments)))),
+    h("div", { class: "card" }, h("dl", { class: "kv" }, h("dt", {}, "Type"), h("dd", {}, x.type), h("dt", {}, "Durable"), h("dd", {}, String(x.durable)), h("dt", {}, "Arguments"), h("dd", {}, JSON.stringify(x.arguments)),
+      h("dt", {}, "Published in"), h("dd", {}, countAndRate(x, "message_stats.publish_in")),
+      h("dt", {}, "Routed out"), h("dd", {}, countAndRate(x, "message_stats.publish_out")))),
     h("div", { class: "card" }, h("h2", {}, "Bindings from this exchange"), table([["To", (b) => `${b.destination_type} ${b.destination}`], ["Routing key", (b) => b.routing_key], ["Arguments", (b) => JSON.stringify(b.arguments)]], bindings)),
     h("div", { class: "card" }, h("h2", {}, "Publish message"), publishForm(vhost, x.name, "")),
     real && !x.name.startsWith("amq.") ? h("div", { class: "card" }, h("button", { class: "danger", onclick: () => confirm(`Delete exchange ${name}?`) &&

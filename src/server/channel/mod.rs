@@ -127,9 +127,8 @@ pub struct Channel {
     confirm_ticket: ConfirmTicket,
     /// The last publish's name buffer, reused by the next one.
     spare_target: Option<publish::PublishTarget>,
-    /// The exchange this channel last had write permission on, and the access generation
-    /// the check was made at.
-    publish_permitted: Option<(Box<str>, u64)>,
+    /// The exchange this channel last published to: its write permission and counters.
+    publishing_to: Option<publish::PublishingTo>,
     /// We sent channel.close and wait for close-ok; everything else is discarded.
     closing: bool,
     /// The direct reply-to pseudo-queue of this channel's reply consumer.
@@ -155,7 +154,7 @@ impl Channel {
             tx: None,
             confirm_ticket: ConfirmTicket::default(),
             spare_target: None,
-            publish_permitted: None,
+            publishing_to: None,
             closing: false,
             reply_queue: None,
             last_declared_queue: None,

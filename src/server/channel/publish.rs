@@ -7,6 +7,7 @@
 
 use super::{Channel, Ctx, Signal};
 use crate::broker::access::{Kind, Resource};
+use crate::broker::stats::ExchangeCounters;
 use crate::broker::vhost::{self, Published};
 use crate::error::{code, AmqpError, AmqpResult};
 use crate::protocol::cold::erlang_binary;
@@ -14,6 +15,7 @@ use crate::protocol::encode::{put_content, put_return};
 use crate::protocol::fast::{parse_content_header, Publish, CLASS_BASIC};
 use crate::protocol::methods::BASIC_PUBLISH;
 use bytes::{Bytes, BytesMut};
+use std::sync::Arc;
 
 /// Most memory reserved up front for a multi-frame body; beyond it the buffer grows as data
 /// actually arrives.
@@ -30,6 +32,15 @@ pub enum Assembly {
         body: BytesMut,
         size: u64,
     },
+}
+
+/// The exchange a channel publishes to: when its write permission was checked (the access
+/// generation) and the channel's counters for it.
+#[derive(Debug)]
+pub struct PublishingTo {
+    name: Box<str>,
+    permitted_at: u64,
+    counters: Arc<ExchangeCounters>,
 }
 
 /// The publish method's arguments and the raw properties of its content header, owned while
@@ -253,8 +264,8 @@ impl Channel {
     #[inline]
     fn may_publish_to(&mut self, ctx: &Ctx<'_>, exchange: &str) -> bool {
         let generation = ctx.grant.generation();
-        if let Some((name, checked_at)) = &self.publish_permitted {
-            if *checked_at == generation && same_name(name, exchange) {
+        if let Some(to) = &self.publishing_to {
+            if to.permitted_at == generation && same_name(&to.name, exchange) {
                 return true;
             }
         }
@@ -265,8 +276,27 @@ impl Channel {
         {
             return false;
         }
-        self.publish_permitted = Some((exchange.into(), generation));
+        match &mut self.publishing_to {
+            Some(to) if same_name(&to.name, exchange) => to.permitted_at = generation,
+            _ => {
+                self.publishing_to = Some(PublishingTo {
+                    name: exchange.into(),
+                    permitted_at: generation,
+                    counters: self.stats.exchange_counters(exchange),
+                })
+            }
+        }
         true
+    }
+
+    /// Counts a publish to `exchange` that reached `queues` queues.
+    #[inline]
+    fn count_exchange_publish(&self, exchange: &str, queues: u32) {
+        match &self.publishing_to {
+            Some(to) if same_name(&to.name, exchange) => to.counters.add(queues),
+            // A committed transaction's publishes to other exchanges.
+            _ => self.stats.exchange_counters(exchange).add(queues),
+        }
     }
 
     /// Inside a transaction the message waits for tx.commit; the exchange must exist now
@@ -338,6 +368,11 @@ impl Channel {
             Published::Unroutable { .. } => self.stats.unroutable_dropped.add(1),
             _ => self.stats.routed.add(1),
         }
+        let reached = match &published {
+            Published::Enqueued { queues, .. } => *queues,
+            Published::Unroutable { .. } | Published::Delayed => 0,
+        };
+        self.count_exchange_publish(exchange, reached);
         match published {
             Published::Unroutable { properties } if mandatory => {
                 put_return(
@@ -351,7 +386,7 @@ impl Channel {
                 let props = properties.as_deref().unwrap_or(props);
                 put_content(ctx.out, self.id, props, body, ctx.frame_max);
             }
-            Published::Enqueued { rejected: true } => {
+            Published::Enqueued { rejected: true, .. } => {
                 if let Some(c) = &mut self.confirms {
                     // x-overflow reject-publish: the publisher learns through basic.nack.
                     c.nacks.push_back(seq);
