@@ -799,7 +799,7 @@ async fn publish_confirmed(ch: &lapin::Channel, exchange: &str, key: &str, n: us
 }
 
 #[tokio::test]
-async fn exchanges_and_channels_count_their_publishes_and_show_rates() {
+async fn exchanges_channels_and_connections_count_their_traffic_and_show_rates() {
     let b = start_with(|c| c.collect_statistics_interval = 100).await;
     let api = management(&b).await;
     let (_c, ch) = b.channel().await;
@@ -891,9 +891,11 @@ async fn exchanges_and_channels_count_their_publishes_and_show_rates() {
     });
     let rising = eventually(|| async {
         let channels = get_json(api, "/api/channels").await;
+        let connections = get_json(api, "/api/connections").await;
         let fan = get_json(api, "/api/exchanges/%2F/fan").await;
         let rate = |v: &Value| v.as_f64().unwrap_or(0.0);
         rate(&channels[0]["message_stats"]["publish_details"]["rate"]) > 0.0
+            && rate(&connections[0]["recv_oct_details"]["rate"]) > 0.0
             && rate(&fan["message_stats"]["publish_in_details"]["rate"]) > 0.0
             && rate(&fan["message_stats"]["publish_out_details"]["rate"])
                 > rate(&fan["message_stats"]["publish_in_details"]["rate"])
@@ -941,4 +943,20 @@ async fn exchanges_and_channels_count_their_publishes_and_show_rates() {
         count(&after, "publish_out"),
         count(&before, "publish_out") + 2
     );
+}
+
+#[tokio::test]
+async fn a_connections_byte_counts_include_its_handshake() {
+    let b = start().await;
+    let api = management(&b).await;
+    // Open, with no channel: everything it sent and received so far was the handshake.
+    let _conn = b.connect().await;
+    let listed = get_json(api, "/api/connections").await;
+    let c = &listed[0];
+    // The protocol header, start-ok (with lapin's client properties), tune-ok and open.
+    assert!(c["recv_oct"].as_u64().unwrap() > 100, "{c}");
+    assert!(c["recv_cnt"].as_u64().unwrap() >= 1, "{c}");
+    // connection.start (with the server properties), tune and open-ok.
+    assert!(c["send_oct"].as_u64().unwrap() > 300, "{c}");
+    assert!(c["send_cnt"].as_u64().unwrap() >= 3, "{c}");
 }

@@ -51,6 +51,16 @@ type ExchangeKey = (Arc<str>, Box<str>);
 /// A connection id and a channel number.
 type ChannelKey = (u64, u16);
 
+/// A connection's bytes received and sent at the last sample, and per second since the one
+/// before.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SampledBytes {
+    pub recv_oct: u64,
+    pub send_oct: u64,
+    pub recv_rate: f64,
+    pub send_rate: f64,
+}
+
 /// The last sample of one exchange: its totals and (publish_in, publish_out) per second.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SampledExchange {
@@ -66,6 +76,8 @@ struct Samples {
     queues: HashMap<QueueKey, Sampled>,
     exchanges: HashMap<ExchangeKey, SampledExchange>,
     channels: HashMap<ChannelKey, Sampled>,
+    /// Per connection id: (recv_oct, send_oct) at the last sample and their rates.
+    connections: HashMap<u64, SampledBytes>,
     history: VecDeque<Point>,
 }
 
@@ -122,6 +134,16 @@ impl Rates {
             .unwrap_or_default()
     }
 
+    /// A connection's byte rates (recv_oct_details, send_oct_details).
+    pub fn connection(&self, id: u64) -> SampledBytes {
+        self.samples
+            .lock()
+            .connections
+            .get(&id)
+            .copied()
+            .unwrap_or_default()
+    }
+
     /// The overview's history, oldest first.
     pub fn history(&self) -> Vec<Point> {
         self.samples.lock().history.iter().copied().collect()
@@ -157,7 +179,9 @@ impl Rates {
             }
         }
         let mut channels = Vec::new();
+        let mut connections = Vec::new();
         for c in broker.registry().connections() {
+            connections.push((c.id, c.recv_oct.get(), c.send_oct.get()));
             for (number, ch) in c.channels() {
                 let t = ch.totals();
                 if t != MessageTotals::default() {
@@ -213,6 +237,35 @@ impl Rates {
             .map(|(key, t)| {
                 let before = old_channels.get(&key).copied().unwrap_or_default();
                 (key, before.next(t, secs))
+            })
+            .collect();
+        // A connection's handshake is counted before its first sample: its rates start at
+        // the second.
+        let old_connections = std::mem::take(&mut s.connections);
+        s.connections = connections
+            .into_iter()
+            .map(|(id, recv_oct, send_oct)| {
+                let per_sec = |now: u64, then: u64| {
+                    if secs > 0.0 {
+                        now.saturating_sub(then) as f64 / secs
+                    } else {
+                        0.0
+                    }
+                };
+                let sampled = match old_connections.get(&id) {
+                    Some(before) => SampledBytes {
+                        recv_oct,
+                        send_oct,
+                        recv_rate: per_sec(recv_oct, before.recv_oct),
+                        send_rate: per_sec(send_oct, before.send_oct),
+                    },
+                    None => SampledBytes {
+                        recv_oct,
+                        send_oct,
+                        ..Default::default()
+                    },
+                };
+                (id, sampled)
             })
             .collect();
         let rates = s.overall.rates;

@@ -42,7 +42,7 @@ pub async fn list_all(
     let user = auth::user(&api, &headers, peer, Need::Management)?;
     let items = visible(&api, &user, None)
         .iter()
-        .map(|c| objects::connection(c))
+        .map(|c| objects::connection(c, &api.broker.rates().connection(c.id)))
         .collect();
     Ok(Json(answer(items, &q)?))
 }
@@ -57,7 +57,7 @@ pub async fn list_in_vhost(
     let (user, _) = visible_vhosts(&api, &headers, peer, Some(&vhost))?;
     let items = visible(&api, &user, Some(&vhost))
         .iter()
-        .map(|c| objects::connection(c))
+        .map(|c| objects::connection(c, &api.broker.rates().connection(c.id)))
         .collect();
     Ok(Json(answer(items, &q)?))
 }
@@ -78,7 +78,10 @@ pub async fn show(
 ) -> ApiResult<Json<Value>> {
     let user = auth::user(&api, &headers, peer, Need::Management)?;
     let c = find(&api, &user, &name)?;
-    Ok(Json(objects::connection(&c)))
+    Ok(Json(objects::connection(
+        &c,
+        &api.broker.rates().connection(c.id),
+    )))
 }
 
 /// DELETE connections/{name}: the client gets connection.close 320 CONNECTION_FORCED with the

@@ -5,7 +5,7 @@
 use super::Api;
 use crate::broker::exchange::{Binding, Dest, Exchange};
 use crate::broker::queue::{ConsumerSummary, Queue};
-use crate::broker::rates::Sampled;
+use crate::broker::rates::{Sampled, SampledBytes};
 use crate::broker::registry::ConnectionInfo;
 use crate::broker::stats::{ChannelStats, ExchangeTotals, MessageRates, MessageTotals};
 use crate::protocol::json::table_to_json;
@@ -258,7 +258,7 @@ pub fn connection_ref(c: &ConnectionInfo) -> Value {
 }
 
 /// A connection.
-pub fn connection(c: &ConnectionInfo) -> Value {
+pub fn connection(c: &ConnectionInfo, bytes: &SampledBytes) -> Value {
     let d = &c.details;
     json!({
         "name": c.name,
@@ -289,10 +289,10 @@ pub fn connection(c: &ConnectionInfo) -> Value {
         "connected_at": c.connected_at,
         "client_properties": Value::Object(d.client_properties.clone()),
         "recv_oct": c.recv_oct.get(),
-        "recv_oct_details": rate(0.0),
+        "recv_oct_details": rate(bytes.recv_rate),
         "recv_cnt": c.recv_cnt.get(),
         "send_oct": c.send_oct.get(),
-        "send_oct_details": rate(0.0),
+        "send_oct_details": rate(bytes.send_rate),
         "send_cnt": c.send_cnt.get(),
         "send_pend": 0,
         "reductions": 0,

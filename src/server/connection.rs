@@ -274,6 +274,12 @@ async fn serve<R, W>(
         },
         crate::broker::clock::unix_ms(),
     );
+    let traffic = negotiated.traffic;
+    let info = &registered.info;
+    info.recv_oct.add(traffic.recv_oct);
+    info.recv_cnt.add(traffic.recv_cnt);
+    info.send_oct.add(traffic.send_oct);
+    info.send_cnt.add(traffic.send_cnt);
     let (sink, inbox) = unbounded_channel();
     let mut conn = Connection {
         id,

@@ -46,6 +46,8 @@ pub struct Negotiated {
     _slot: OwnedSemaphorePermit,
     /// Its place in the per-vhost and per-user counts (connection and channel limits).
     pub usage: ConnectionSlot,
+    /// What the handshake read and wrote.
+    pub traffic: Traffic,
 }
 
 /// Why a handshake ended without a connection.
@@ -70,9 +72,37 @@ impl From<std::io::Error> for HandshakeError {
     }
 }
 
+/// Bytes and reads/writes of the handshake, which count in the connection's totals as
+/// everything after it does (RabbitMQ's recv_oct / send_oct start with the protocol header).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Traffic {
+    pub recv_oct: u64,
+    pub recv_cnt: u64,
+    pub send_oct: u64,
+    pub send_cnt: u64,
+}
+
+/// Reads more of the handshake: false when the peer closed the socket.
+async fn read_more<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    inbuf: &mut BytesMut,
+    traffic: &mut Traffic,
+) -> std::io::Result<bool> {
+    let n = reader.read_buf(inbuf).await?;
+    traffic.recv_oct += n as u64;
+    traffic.recv_cnt += 1;
+    Ok(n > 0)
+}
+
 /// Writes one handshake step and pushes it to the socket (a TLS writer buffers).
-async fn send<W: AsyncWrite + Unpin>(writer: &mut W, bytes: &[u8]) -> std::io::Result<()> {
+async fn send<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    bytes: &[u8],
+    traffic: &mut Traffic,
+) -> std::io::Result<()> {
     writer.write_all(bytes).await?;
+    traffic.send_oct += bytes.len() as u64;
+    traffic.send_cnt += 1;
     writer.flush().await
 }
 
@@ -86,8 +116,9 @@ pub async fn handshake<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     open_slots: &Arc<Semaphore>,
     peer: &Peer,
 ) -> Result<Negotiated, HandshakeError> {
+    let mut traffic = Traffic::default();
     while inbuf.len() < 8 {
-        if reader.read_buf(inbuf).await? == 0 {
+        if !read_more(reader, inbuf, &mut traffic).await? {
             return Err(HandshakeError::Dropped(
                 "closed before the protocol header".into(),
             ));
@@ -95,7 +126,7 @@ pub async fn handshake<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     }
     if &inbuf[..8] != PROTOCOL_HEADER {
         // Spec 4.2.2: answer a bad header with the header we speak, then close.
-        send(writer, PROTOCOL_HEADER).await?;
+        send(writer, PROTOCOL_HEADER, &mut traffic).await?;
         return Err(HandshakeError::Dropped("bad protocol header".into()));
     }
     inbuf.advance(8);
@@ -108,11 +139,14 @@ pub async fn handshake<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
             config, peer,
         )))),
     );
-    send(writer, &out).await?;
+    send(writer, &out, &mut traffic).await?;
 
     // Until tune-ok is accepted RabbitMQ answers nothing: it logs the error and closes the
     // socket after SILENT_CLOSE_DELAY. From connection.open on it sends connection.close.
-    let start_ok = match next_method(reader, inbuf).await.map_err(silently)? {
+    let start_ok = match next_method(reader, inbuf, &mut traffic)
+        .await
+        .map_err(silently)?
+    {
         AMQPClass::Connection(connection::AMQPMethod::StartOk(m)) => m,
         _ => return Err(silently(refused_unexpected())),
     };
@@ -145,9 +179,12 @@ pub async fn handshake<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
         0,
         AMQPClass::Connection(connection::AMQPMethod::Tune(tune)),
     );
-    send(writer, &out).await?;
+    send(writer, &out, &mut traffic).await?;
 
-    let tune_ok = match next_method(reader, inbuf).await.map_err(silently)? {
+    let tune_ok = match next_method(reader, inbuf, &mut traffic)
+        .await
+        .map_err(silently)?
+    {
         AMQPClass::Connection(connection::AMQPMethod::TuneOk(m)) => m,
         _ => return Err(silently(refused_unexpected())),
     };
@@ -183,7 +220,7 @@ pub async fn handshake<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     }
     let heartbeat = tune_ok.heartbeat;
 
-    let open = match next_method(reader, inbuf).await? {
+    let open = match next_method(reader, inbuf, &mut traffic).await? {
         AMQPClass::Connection(connection::AMQPMethod::Open(m)) => m,
         _ => return Err(refused_unexpected()),
     };
@@ -232,7 +269,7 @@ pub async fn handshake<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
         0,
         AMQPClass::Connection(connection::AMQPMethod::OpenOk(connection::OpenOk {})),
     );
-    send(writer, &out).await?;
+    send(writer, &out, &mut traffic).await?;
     let grant = Arc::new(Grant::new(
         broker.access().clone(),
         user.clone(),
@@ -251,6 +288,7 @@ pub async fn handshake<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
         client_properties: start_ok.client_properties,
         _slot: slot,
         usage,
+        traffic,
     })
 }
 
@@ -272,6 +310,7 @@ fn refused_unexpected() -> HandshakeError {
 async fn next_method<R: AsyncRead + Unpin>(
     reader: &mut R,
     inbuf: &mut BytesMut,
+    traffic: &mut Traffic,
 ) -> Result<AMQPClass, HandshakeError> {
     loop {
         let parsed = split_frame(inbuf, PRE_TUNE_FRAME_MAX).map_err(HandshakeError::Refused)?;
@@ -298,7 +337,7 @@ async fn next_method<R: AsyncRead + Unpin>(
                 Some(r) => return r,
             }
         }
-        if reader.read_buf(inbuf).await? == 0 {
+        if !read_more(reader, inbuf, traffic).await? {
             return Err(HandshakeError::Dropped(
                 "closed during the handshake".into(),
             ));
