@@ -340,3 +340,28 @@ async fn bodies_are_json_whatever_their_content_type_and_bad_json_is_a_json_400(
         assert_eq!(r.json()["error"], "bad_request", "{path}");
     }
 }
+
+#[tokio::test]
+async fn bad_percent_encoding_is_refused_as_rabbitmqs_web_server_does() {
+    let b = start().await;
+    let api = management(&b).await;
+    // A `%` without two hex digits: 400 with an empty body, before any login.
+    for path in [
+        "/api/queues?name=abc%",
+        "/api/overview?x=%4",
+        "/api/queues/%zz",
+        "/api/queues/%2F/x%",
+    ] {
+        for login in [GUEST, None] {
+            let r = http(api, "GET", path, login, None).await;
+            assert_eq!((r.status, r.body.as_str()), (400, ""), "{path}");
+        }
+    }
+    // A name that is not UTF-8 names no queue.
+    let r = http(api, "GET", "/api/queues/%2F/a%C3%28", GUEST, None).await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.json()["error"], "Object Not Found");
+    // Well-formed escapes still work.
+    let r = http(api, "GET", "/api/queues/%2F", GUEST, None).await;
+    assert_eq!(r.status, 200);
+}

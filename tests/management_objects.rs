@@ -113,11 +113,41 @@ async fn queues_are_declared_listed_paged_and_deleted_as_rabbitmq_does() {
     assert_eq!(top[0], json!({"name": "orders"}));
     let filtered = get_json(api, "/api/queues?name=ORD&page=1").await;
     assert_eq!(filtered["filtered_count"], 1);
-    let r = http(api, "GET", "/api/queues?page=5", GUEST, None).await;
-    assert_eq!(
-        (r.status, r.json()["reason"].clone()),
-        (400, json!("Page out of range"))
-    );
+    // Paging errors with RabbitMQ 3.10's atoms and texts.
+    for (query, error, reason) in [
+        (
+            "page=5",
+            "page_out_of_range",
+            "Page out of range, page: 5 page size: 100, len: 8",
+        ),
+        (
+            "page=abc",
+            "bad_request",
+            "Pagination parameters are invalid",
+        ),
+        (
+            "page=1&page_size=x",
+            "bad_request",
+            "Pagination parameters are invalid",
+        ),
+        (
+            "page=0",
+            "invalid_pagination_parameters",
+            "Invalid pagination parameters: page number 0, page size undefined",
+        ),
+        (
+            "page=1&page_size=600",
+            "invalid_pagination_parameters",
+            "Invalid pagination parameters: page number 1, page size 600",
+        ),
+    ] {
+        let r = http(api, "GET", &format!("/api/queues?{query}"), GUEST, None).await;
+        assert_eq!(
+            (r.status, r.json()),
+            (400, json!({"error": error, "reason": reason})),
+            "{query}"
+        );
+    }
     // Celery Flower's URL for the default vhost.
     assert_eq!(
         get_json(api, "/api/queues/").await.as_array().map(Vec::len),

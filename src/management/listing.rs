@@ -89,14 +89,16 @@ fn put_path(node: &mut Value, path: &str, v: Value) {
     }
 }
 
-fn number(what: &str, v: &Option<String>, default: usize) -> ApiResult<usize> {
+/// A paging parameter: absent, a number (perhaps out of bounds), or not a number, which
+/// RabbitMQ refuses before looking at the other.
+fn paging_number(v: &Option<String>) -> ApiResult<Option<i64>> {
     match v {
-        None => Ok(default),
+        None => Ok(None),
         Some(s) => s
-            .parse::<usize>()
-            .ok()
-            .filter(|n| *n >= 1)
-            .ok_or_else(|| ApiError::bad_request(format!("{what} must be a positive integer"))),
+            .trim()
+            .parse::<i64>()
+            .map(Some)
+            .map_err(|_| ApiError::bad_request("Pagination parameters are invalid")),
     }
 }
 
@@ -140,16 +142,28 @@ pub fn answer(mut items: Vec<Value>, q: &ListQuery) -> ApiResult<Value> {
     if q.page.is_none() {
         return Ok(Value::Array(cut(items)));
     }
-    let page = number("page", &q.page, 1)?;
-    let page_size = number("page_size", &q.page_size, DEFAULT_PAGE_SIZE)?;
-    if page_size > MAX_PAGE_SIZE {
-        return Err(ApiError::bad_request(format!(
-            "page_size must not exceed {MAX_PAGE_SIZE}"
-        )));
+    // RabbitMQ's answers and texts (checked against Debian's 3.10.8).
+    let (page, page_size) = (paging_number(&q.page)?, paging_number(&q.page_size)?);
+    let bounded = |n: Option<i64>, max: i64| n.is_none_or(|n| (1..=max).contains(&n));
+    if !bounded(page, i64::MAX) || !bounded(page_size, MAX_PAGE_SIZE as i64) {
+        let shown = |n: Option<i64>| n.map_or("undefined".to_string(), |n| n.to_string());
+        return Err(ApiError::bad_request_as(
+            "invalid_pagination_parameters",
+            format!(
+                "Invalid pagination parameters: page number {}, page size {}",
+                shown(page),
+                shown(page_size)
+            ),
+        ));
     }
+    let page = page.unwrap_or(1) as usize;
+    let page_size = page_size.map_or(DEFAULT_PAGE_SIZE, |n| n as usize);
     let page_count = filtered.div_ceil(page_size).max(1);
     if page > page_count {
-        return Err(ApiError::bad_request("Page out of range"));
+        return Err(ApiError::bad_request_as(
+            "page_out_of_range",
+            format!("Page out of range, page: {page} page size: {page_size}, len: {filtered}"),
+        ));
     }
     let shown: Vec<Value> = items
         .into_iter()

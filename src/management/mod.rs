@@ -178,6 +178,7 @@ fn router(api: Api) -> Router {
         .layer(axum::middleware::from_fn(auth::no_browser_prompt))
         // The UI's files need no login (the page asks for it and sends it to /api).
         .merge(ui::routes())
+        .layer(axum::middleware::from_fn(request::well_formed_url))
         .with_state(api)
 }
 

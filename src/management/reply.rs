@@ -33,6 +33,15 @@ impl ApiError {
         }
     }
 
+    /// 400 with RabbitMQ's own error atom (`page_out_of_range`, ...).
+    pub fn bad_request_as(error: &'static str, reason: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            error,
+            reason: reason.into(),
+        }
+    }
+
     /// 401 for a failed login (RabbitMQ: `not_authorized`, `Login failed`).
     pub fn login_failed() -> ApiError {
         ApiError {
