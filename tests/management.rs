@@ -365,3 +365,127 @@ async fn bad_percent_encoding_is_refused_as_rabbitmqs_web_server_does() {
     let r = http(api, "GET", "/api/queues/%2F", GUEST, None).await;
     assert_eq!(r.status, 200);
 }
+
+#[tokio::test]
+async fn policies_are_read_as_rabbitmq_lets_each_kind_of_user_read_them() {
+    let b = start().await;
+    let api = management(&b).await;
+    let put = |path: String, body: &'static str| async move {
+        let r = http(api, "PUT", &path, GUEST, Some(body)).await;
+        assert!(r.status == 201 || r.status == 204, "{path}: {}", r.body);
+    };
+    put("/api/vhosts/other".into(), "{}").await;
+    put(
+        "/api/policies/%2F/p1".into(),
+        r#"{"pattern": "^x", "definition": {"message-ttl": 1000}}"#,
+    )
+    .await;
+    put(
+        "/api/policies/other/p2".into(),
+        r#"{"pattern": "^y", "definition": {"message-ttl": 1000}}"#,
+    )
+    .await;
+    put(
+        "/api/operator-policies/%2F/op1".into(),
+        r#"{"pattern": "^x", "definition": {"message-ttl": 1000}}"#,
+    )
+    .await;
+    for (user, tags, permitted) in [
+        ("pm", "policymaker", true),
+        ("mg", "management", true),
+        ("mon", "monitoring", false),
+    ] {
+        put(
+            format!("/api/users/{user}"),
+            match tags {
+                "policymaker" => r#"{"password": "pm", "tags": "policymaker"}"#,
+                "management" => r#"{"password": "mg", "tags": "management"}"#,
+                _ => r#"{"password": "mon", "tags": "monitoring"}"#,
+            },
+        )
+        .await;
+        if permitted {
+            put(
+                format!("/api/permissions/%2F/{user}"),
+                r#"{"configure": ".*", "write": ".*", "read": ".*"}"#,
+            )
+            .await;
+        }
+    }
+    let names = |v: serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // What Debian's RabbitMQ 3.10.8 answered for the same users and paths.
+    let not = |reason: &str| (401, Some(reason.to_string()));
+    for (user, path, status, reason_or_names) in [
+        ("pm", "/api/policies", 200, None),
+        ("pm", "/api/operator-policies/%2F", 200, None),
+        ("pm", "/api/policies/%2F/p1", 200, None),
+        (
+            "pm",
+            "/api/policies/other",
+            401,
+            Some("User not authorised to access virtual host"),
+        ),
+        (
+            "pm",
+            "/api/policies/other/p2",
+            401,
+            Some("User not authorised to access object"),
+        ),
+        (
+            "pm",
+            "/api/operator-policies/%2F/op1",
+            401,
+            Some("Not administrator user"),
+        ),
+        ("mg", "/api/policies/%2F", 200, None),
+        (
+            "mg",
+            "/api/policies/%2F/p1",
+            401,
+            Some("User not authorised to access object"),
+        ),
+        ("mon", "/api/policies", 200, None),
+        (
+            "mon",
+            "/api/policies/%2F",
+            401,
+            Some("User not authorised to access virtual host"),
+        ),
+        ("guest", "/api/policies/other/p2", 200, None),
+        ("guest", "/api/operator-policies/%2F/op1", 200, None),
+        ("guest", "/api/policies/nope", 404, None),
+    ] {
+        let password = if user == "guest" { "guest" } else { user };
+        let r = http(api, "GET", path, Some((user, password)), None).await;
+        let expected = match reason_or_names {
+            Some(reason) => not(reason),
+            None => (status, None),
+        };
+        let got_reason =
+            (r.status == 401).then(|| r.json()["reason"].as_str().unwrap().to_string());
+        assert_eq!(
+            (r.status, got_reason),
+            expected,
+            "{user} {path}: {}",
+            r.body
+        );
+    }
+    let listed = |user: &'static str, path: &'static str| async move {
+        names(
+            http(api, "GET", path, Some((user, user)), None)
+                .await
+                .json(),
+        )
+    };
+    assert_eq!(listed("pm", "/api/policies").await, ["p1"]);
+    assert_eq!(listed("mg", "/api/operator-policies").await, ["op1"]);
+    assert!(listed("mon", "/api/policies").await.is_empty());
+    let all = http(api, "GET", "/api/policies", GUEST, None).await.json();
+    assert_eq!(names(all), ["p1", "p2"]);
+}
