@@ -651,3 +651,60 @@ async fn unbinding_one_of_several_bindings_keeps_the_others() {
     assert_eq!(drain(&ch, "q2").await, ["d-k", "t-ax"]);
     assert_eq!(drain(&ch, "h").await, ["h-q"]);
 }
+
+#[tokio::test]
+async fn a_publisher_follows_its_exchange_being_deleted_and_declared_again() {
+    // The channel keeps the exchange it publishes to: after a delete and a new declare of
+    // the name (by another connection), its publishes go where the new exchange routes, and
+    // with no exchange they fail with 404.
+    let b = start().await;
+    let (_c, ch) = b.channel().await;
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    let confirmed = |key: &'static str, body: &'static [u8]| {
+        let ch = ch.clone();
+        async move {
+            ch.basic_publish(
+                "moving".into(),
+                key.into(),
+                BasicPublishOptions::default(),
+                body,
+                BasicProperties::default(),
+            )
+            .await?
+            .await
+        }
+    };
+    let (_admin_conn, admin) = b.channel().await;
+    for q in ["old-q", "new-q"] {
+        declare(&admin, q).await;
+    }
+    exchange(&admin, "moving", ExchangeKind::Fanout).await;
+    bind(&admin, "old-q", "moving", "", FieldTable::default()).await;
+    confirmed("", b"1").await.unwrap();
+
+    admin
+        .exchange_delete("moving".into(), ExchangeDeleteOptions::default())
+        .await
+        .unwrap();
+    exchange(&admin, "moving", ExchangeKind::Direct).await;
+    bind(&admin, "new-q", "moving", "k", FieldTable::default()).await;
+    confirmed("k", b"2").await.unwrap();
+    confirmed("other", b"unroutable now").await.unwrap();
+    assert_eq!(drain(&admin, "old-q").await, ["1"]);
+    assert_eq!(drain(&admin, "new-q").await, ["2"]);
+
+    admin
+        .exchange_delete("moving".into(), ExchangeDeleteOptions::default())
+        .await
+        .unwrap();
+    let err = confirmed("k", b"3").await.expect_err("publish must fail");
+    assert_eq!(
+        reply_of(&err),
+        (
+            404,
+            "NOT_FOUND - no exchange 'moving' in vhost '/'".to_string()
+        )
+    );
+}

@@ -236,6 +236,7 @@ pub async fn publish(
                 body: &payload,
                 grant: &s.grant,
                 reply_queue: None,
+                kept: None,
             },
             &mut ticket,
         )

@@ -375,6 +375,9 @@ pub struct Exchange {
     bindings: RwLock<Bindings>,
     /// The recently seen keys, on a deduplicating exchange.
     dedup: Option<Arc<dedup::Cache>>,
+    /// Set when it leaves its vhost (deleted, auto-deleted, vhost deleted): a publisher that
+    /// kept it looks its name up again.
+    removed: std::sync::atomic::AtomicBool,
 }
 
 impl Exchange {
@@ -406,7 +409,20 @@ impl Exchange {
             policy_alternate: RwLock::new(policy_alternate.map(Arc::from)),
             bindings,
             dedup,
+            removed: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// It left its vhost: called under the vhost's exchanges lock, as it is removed.
+    pub fn mark_removed(&self) {
+        self.removed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether it left its vhost (a name looked up now would find another exchange, or none).
+    #[inline]
+    pub fn is_removed(&self) -> bool {
+        self.removed.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The deduplication cache, on an exchange that deduplicates.

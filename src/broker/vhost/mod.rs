@@ -216,6 +216,7 @@ impl VHost {
         self.deleted.send_replace(true);
         let queues: Vec<Arc<Queue>> = self.queues.write().drain().map(|(_, q)| q).collect();
         for (_, x) in self.exchanges.write().drain() {
+            x.mark_removed();
             if let Some(cache) = x.dedup() {
                 cache.delete_log();
             }
@@ -374,6 +375,7 @@ impl VHost {
         if let Some(cache) = x.dedup() {
             cache.delete_log();
         }
+        x.mark_removed();
         exchanges.remove(name);
         let others: Vec<Arc<Exchange>> = exchanges.values().cloned().collect();
         drop(exchanges);
@@ -654,6 +656,7 @@ impl VHost {
                 {
                     continue;
                 }
+                x.mark_removed();
                 exchanges.remove(&x.spec.name);
                 // Under the lock: a redeclare of the name must not open the file first.
                 if let Some(cache) = x.dedup() {

@@ -6,8 +6,8 @@
 
 use super::{VHost, REPLY_TO};
 use crate::broker::access::{Grant, Kind};
-use crate::broker::exchange::ExchangeKind;
 use crate::broker::exchange::Routed;
+use crate::broker::exchange::{Exchange, ExchangeKind};
 use crate::broker::message::Message;
 use crate::error::{AmqpError, AmqpResult};
 use crate::protocol::properties::{self, PropertiesView};
@@ -31,6 +31,9 @@ pub struct Publish<'a> {
     /// The publishing channel's direct reply-to pseudo-queue, when it consumes from
     /// `amq.rabbitmq.reply-to`.
     pub reply_queue: Option<&'a str>,
+    /// The exchange named `exchange`, if the publisher kept it from an earlier publish: used
+    /// unless it has left the vhost since, which saves the lookup.
+    pub kept: Option<&'a Arc<Exchange>>,
 }
 
 /// What a publish leaves for the publisher's confirm: the log positions that must be on
@@ -116,7 +119,7 @@ impl VHost {
             }
         };
         let Some(mut extra) = extra else {
-            self.route(p.exchange, &key, headers, &mut ticket.routed)?;
+            self.route_via(p.exchange, p.kept, &[key], headers, &mut ticket.routed)?;
             return Ok(self.enqueue(p, &view, None, ticket));
         };
         extra.keys.insert(0, key.into_owned());

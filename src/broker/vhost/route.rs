@@ -31,6 +31,20 @@ impl VHost {
         headers: Option<&[u8]>,
         out: &mut Routed,
     ) -> AmqpResult<()> {
+        self.route_via(exchange, None, keys, headers, out)
+    }
+
+    /// `route_keys`, through `kept` (the exchange named `exchange`, kept by its publisher)
+    /// unless it has left the vhost since.
+    #[inline]
+    pub fn route_via<K: AsRef<str>>(
+        &self,
+        exchange: &str,
+        kept: Option<&Arc<Exchange>>,
+        keys: &[K],
+        headers: Option<&[u8]>,
+        out: &mut Routed,
+    ) -> AmqpResult<()> {
         // Keys left by a routing that ended in an error belong to a message nobody kept.
         out.withdraw_keys();
         out.queues.clear();
@@ -47,19 +61,26 @@ impl VHost {
                 }
             }
         } else {
-            let x = self.exchange(exchange)?;
+            let looked_up;
+            let x = match kept {
+                Some(x) if !x.is_removed() => x,
+                _ => {
+                    looked_up = self.exchange(exchange)?;
+                    &looked_up
+                }
+            };
             if x.spec.internal {
                 return Err(AmqpError::access_refused(format!(
                     "cannot publish to internal exchange '{exchange}' in vhost '{}'",
                     self.name
                 )));
             }
-            route_all(&x, keys, headers, out);
+            route_all(x, keys, headers, out);
             if !out.exchanges.is_empty() {
                 self.follow_exchange_bindings(&x.spec.name, keys, headers, out);
             }
             if out.queues.is_empty() && !out.duplicate && x.alternate().is_some() {
-                self.route_to_alternates(&x, keys, headers, out);
+                self.route_to_alternates(x, keys, headers, out);
             }
         }
         if out.queues.len() > 1 {

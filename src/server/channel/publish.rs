@@ -7,8 +7,9 @@
 
 use super::{Channel, Ctx, Signal};
 use crate::broker::access::{Kind, Resource};
+use crate::broker::exchange::Exchange;
 use crate::broker::stats::ExchangeCounters;
-use crate::broker::vhost::{self, Published};
+use crate::broker::vhost::{self, Published, VHost};
 use crate::error::{code, AmqpError, AmqpResult};
 use crate::protocol::cold::erlang_binary;
 use crate::protocol::encode::{put_content, put_return};
@@ -41,6 +42,24 @@ pub struct PublishingTo {
     name: Box<str>,
     permitted_at: u64,
     counters: Arc<ExchangeCounters>,
+    /// The exchange itself, once found: later publishes skip the vhost's lookup (and its
+    /// lock) until it leaves the vhost.
+    exchange: Option<Arc<Exchange>>,
+}
+
+impl PublishingTo {
+    /// The exchange named `name`, looked up again when it is not known yet or has left
+    /// the vhost (the default exchange "" has no object).
+    #[inline]
+    fn exchange(&mut self, vhost: &VHost) -> Option<&Arc<Exchange>> {
+        if self.name.is_empty() {
+            return None;
+        }
+        if self.exchange.as_ref().is_none_or(|x| x.is_removed()) {
+            self.exchange = vhost.exchange(&self.name).ok();
+        }
+        self.exchange.as_ref()
+    }
 }
 
 /// The publish method's arguments and the raw properties of its content header, owned while
@@ -283,6 +302,7 @@ impl Channel {
                     name: exchange.into(),
                     permitted_at: generation,
                     counters: self.stats.exchange_counters(exchange),
+                    exchange: None,
                 })
             }
         }
@@ -349,6 +369,10 @@ impl Channel {
         props: &[u8],
         body: &[u8],
     ) -> AmqpResult<()> {
+        let kept = match &mut self.publishing_to {
+            Some(to) if same_name(&to.name, exchange) => to.exchange(ctx.vhost),
+            _ => None,
+        };
         let publish = vhost::Publish {
             exchange,
             routing_key,
@@ -356,6 +380,7 @@ impl Channel {
             body,
             grant: ctx.grant,
             reply_queue: self.reply_queue.as_deref(),
+            kept,
         };
         let published = ctx
             .vhost
