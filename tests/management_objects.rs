@@ -662,26 +662,7 @@ async fn the_overview_counts_objects_and_messages_and_rates_follow_the_traffic()
     assert_eq!(q["consumers"], 1);
 
     // A steady publisher shows a publish rate; once it stops, the rate falls to 0.
-    let publishing = tokio::spawn({
-        let ch = ch.clone();
-        async move {
-            loop {
-                let sent = ch
-                    .basic_publish(
-                        "".into(),
-                        "rated".into(),
-                        BasicPublishOptions::default(),
-                        b"y",
-                        BasicProperties::default(),
-                    )
-                    .await;
-                if sent.is_err() {
-                    return;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
-            }
-        }
-    });
+    let publishing = steady_publisher(&ch, "", "rated");
     let rising = eventually(|| async {
         let q = get_json(api, "/api/queues/%2F/rated").await;
         q["message_stats"]["publish_details"]["rate"]
@@ -811,6 +792,33 @@ async fn a_classic_queue_is_the_same_with_or_without_x_queue_type() {
     );
 }
 
+/// Publishes a message every 2 ms until the task is aborted (or the channel fails): a rate
+/// for the sampler to see.
+fn steady_publisher(
+    ch: &lapin::Channel,
+    exchange: &'static str,
+    key: &'static str,
+) -> tokio::task::JoinHandle<()> {
+    let ch = ch.clone();
+    tokio::spawn(async move {
+        loop {
+            let sent = ch
+                .basic_publish(
+                    exchange.into(),
+                    key.into(),
+                    BasicPublishOptions::default(),
+                    b"y",
+                    BasicProperties::default(),
+                )
+                .await;
+            if sent.is_err() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+    })
+}
+
 /// Publishes `n` messages to `exchange` with `key` and waits for their confirms.
 async fn publish_confirmed(ch: &lapin::Channel, exchange: &str, key: &str, n: usize) {
     for _ in 0..n {
@@ -899,26 +907,7 @@ async fn exchanges_channels_and_connections_count_their_traffic_and_show_rates()
     );
 
     // A steady publisher: the channel's and the exchange's rates rise above 0.
-    let publishing = tokio::spawn({
-        let ch = ch.clone();
-        async move {
-            loop {
-                let sent = ch
-                    .basic_publish(
-                        "fan".into(),
-                        "".into(),
-                        BasicPublishOptions::default(),
-                        b"y",
-                        BasicProperties::default(),
-                    )
-                    .await;
-                if sent.is_err() {
-                    return;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
-            }
-        }
-    });
+    let publishing = steady_publisher(&ch, "fan", "");
     let rising = eventually(|| async {
         let channels = get_json(api, "/api/channels").await;
         let connections = get_json(api, "/api/connections").await;
