@@ -416,42 +416,26 @@ impl Connection {
         // Written into a buffering writer (TLS) and not yet flushed to the socket.
         let mut unflushed = false;
         let mut eof = false;
-        // Shutdown, the vhost's deletion and an operator's close each end the connection
-        // once: one future for the whole loop, rather than three waits registered and
-        // dropped at every turn.
-        let ending = ending(
-            signals.stop.clone(),
-            signals.vhost_deleted.clone(),
-            self.registered.info.clone(),
-        );
-        tokio::pin!(ending);
-        let mut ended = false;
-        // The alarms and the flush rounds are watched by one future each, set anew (in
-        // place) only when it fires.
-        let mut alarms = signals
-            .alarm
-            .as_ref()
-            .map(|a| *a.borrow())
-            .unwrap_or_default();
-        let alarm_watch = next_alarms(signals.alarm.take());
-        tokio::pin!(alarm_watch);
-        let has_durable = signals.durable.is_some();
-        let round_watch = next_round(signals.durable.take());
-        tokio::pin!(round_watch);
         while self.phase != Phase::Done {
             if self.phase == Phase::Closing && !self.released {
                 // Nothing more will be delivered on this connection: give everything back now,
                 // not after the close handshake.
                 self.release_all(&mut inbox);
             }
-            self.apply_alarm(alarms);
+            let Signals {
+                stop,
+                vhost_deleted,
+                durable,
+                alarm,
+            } = &mut *signals;
+            self.apply_alarm(alarm.as_ref().map(|a| *a.borrow()).unwrap_or_default());
             // A blocked connection is still read once it is closing: its close-ok must not
             // wait for the alarm to clear (shutdown would stall).
             let paused = self.blocked && self.phase == Phase::Open;
             let can_read =
                 !eof && !paused && self.held.is_none() && self.out.len() < OUTPUT_READ_STOP;
             let can_take = self.out.len() < OUTPUT_HIGH_WATER && self.phase == Phase::Open;
-            let awaits_disk = has_durable && self.channels.values().any(|c| c.awaits_disk());
+            let awaits_disk = durable.is_some() && self.channels.values().any(|c| c.awaits_disk());
             let ack_deadline = self
                 .channels
                 .values()
@@ -505,41 +489,30 @@ impl Connection {
                         self.phase = Phase::Done;
                     }
                 },
-                rx = &mut round_watch, if awaits_disk => {
-                    round_watch.set(next_round(rx));
-                    self.after_batch();
-                }
+                _ = next_round(durable), if awaits_disk => self.after_batch(),
                 recorded = held_recorded(&mut self.held), if self.held.is_some() => {
                     self.release_held(recorded);
                     // The frames that arrived behind the held method.
                     self.process_input(&mut inbuf);
                 }
-                (rx, now) = &mut alarm_watch => {
-                    alarms = now;
-                    alarm_watch.set(next_alarms(rx));
-                }
+                _ = alarm_changed(alarm) => {}
                 _ = sleep_until_ms(ack_deadline), if ack_deadline.is_some() => self.enforce_ack_timeouts(),
-                end = &mut ending, if !ended && self.phase == Phase::Open => {
-                    ended = true;
-                    match end {
-                        Ending::Shutdown => {
-                            let e = AmqpError::connection_forced("broker forced connection closure with reason 'shutdown'");
-                            self.fail(0, e);
-                            self.close_reason = "broker shutdown".into();
-                        }
-                        Ending::Operator(reason) => {
-                            // management API: DELETE connections/{name}, the X-Reason header's text.
-                            tracing::info!(peer = %self.peer, reason = %reason, "connection closed by an operator");
-                            self.fail(0, AmqpError::connection_forced(&reason));
-                            self.close_reason = reason;
-                        }
-                        Ending::VhostDeleted => {
-                            // RabbitMQ closes a deleted vhost's connections with 320 and this text.
-                            let text = format!("vhost '{}' is deleted", self.n.vhost.name);
-                            self.fail(0, AmqpError::connection_forced(&text));
-                            self.close_reason = text;
-                        }
-                    }
+                _ = stop.changed(), if self.phase == Phase::Open => {
+                    let e = AmqpError::connection_forced("broker forced connection closure with reason 'shutdown'");
+                    self.fail(0, e);
+                    self.close_reason = "broker shutdown".into();
+                }
+                reason = operator_close(&self.registered), if self.phase == Phase::Open => {
+                    // management API: DELETE connections/{name}, the X-Reason header's text.
+                    tracing::info!(peer = %self.peer, reason = %reason, "connection closed by an operator");
+                    self.fail(0, AmqpError::connection_forced(&reason));
+                    self.close_reason = reason;
+                }
+                _ = vhost_deleted.changed(), if self.phase == Phase::Open => {
+                    // RabbitMQ closes a deleted vhost's connections with 320 and this text.
+                    let text = format!("vhost '{}' is deleted", self.n.vhost.name);
+                    self.fail(0, AmqpError::connection_forced(&text));
+                    self.close_reason = text;
                 }
                 _ = ticker.tick(), if !hb.is_zero() => {
                     // Spec 4.2.7: a peer silent for two intervals is gone.
@@ -1005,52 +978,31 @@ async fn held_recorded(held: &mut Option<HeldReply>) -> AmqpResult<()> {
 }
 
 /// Completes when an operator asks this connection to close.
-/// Why the broker ends an open connection.
-enum Ending {
-    Shutdown,
-    VhostDeleted,
-    /// An operator's close (management API), with its reason.
-    Operator(String),
+async fn operator_close(registered: &Registered) -> String {
+    registered.info.close_requested().await
 }
 
-/// Completes with the first of the broker's shutdown, the vhost's deletion and an
-/// operator's close.
-async fn ending(
-    mut stop: watch::Receiver<bool>,
-    mut vhost_deleted: watch::Receiver<bool>,
-    info: Arc<crate::broker::registry::ConnectionInfo>,
-) -> Ending {
-    tokio::select! {
-        _ = stop.changed() => Ending::Shutdown,
-        _ = vhost_deleted.changed() => Ending::VhostDeleted,
-        reason = info.close_requested() => Ending::Operator(reason),
-    }
-}
-
-/// Completes when the alarms change, with the receiver (to watch on) and the new alarms;
-/// never without alarms or once they are gone.
-async fn next_alarms(
-    rx: Option<watch::Receiver<Alarms>>,
-) -> (Option<watch::Receiver<Alarms>>, Alarms) {
-    if let Some(mut rx) = rx {
+async fn alarm_changed(alarm: &mut Option<watch::Receiver<Alarms>>) {
+    if let Some(rx) = alarm {
         if rx.changed().await.is_ok() {
-            let now = *rx.borrow_and_update();
-            return (Some(rx), now);
+            return;
         }
     }
     std::future::pending().await
 }
 
-/// Completes after the next flush round, with the receiver to watch on.
-async fn next_round(rx: Option<watch::Receiver<u64>>) -> Option<watch::Receiver<u64>> {
-    if let Some(mut rx) = rx {
-        if rx.changed().await.is_ok() {
-            rx.borrow_and_update();
-            return Some(rx);
+/// Waits for the next completed flush round.
+async fn next_round(durable: &mut Option<watch::Receiver<u64>>) -> u64 {
+    match durable {
+        Some(rx) => {
+            if rx.changed().await.is_err() {
+                // The flusher is gone (shutdown): nothing will become durable any more.
+                std::future::pending::<()>().await;
+            }
+            *rx.borrow_and_update()
         }
-        // The flusher is gone (shutdown): nothing will become durable any more.
+        None => std::future::pending().await,
     }
-    std::future::pending().await
 }
 
 /// A delivery whose consumer is gone before it was written goes back to its queue.
