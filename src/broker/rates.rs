@@ -174,6 +174,14 @@ impl Rates {
                 &from_queues,
             );
             vhost_totals.insert(v.name.to_string(), in_vhost);
+            let names: std::collections::HashSet<Arc<str>> = v
+                .exchange_list()
+                .iter()
+                .map(|x| x.spec.name.clone())
+                .collect();
+            broker
+                .registry()
+                .forget_gone_exchanges(&v.name, |name| names.contains(name));
             for (name, t) in broker.registry().exchange_totals(&v.name) {
                 exchanges.push(((v.name.clone(), name), t));
             }

@@ -211,6 +211,16 @@ impl Registry {
         counts.publish_out += queues as u64;
     }
 
+    /// Forgets the counts closed channels left for exchanges of `vhost` that no longer exist
+    /// (deleted: a new exchange of the name starts from zero, as on RabbitMQ).
+    pub fn forget_gone_exchanges(&self, vhost: &str, exists: impl Fn(&str) -> bool) {
+        if let Some(closed) = self.closed_channels.lock().get_mut(vhost) {
+            closed
+                .exchanges
+                .retain(|name, _| name.is_empty() || exists(name));
+        }
+    }
+
     /// Forgets a deleted vhost's totals.
     pub fn forget_vhost(&self, vhost: &str) {
         self.closed_channels.lock().remove(vhost);
@@ -222,8 +232,12 @@ impl Registry {
             let mut all = self.closed_channels.lock();
             let closed = all.entry(vhost.to_string()).or_default();
             closed.messages += stats.totals();
+            // A name with nothing counted (a publish to it failed) is not kept: a client
+            // must not grow this map with names it makes up.
             for (name, counts) in by_exchange {
-                *closed.exchanges.entry(name).or_default() += counts;
+                if counts != ExchangeTotals::default() {
+                    *closed.exchanges.entry(name).or_default() += counts;
+                }
             }
         }
         self.churn.channels_closed.fetch_add(1, Ordering::Relaxed);
@@ -311,5 +325,31 @@ mod tests {
         assert!(registry
             .by_name("127.0.0.1:5000 -> 127.0.0.1:5672")
             .is_some());
+    }
+
+    #[test]
+    fn closed_channels_keep_counts_only_of_exchanges_that_counted_and_still_exist() {
+        let registry = Arc::new(Registry::default());
+        let a = registry.register(1, details("/"), 0);
+        let stats = Arc::new(ChannelStats::default());
+        stats.exchange_counters("orders").add(2);
+        stats.exchange_counters("deleted-later").add(0);
+        // A publish to a made-up name that failed: counters made, nothing counted.
+        let _ = stats.exchange_counters("made-up");
+        a.channel_opened(1, stats);
+        a.channel_closed(1);
+        let names = |r: &Registry| {
+            let mut n: Vec<String> = r
+                .exchange_totals("/")
+                .keys()
+                .map(|k| k.to_string())
+                .collect();
+            n.sort();
+            n
+        };
+        assert_eq!(names(&registry), ["deleted-later", "orders"]);
+        assert_eq!(registry.exchange_totals("/")["orders"].publish_out, 2);
+        registry.forget_gone_exchanges("/", |name| name == "orders");
+        assert_eq!(names(&registry), ["orders"]);
     }
 }
