@@ -14,6 +14,7 @@ pub mod message;
 pub(crate) mod queue;
 pub mod rates;
 pub mod registry;
+pub mod signal;
 pub mod stats;
 pub(crate) mod vhost;
 
@@ -200,6 +201,9 @@ impl Broker {
         // the next start (a snapshot of an unknown vhost is removed, its logs are orphans).
         self.save_access()?;
         v.delete_everything();
+        // Its connections close (the vhost's flag is set first: one that registers from now
+        // on sees it when it starts).
+        self.registry.raise(Some(name), signal::VHOST_DELETED);
         if let Some(store) = &self.store {
             drop(store.delete_definitions_later(name.into()));
         }

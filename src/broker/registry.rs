@@ -4,6 +4,7 @@
 //! each connection's `ConnectionInfo` and each channel's `ChannelStats`, written by the
 //! connection's own task.
 
+use super::signal::{self, Signal};
 use super::stats::{ChannelStats, Counter, ExchangeTotals, MessageTotals};
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap};
@@ -46,7 +47,8 @@ pub struct ConnectionInfo {
     channels: Mutex<BTreeMap<u16, Arc<ChannelStats>>>,
     /// A close asked by an operator (management API), with its reason.
     close_request: Mutex<Option<String>>,
-    close_wakeup: tokio::sync::Notify,
+    /// What other tasks tell the connection's loop (see `signal`).
+    pub signal: Signal,
 }
 
 impl ConnectionInfo {
@@ -66,17 +68,12 @@ impl ConnectionInfo {
     /// Asks the connection to close (320 CONNECTION_FORCED with `reason`).
     pub fn request_close(&self, reason: String) {
         *self.close_request.lock() = Some(reason);
-        self.close_wakeup.notify_one();
+        self.signal.raise(signal::OPERATOR_CLOSE);
     }
 
-    /// Completes when an operator asked this connection to close; answers the reason.
-    pub async fn close_requested(&self) -> String {
-        loop {
-            if let Some(reason) = self.close_request.lock().take() {
-                return reason;
-            }
-            self.close_wakeup.notified().await;
-        }
+    /// The reason of an operator's close, once `signal::OPERATOR_CLOSE` was raised.
+    pub fn take_close_request(&self) -> Option<String> {
+        self.close_request.lock().take()
     }
 }
 
@@ -125,7 +122,7 @@ impl Registry {
             blocked: Counter::default(),
             channels: Mutex::default(),
             close_request: Mutex::default(),
-            close_wakeup: tokio::sync::Notify::new(),
+            signal: Signal::default(),
         });
         self.connections.lock().insert(id, info.clone());
         self.churn
@@ -140,6 +137,15 @@ impl Registry {
     /// Every open connection, oldest first.
     pub fn connections(&self) -> Vec<Arc<ConnectionInfo>> {
         self.connections.lock().values().cloned().collect()
+    }
+
+    /// Raises `bits` on every open connection (shutdown, alarms) or on those of one vhost.
+    pub fn raise(&self, vhost: Option<&str>, bits: u8) {
+        for c in self.connections.lock().values() {
+            if vhost.is_none_or(|v| v == c.details.vhost) {
+                c.signal.raise(bits);
+            }
+        }
     }
 
     pub fn connection_count(&self) -> usize {

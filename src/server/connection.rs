@@ -18,6 +18,7 @@ use crate::broker::alarm::Alarms;
 use crate::broker::queue::Queue;
 use crate::broker::queue::{Delivery, Outbound};
 use crate::broker::registry::{ConnectionDetails, Registered};
+use crate::broker::signal;
 use crate::broker::Broker;
 use crate::config::Config;
 use crate::error::{AmqpError, AmqpResult};
@@ -296,6 +297,7 @@ async fn serve<R, W>(
         batches: 0,
         published: false,
         blocked: false,
+        alarms: Alarms::default(),
         consumer_timeout: config.consumer_timeout,
         max_message_size: config.max_message_size,
         close_reason: String::from("client closed the connection"),
@@ -303,11 +305,20 @@ async fn serve<R, W>(
         linger: false,
     };
     let mut signals = Signals {
-        vhost_deleted: conn.n.vhost.deletion(),
-        stop,
         durable: broker.durable_rounds(),
         alarm: broker.alarms(),
     };
+    // What was raised before this connection registered, it would never hear of: shutdown
+    // and the vhost's deletion set their flags before they raise on the registered
+    // connections, and the alarms are read here.
+    let mut missed = signal::ALARM;
+    if *stop.borrow() {
+        missed |= signal::SHUTDOWN;
+    }
+    if conn.n.vhost.is_deleted() {
+        missed |= signal::VHOST_DELETED;
+    }
+    conn.registered.info.signal.raise(missed);
     conn.run(
         &mut reader,
         &mut writer,
@@ -339,15 +350,12 @@ macro_rules! channel_ctx {
     };
 }
 
-/// What a connection watches besides its socket and inbox.
+/// What a connection watches besides its socket, its inbox and its registry entry's
+/// `signal` (operator close, vhost deleted, shutdown, alarms changed).
 struct Signals {
-    /// Broker shutdown.
-    stop: watch::Receiver<bool>,
-    /// The vhost was deleted.
-    vhost_deleted: watch::Receiver<bool>,
     /// Completed disk flush rounds (publisher confirms of persistent messages).
     durable: Option<watch::Receiver<u64>>,
-    /// The resource alarms.
+    /// The resource alarms, read when `signal::ALARM` is raised.
     alarm: Option<watch::Receiver<Alarms>>,
 }
 
@@ -380,6 +388,8 @@ struct Connection {
     published: bool,
     /// Reads are paused by a resource alarm.
     blocked: bool,
+    /// The resource alarms as last read.
+    alarms: Alarms,
     /// Default consumer acknowledgement timeout, ms (0: none).
     consumer_timeout: u64,
     /// Largest message body accepted.
@@ -422,13 +432,8 @@ impl Connection {
                 // not after the close handshake.
                 self.release_all(&mut inbox);
             }
-            let Signals {
-                stop,
-                vhost_deleted,
-                durable,
-                alarm,
-            } = &mut *signals;
-            self.apply_alarm(alarm.as_ref().map(|a| *a.borrow()).unwrap_or_default());
+            self.apply_alarm();
+            let durable = &mut signals.durable;
             // A blocked connection is still read once it is closing: its close-ok must not
             // wait for the alarm to clear (shutdown would stall).
             let paused = self.blocked && self.phase == Phase::Open;
@@ -495,24 +500,9 @@ impl Connection {
                     // The frames that arrived behind the held method.
                     self.process_input(&mut inbuf);
                 }
-                _ = alarm_changed(alarm) => {}
                 _ = sleep_until_ms(ack_deadline), if ack_deadline.is_some() => self.enforce_ack_timeouts(),
-                _ = stop.changed(), if self.phase == Phase::Open => {
-                    let e = AmqpError::connection_forced("broker forced connection closure with reason 'shutdown'");
-                    self.fail(0, e);
-                    self.close_reason = "broker shutdown".into();
-                }
-                reason = operator_close(&self.registered), if self.phase == Phase::Open => {
-                    // management API: DELETE connections/{name}, the X-Reason header's text.
-                    tracing::info!(peer = %self.peer, reason = %reason, "connection closed by an operator");
-                    self.fail(0, AmqpError::connection_forced(&reason));
-                    self.close_reason = reason;
-                }
-                _ = vhost_deleted.changed(), if self.phase == Phase::Open => {
-                    // RabbitMQ closes a deleted vhost's connections with 320 and this text.
-                    let text = format!("vhost '{}' is deleted", self.n.vhost.name);
-                    self.fail(0, AmqpError::connection_forced(&text));
-                    self.close_reason = text;
+                raised = self.registered.info.signal.taken() => {
+                    self.on_signals(raised, signals.alarm.as_ref());
                 }
                 _ = ticker.tick(), if !hb.is_zero() => {
                     // Spec 4.2.7: a peer silent for two intervals is gone.
@@ -632,8 +622,46 @@ impl Connection {
     /// Blocks a publishing connection while a resource alarm is on (RabbitMQ: reads stop and
     /// clients that asked for it get connection.blocked, once, with the alarms on at that
     /// moment), and unblocks it when the last alarm clears.
-    fn apply_alarm(&mut self, alarms: Alarms) {
+    /// What other tasks raised: closes (the first that applies wins) and alarm changes.
+    fn on_signals(&mut self, raised: u8, alarm: Option<&watch::Receiver<Alarms>>) {
+        if raised & signal::ALARM != 0 {
+            self.alarms = alarm.map(|a| *a.borrow()).unwrap_or_default();
+        }
+        if raised & signal::SHUTDOWN != 0 && self.phase == Phase::Open {
+            let e = AmqpError::connection_forced(
+                "broker forced connection closure with reason 'shutdown'",
+            );
+            self.fail(0, e);
+            self.close_reason = "broker shutdown".into();
+        }
+        // The vhost's flag, not the name: a vhost of the same name created since is another.
+        if raised & signal::VHOST_DELETED != 0
+            && self.phase == Phase::Open
+            && self.n.vhost.is_deleted()
+        {
+            // RabbitMQ closes a deleted vhost's connections with 320 and this text.
+            let text = format!("vhost '{}' is deleted", self.n.vhost.name);
+            self.fail(0, AmqpError::connection_forced(&text));
+            self.close_reason = text;
+        }
+        if raised & signal::OPERATOR_CLOSE != 0 {
+            if let Some(reason) = self.registered.info.take_close_request() {
+                if self.phase == Phase::Open {
+                    // management API: DELETE connections/{name}, the X-Reason header's text.
+                    tracing::info!(peer = %self.peer, reason = %reason, "connection closed by an operator");
+                    self.fail(0, AmqpError::connection_forced(&reason));
+                    self.close_reason = reason;
+                }
+            }
+        }
+    }
+
+    /// Blocks the connection's publishers while an alarm is on (connection.blocked), and
+    /// unblocks them when none is. Runs at every turn: a connection is blocked only once it
+    /// has published.
+    fn apply_alarm(&mut self) {
         use crate::protocol::connection::{Blocked, Unblocked};
+        let alarms = self.alarms;
         if alarms.any() && self.published && !self.blocked && self.phase == Phase::Open {
             self.blocked = true;
             if self.n.connection_blocked {
@@ -968,27 +996,12 @@ async fn sleep_until_ms(deadline: Option<u64>) {
     }
 }
 
-/// Waits for the resource alarms to change (forever when there are none).
 /// Waits for the held reply's recording (never called without one).
 async fn held_recorded(held: &mut Option<HeldReply>) -> AmqpResult<()> {
     match held {
         Some(h) => h.recording.finished().await,
         None => std::future::pending().await,
     }
-}
-
-/// Completes when an operator asks this connection to close.
-async fn operator_close(registered: &Registered) -> String {
-    registered.info.close_requested().await
-}
-
-async fn alarm_changed(alarm: &mut Option<watch::Receiver<Alarms>>) {
-    if let Some(rx) = alarm {
-        if rx.changed().await.is_ok() {
-            return;
-        }
-    }
-    std::future::pending().await
 }
 
 /// Waits for the next completed flush round.

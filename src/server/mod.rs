@@ -107,6 +107,7 @@ pub async fn run(
         handshakes: Arc::new(Semaphore::new(config.max_handshakes)),
     };
     let (stop_tx, stop_rx) = watch::channel(false);
+    let _alarms_told = tell_connections_of_alarms(&broker);
     // Every connection task holds a sender; recv() says None once all of them have ended.
     let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
     let mut loops = tokio::task::JoinSet::new();
@@ -140,6 +141,10 @@ pub async fn run(
     // The accept loops stop taking sockets (and drop their `alive` senders).
     loops.shutdown().await;
     let _ = stop_tx.send(true);
+    // Connections registered from now on see `stop` when they start.
+    broker
+        .registry()
+        .raise(None, crate::broker::signal::SHUTDOWN);
     if tokio::time::timeout(SHUTDOWN_GRACE, alive_rx.recv())
         .await
         .is_err()
@@ -148,6 +153,27 @@ pub async fn run(
             "some connections did not close within {}s",
             SHUTDOWN_GRACE.as_secs()
         );
+    }
+}
+
+/// Raises `signal::ALARM` on every connection when the resource alarms change (the
+/// connections read the alarms then, not at every turn of their loop). Stops when dropped.
+fn tell_connections_of_alarms(broker: &Arc<Broker>) -> Option<AbortOnDrop> {
+    let mut alarms = broker.alarms()?;
+    let registry = broker.registry().clone();
+    let task = tokio::spawn(async move {
+        while alarms.changed().await.is_ok() {
+            registry.raise(None, crate::broker::signal::ALARM);
+        }
+    });
+    Some(AbortOnDrop(task))
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
