@@ -25,6 +25,17 @@
 /// ~5% of broker CPU (PERFORMANCE.md).
 pub type FastMap<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
 
+/// Bytes as text, invalid UTF-8 as U+FFFD. `String::from_utf8_lossy` walks the bytes in
+/// chunks even when they are valid; routing keys on the publish path almost always are, and
+/// `str::from_utf8` checks those several times faster.
+#[inline]
+pub(crate) fn utf8_lossy(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => std::borrow::Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
+}
+
 pub mod broker;
 pub mod config;
 pub mod ctl;

@@ -103,7 +103,7 @@ impl Message {
     /// The routing key it was published with, as text for routing: bytes that are not UTF-8
     /// become U+FFFD (they can only match wildcards, since binding keys are UTF-8).
     pub fn routing_key(&self) -> std::borrow::Cow<'_, str> {
-        String::from_utf8_lossy(self.routing_key_bytes())
+        crate::utf8_lossy(self.routing_key_bytes())
     }
 
     /// The raw property bytes (flags + list).

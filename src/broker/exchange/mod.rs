@@ -183,6 +183,7 @@ impl Routed {
     /// The message is in its queues, on disk once `deps` (its queue log positions) are:
     /// remembered keys are written to persistent caches after them, and `deps` gains what
     /// the publisher's confirm must also wait for (keys' positions, a duplicate's original).
+    #[inline]
     pub fn settle_keys(&mut self, deps: &mut Vec<crate::store::DurableAt>) {
         if !self.admitted.is_empty() {
             let message_at = deps.clone();
@@ -190,12 +191,18 @@ impl Routed {
                 k.settle(&message_at, deps);
             }
         }
-        deps.append(&mut self.duplicate_waits);
+        if !self.duplicate_waits.is_empty() {
+            deps.append(&mut self.duplicate_waits);
+        }
     }
 
     /// No queue kept the message (a queue refused it, or the publish failed): the keys
     /// remembered on the way are forgotten, so a retry is not dropped as a duplicate.
+    #[inline]
     pub fn withdraw_keys(&mut self) {
+        if self.admitted.is_empty() && self.duplicate_waits.is_empty() {
+            return;
+        }
         for k in self.admitted.drain(..) {
             k.withdraw();
         }

@@ -105,7 +105,7 @@ impl VHost {
                 return Ok(Published::Delayed);
             }
         }
-        let key = String::from_utf8_lossy(p.routing_key);
+        let key = crate::utf8_lossy(p.routing_key);
         // CC and BCC headers (RabbitMQ extension): more routing keys for the same exchange;
         // BCC never reaches the consumers.
         let extra = match headers.map(sender_selected_keys).transpose() {
@@ -252,7 +252,20 @@ fn sender_selected_keys(headers: &[u8]) -> AmqpResult<Option<SenderSelected>> {
 }
 
 /// RabbitMQ refuses messages whose properties it cannot honour (406, channel error).
+#[inline]
 fn check_properties(view: &PropertiesView<'_>, grant: &Grant) -> AmqpResult<()> {
+    // Most messages set none of the properties checked here, or only a valid delivery mode.
+    if view.expiration.is_none()
+        && view.user_id.is_none()
+        && view.delivery_mode.is_none_or(|m| m == 1 || m == 2)
+    {
+        return Ok(());
+    }
+    check_set_properties(view, grant)
+}
+
+#[cold]
+fn check_set_properties(view: &PropertiesView<'_>, grant: &Grant) -> AmqpResult<()> {
     let user = grant.user();
     let refuse = |text: String| Err(AmqpError::precondition_failed(text));
     if let Some(mode) = view.delivery_mode {
