@@ -36,6 +36,7 @@ use crate::protocol::AMQPClass;
 use crate::protocol::{channel, connection};
 use bytes::{Buf, BytesMut};
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -425,6 +426,7 @@ impl Connection {
         let mut wrote_since_tick = false;
         // Written into a buffering writer (TLS) and not yet flushed to the socket.
         let mut unflushed = false;
+        let mut ack_timer = AckTimer::default();
         let mut eof = false;
         while self.phase != Phase::Done {
             if self.phase == Phase::Closing && !self.released {
@@ -446,6 +448,9 @@ impl Connection {
                 .values()
                 .filter_map(|c| c.next_ack_deadline())
                 .min();
+            if let Some(deadline) = ack_deadline {
+                ack_timer.arm(deadline);
+            }
             tokio::select! {
                 r = reader.read_buf(&mut inbuf), if can_read => match r {
                     Ok(0) | Err(_) => {
@@ -500,7 +505,7 @@ impl Connection {
                     // The frames that arrived behind the held method.
                     self.process_input(&mut inbuf);
                 }
-                _ = sleep_until_ms(ack_deadline), if ack_deadline.is_some() => self.enforce_ack_timeouts(),
+                _ = ack_timer.fired(), if ack_deadline.is_some() => self.enforce_ack_timeouts(),
                 raised = self.registered.info.signal.taken() => {
                     self.on_signals(raised, signals.alarm.as_ref());
                 }
@@ -985,14 +990,41 @@ impl Connection {
     }
 }
 
-/// Sleeps until a deadline on the broker clock, in ms (forever for None).
-async fn sleep_until_ms(deadline: Option<u64>) {
-    match deadline {
-        Some(d) => {
-            let wait = d.saturating_sub(crate::broker::clock::now_ms());
-            tokio::time::sleep(Duration::from_millis(wait)).await;
+/// The timer of the consumer acknowledgement timeout, made when first needed and kept.
+/// A deadline that moves later leaves it armed for the earlier time: it fires, nothing is
+/// late, and it is armed again. So a busy manual-ack consumer, whose earliest deadline moves
+/// with every ack, does not register a timer with the runtime at every turn of the loop.
+#[derive(Default)]
+struct AckTimer {
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// The deadline it is armed for (broker clock, ms); None once it fired.
+    armed_for: Option<u64>,
+}
+
+impl AckTimer {
+    /// Makes sure it fires at `deadline` or before.
+    fn arm(&mut self, deadline: u64) {
+        if self.armed_for.is_some_and(|armed| armed <= deadline) {
+            return;
         }
-        None => std::future::pending().await,
+        let wait = deadline.saturating_sub(crate::broker::clock::now_ms());
+        let at = Instant::now() + Duration::from_millis(wait);
+        match &mut self.sleep {
+            Some(sleep) => sleep.as_mut().reset(at),
+            None => self.sleep = Some(Box::pin(tokio::time::sleep_until(at))),
+        }
+        self.armed_for = Some(deadline);
+    }
+
+    /// Completes when the armed time comes (never when it was not armed).
+    async fn fired(&mut self) {
+        match &mut self.sleep {
+            Some(sleep) if self.armed_for.is_some() => {
+                sleep.as_mut().await;
+                self.armed_for = None;
+            }
+            _ => std::future::pending().await,
+        }
     }
 }
 
