@@ -232,6 +232,7 @@ pub async fn publish(
             &Publish {
                 exchange: &name,
                 routing_key: routing_key.as_bytes(),
+                routing_key_text: Some(routing_key),
                 properties: &properties,
                 body: &payload,
                 grant: &s.grant,

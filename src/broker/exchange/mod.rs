@@ -183,26 +183,36 @@ impl Routed {
     /// The message is in its queues, on disk once `deps` (its queue log positions) are:
     /// remembered keys are written to persistent caches after them, and `deps` gains what
     /// the publisher's confirm must also wait for (keys' positions, a duplicate's original).
+    /// Nothing to do unless the exchange deduplicates: the check is in line, the work not.
     #[inline]
     pub fn settle_keys(&mut self, deps: &mut Vec<crate::store::DurableAt>) {
+        if !self.admitted.is_empty() || !self.duplicate_waits.is_empty() {
+            self.settle_keys_now(deps);
+        }
+    }
+
+    #[inline(never)]
+    fn settle_keys_now(&mut self, deps: &mut Vec<crate::store::DurableAt>) {
         if !self.admitted.is_empty() {
             let message_at = deps.clone();
             for k in self.admitted.drain(..) {
                 k.settle(&message_at, deps);
             }
         }
-        if !self.duplicate_waits.is_empty() {
-            deps.append(&mut self.duplicate_waits);
-        }
+        deps.append(&mut self.duplicate_waits);
     }
 
     /// No queue kept the message (a queue refused it, or the publish failed): the keys
     /// remembered on the way are forgotten, so a retry is not dropped as a duplicate.
     #[inline]
     pub fn withdraw_keys(&mut self) {
-        if self.admitted.is_empty() && self.duplicate_waits.is_empty() {
-            return;
+        if !self.admitted.is_empty() || !self.duplicate_waits.is_empty() {
+            self.withdraw_keys_now();
         }
+    }
+
+    #[inline(never)]
+    fn withdraw_keys_now(&mut self) {
         for k in self.admitted.drain(..) {
             k.withdraw();
         }

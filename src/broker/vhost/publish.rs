@@ -23,6 +23,9 @@ pub struct Publish<'a> {
     /// As sent (not necessarily UTF-8; routed as text with U+FFFD for the bad bytes, which
     /// only wildcards can match, and delivered as sent).
     pub routing_key: &'a [u8],
+    /// The routing key as text, when the publisher has already checked it is UTF-8 (None:
+    /// checked here).
+    pub routing_key_text: Option<&'a str>,
     /// Raw basic properties (already validated by the codec).
     pub properties: &'a [u8],
     pub body: &'a [u8],
@@ -105,7 +108,10 @@ impl VHost {
                 return Ok(Published::Delayed);
             }
         }
-        let key = crate::utf8_lossy(p.routing_key);
+        let key = match p.routing_key_text {
+            Some(text) => std::borrow::Cow::Borrowed(text),
+            None => crate::utf8_lossy(p.routing_key),
+        };
         // CC and BCC headers (RabbitMQ extension): more routing keys for the same exchange;
         // BCC never reaches the consumers.
         let extra = match headers.map(sender_selected_keys).transpose() {

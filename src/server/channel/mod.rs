@@ -127,6 +127,8 @@ pub struct Channel {
     confirm_ticket: ConfirmTicket,
     /// The last publish's name buffer, reused by the next one.
     spare_target: Option<publish::PublishTarget>,
+    /// The routing key of the last publish, as text (see `route`).
+    last_routing_key: String,
     /// The exchange this channel last published to: its write permission and counters.
     publishing_to: Option<publish::PublishingTo>,
     /// We sent channel.close and wait for close-ok; everything else is discarded.
@@ -154,6 +156,7 @@ impl Channel {
             tx: None,
             confirm_ticket: ConfirmTicket::default(),
             spare_target: None,
+            last_routing_key: String::new(),
             publishing_to: None,
             closing: false,
             reply_queue: None,

@@ -373,9 +373,20 @@ impl Channel {
             Some(to) if same_name(&to.name, exchange) => to.exchange(ctx.vhost),
             _ => None,
         };
+        // Publishers mostly repeat one routing key: it is checked as UTF-8 once, then compared.
+        let routing_key_text = if self.last_routing_key.as_bytes() == routing_key {
+            Some(self.last_routing_key.as_str())
+        } else if let Ok(text) = std::str::from_utf8(routing_key) {
+            self.last_routing_key.clear();
+            self.last_routing_key.push_str(text);
+            Some(self.last_routing_key.as_str())
+        } else {
+            None
+        };
         let publish = vhost::Publish {
             exchange,
             routing_key,
+            routing_key_text,
             properties: props,
             body,
             grant: ctx.grant,
