@@ -246,9 +246,7 @@ pub async fn publish(
     if let Some(mut rounds) = api.broker.durable_rounds() {
         for (log, position) in ticket.durable.drain(..) {
             while !log.is_durable(position) {
-                if rounds.changed().await.is_err() {
-                    break;
-                }
+                rounds.next().await;
             }
         }
     }

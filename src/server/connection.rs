@@ -355,7 +355,7 @@ macro_rules! channel_ctx {
 /// `signal` (operator close, vhost deleted, shutdown, alarms changed).
 struct Signals {
     /// Completed disk flush rounds (publisher confirms of persistent messages).
-    durable: Option<watch::Receiver<u64>>,
+    durable: Option<crate::store::Rounds>,
     /// The resource alarms, read when `signal::ALARM` is raised.
     alarm: Option<watch::Receiver<Alarms>>,
 }
@@ -1037,15 +1037,9 @@ async fn held_recorded(held: &mut Option<HeldReply>) -> AmqpResult<()> {
 }
 
 /// Waits for the next completed flush round.
-async fn next_round(durable: &mut Option<watch::Receiver<u64>>) -> u64 {
+async fn next_round(durable: &mut Option<crate::store::Rounds>) {
     match durable {
-        Some(rx) => {
-            if rx.changed().await.is_err() {
-                // The flusher is gone (shutdown): nothing will become durable any more.
-                std::future::pending::<()>().await;
-            }
-            *rx.borrow_and_update()
-        }
+        Some(rounds) => rounds.next().await,
         None => std::future::pending().await,
     }
 }
