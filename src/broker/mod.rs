@@ -249,7 +249,7 @@ impl Broker {
     }
 
     /// Watch the last durable flush round, when there is a store.
-    pub fn durable_rounds(&self) -> Option<crate::store::Rounds> {
+    pub fn durable_rounds(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
         self.store.as_ref().map(|s| s.durable_rounds())
     }
 

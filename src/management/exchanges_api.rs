@@ -246,7 +246,9 @@ pub async fn publish(
     if let Some(mut rounds) = api.broker.durable_rounds() {
         for (log, position) in ticket.durable.drain(..) {
             while !log.is_durable(position) {
-                rounds.next().await;
+                if rounds.changed().await.is_err() {
+                    break;
+                }
             }
         }
     }

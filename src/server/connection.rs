@@ -355,7 +355,7 @@ macro_rules! channel_ctx {
 /// `signal` (operator close, vhost deleted, shutdown, alarms changed).
 struct Signals {
     /// Completed disk flush rounds (publisher confirms of persistent messages).
-    durable: Option<crate::store::Rounds>,
+    durable: Option<watch::Receiver<u64>>,
     /// The resource alarms, read when `signal::ALARM` is raised.
     alarm: Option<watch::Receiver<Alarms>>,
 }
@@ -1037,9 +1037,15 @@ async fn held_recorded(held: &mut Option<HeldReply>) -> AmqpResult<()> {
 }
 
 /// Waits for the next completed flush round.
-async fn next_round(durable: &mut Option<crate::store::Rounds>) {
+async fn next_round(durable: &mut Option<watch::Receiver<u64>>) -> u64 {
     match durable {
-        Some(rounds) => rounds.next().await,
+        Some(rx) => {
+            if rx.changed().await.is_err() {
+                // The flusher is gone (shutdown): nothing will become durable any more.
+                std::future::pending::<()>().await;
+            }
+            *rx.borrow_and_update()
+        }
         None => std::future::pending().await,
     }
 }

@@ -1,17 +1,17 @@
 //! Group commit: one thread writes and syncs every dirty queue log, then publishes how far
 //! durability has come. One fsync round serves every publisher that wrote before it started.
 //!
-//! Each log tracks how far its appends are durable (`QueueLog::is_durable`); `done` counts
-//! completed rounds, and the tasks waiting for one (`Rounds`) are woken when it moves, so that
-//! they know when to look again. The flusher knows a log only as something that can `Flush`.
+//! Each log tracks how far its appends are durable (`QueueLog::is_durable`); `done` (a watch
+//! channel) counts completed rounds so that waiting connections know when to look again.
+//! The flusher knows a log only as something that can `Flush`.
 
 use super::disk::DiskGuard;
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
 use std::time::Duration;
+use tokio::sync::watch;
 
 /// What a confirm promises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,56 +48,8 @@ pub trait Flush: Send + Sync {
 #[derive(Debug)]
 pub struct FlushState {
     started: AtomicU64,
-    /// Completed rounds.
-    done: AtomicU64,
-    /// Tasks to wake when the next round completes (each `Rounds` registers once per round).
-    waiting: parking_lot::Mutex<Vec<Waker>>,
+    done: watch::Sender<u64>,
     dirty: Sender<Job>,
-}
-
-/// Waits for flush rounds. A connection whose confirms wait for the disk polls it at every
-/// turn of its loop: it registers its task once per round, under one lock, and the polls in
-/// between are a load (a `watch` would register and drop a waiter, two locks, at every turn).
-#[derive(Debug)]
-pub struct Rounds {
-    state: Arc<FlushState>,
-    /// The last completed round this waiter saw.
-    seen: u64,
-    /// Registered for the round after `seen`.
-    registered: bool,
-}
-
-impl Rounds {
-    /// Completes once a round has completed since the last time this did (or since it was
-    /// made): then whatever waited for the disk may be durable.
-    pub async fn next(&mut self) {
-        std::future::poll_fn(|cx| self.poll_next(cx)).await
-    }
-
-    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        if self.moved() {
-            return Poll::Ready(());
-        }
-        if !self.registered {
-            self.state.waiting.lock().push(cx.waker().clone());
-            self.registered = true;
-            // A round that completed before the registration woke nobody: look again.
-            if self.moved() {
-                return Poll::Ready(());
-            }
-        }
-        Poll::Pending
-    }
-
-    fn moved(&mut self) -> bool {
-        let done = self.state.done.load(Ordering::Acquire);
-        if done == self.seen {
-            return false;
-        }
-        self.seen = done;
-        self.registered = false;
-        true
-    }
 }
 
 /// What the flusher thread is asked to do.
@@ -109,22 +61,9 @@ enum Job {
 }
 
 impl FlushState {
-    /// A waiter for the rounds that complete from now on.
-    pub fn rounds(self: &Arc<Self>) -> Rounds {
-        Rounds {
-            state: self.clone(),
-            seen: self.done.load(Ordering::Acquire),
-            registered: false,
-        }
-    }
-
-    /// A round completed: every registered waiter is woken.
-    fn round_done(&self, round: u64) {
-        self.done.store(round, Ordering::Release);
-        let waiting = std::mem::take(&mut *self.waiting.lock());
-        for waker in waiting {
-            waker.wake();
-        }
+    /// Watch the last durable round.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.done.subscribe()
     }
 
     /// Queues a log for the next round.
@@ -147,10 +86,10 @@ impl FlushState {
 /// Starts the flusher thread.
 pub fn start(policy: SyncPolicy, disk: Arc<DiskGuard>) -> std::io::Result<Arc<FlushState>> {
     let (dirty, inbox) = channel();
+    let (done, _) = watch::channel(0);
     let state = Arc::new(FlushState {
         started: AtomicU64::new(0),
-        done: AtomicU64::new(0),
-        waiting: Default::default(),
+        done,
         dirty,
     });
     // The thread holds the state weakly: when the store goes, the last sender goes with it,
@@ -208,7 +147,7 @@ fn run(
             }
         });
         tracing::trace!(round, "flush round done");
-        state.round_done(round);
+        state.done.send_replace(round);
         match first_error {
             None => {
                 if disk.write_succeeded() {
@@ -225,71 +164,5 @@ fn run(
                 std::thread::sleep(RETRY_AFTER);
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::atomic::AtomicUsize;
-    use std::task::Wake;
-
-    struct Counting(AtomicUsize);
-    impl Wake for Counting {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-
-    #[test]
-    fn a_waiter_is_woken_once_per_completed_round_and_sees_each_round_once() {
-        let state = Arc::new(FlushState {
-            started: AtomicU64::new(0),
-            done: AtomicU64::new(0),
-            waiting: Default::default(),
-            dirty: channel().0,
-        });
-        let mut rounds = state.rounds();
-        let woken = Arc::new(Counting(AtomicUsize::new(0)));
-        let waker = Waker::from(woken.clone());
-        let mut cx = Context::from_waker(&waker);
-        assert_eq!(rounds.poll_next(&mut cx), Poll::Pending);
-        assert_eq!(rounds.poll_next(&mut cx), Poll::Pending);
-        assert_eq!(
-            state.waiting.lock().len(),
-            1,
-            "registered once, not per poll"
-        );
-        state.round_done(1);
-        assert_eq!(woken.0.load(Ordering::SeqCst), 1);
-        assert_eq!(rounds.poll_next(&mut cx), Poll::Ready(()));
-        assert_eq!(
-            rounds.poll_next(&mut cx),
-            Poll::Pending,
-            "round 1 is seen once"
-        );
-        state.round_done(2);
-        assert_eq!(woken.0.load(Ordering::SeqCst), 2);
-        // Two rounds before the next poll: one wake-up says "look again".
-        state.round_done(3);
-        assert_eq!(rounds.poll_next(&mut cx), Poll::Ready(()));
-        assert_eq!(rounds.poll_next(&mut cx), Poll::Pending);
-    }
-
-    #[test]
-    fn a_round_completed_before_the_first_wait_after_creation_is_not_reported() {
-        let state = Arc::new(FlushState {
-            started: AtomicU64::new(0),
-            done: AtomicU64::new(0),
-            waiting: Default::default(),
-            dirty: channel().0,
-        });
-        state.round_done(5);
-        let mut rounds = state.rounds();
-        let waker = Waker::noop();
-        let mut cx = Context::from_waker(waker);
-        assert_eq!(rounds.poll_next(&mut cx), Poll::Pending);
-        state.round_done(6);
-        assert_eq!(rounds.poll_next(&mut cx), Poll::Ready(()));
     }
 }

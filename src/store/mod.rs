@@ -18,7 +18,7 @@ pub(crate) mod spool;
 pub use dedup_log::{DedupEntry, DedupLog};
 pub use definitions::{BindingDef, Definitions, ExchangeDef, QueueDef};
 pub use disk::DiskGuard;
-pub use flusher::{Durable, DurableAt, FlushState, Rounds, SyncPolicy};
+pub use flusher::{Durable, DurableAt, FlushState, SyncPolicy};
 pub use queue_log::QueueLog;
 pub use record::StoredMessage;
 pub use snapshots::{AfterSave, Saved};
@@ -27,6 +27,7 @@ pub use spool::Spool;
 use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
+use tokio::sync::watch;
 
 /// The data directory and its flusher.
 #[derive(Debug)]
@@ -305,8 +306,8 @@ impl Store {
     }
 
     /// Watch the last durable flush round (publisher confirms wait on it).
-    pub fn durable_rounds(&self) -> flusher::Rounds {
-        self.flush.rounds()
+    pub fn durable_rounds(&self) -> watch::Receiver<u64> {
+        self.flush.subscribe()
     }
 
     /// Removes deduplication logs of exchanges that did not come back (a transient exchange
