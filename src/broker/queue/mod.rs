@@ -70,7 +70,7 @@ pub struct Queue {
     log: std::sync::OnceLock<Arc<QueueLog>>,
     /// Message counts for the management API and metrics (see `broker::stats`).
     pub stats: QueueStats,
-    state: Mutex<QueueState>,
+    state: OwnLines<Mutex<QueueState>>,
     /// `x-message-deduplication`: the header whose value may be in the queue only once.
     dedup_header: Option<Box<str>>,
 }
@@ -94,6 +94,21 @@ fn dedup_header(arguments: &FieldTable) -> Option<Box<str>> {
 
 /// `Queue::consumer_timeout` when the queue sets none.
 const NO_TIMEOUT: u64 = u64::MAX;
+
+/// A value on cache lines of its own (128 bytes: the line and the one the prefetcher pairs
+/// with it). The queue's lock and state are written by whichever core publishes or
+/// dispatches, per message; consumers' connections on other cores read the queue's other
+/// fields (its log, its timeout) per delivery, and must not share a line with them.
+#[derive(Debug)]
+#[repr(align(128))]
+struct OwnLines<T>(T);
+
+impl<T> std::ops::Deref for OwnLines<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
 
 #[derive(Debug)]
 struct QueueState {
@@ -183,7 +198,7 @@ impl Queue {
             std::sync::atomic::AtomicU64::new(policy.consumer_timeout.unwrap_or(NO_TIMEOUT));
         Arc::new(Queue {
             stats: QueueStats::default(),
-            state: Mutex::new(QueueState {
+            state: OwnLines(Mutex::new(QueueState {
                 ready: ReadyList::new(policy.max_priority, spool_path),
                 policy,
                 consumers: Vec::new(),
@@ -196,7 +211,7 @@ impl Queue {
                 timer_generation: 0,
                 last_used: now_ms(),
                 dedup_keys: Default::default(),
-            }),
+            })),
             dedup_header: dedup_header(&spec.arguments),
             spec,
             quorum,
