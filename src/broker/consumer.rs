@@ -71,7 +71,10 @@ pub struct Room {
 }
 
 /// Unacked (or, for no-ack consumers, unwritten) deliveries, shared by queue and channel.
+/// Written from both sides per delivery: on cache lines of its own (128 bytes), so that no
+/// neighbouring allocation (a consumer tag, a channel's counters) pays for its traffic.
 #[derive(Debug, Default)]
+#[repr(align(128))]
 pub struct Credit {
     in_flight: AtomicU32,
     /// 0 = unlimited.

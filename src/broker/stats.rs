@@ -82,8 +82,10 @@ impl QueueStats {
     }
 }
 
-/// A channel's counters, written by its connection task only.
+/// A channel's counters, written by its connection task only, per batch: on cache lines of
+/// their own, away from the credits its consumers share with their queues' cores.
 #[derive(Debug, Default)]
+#[repr(align(128))]
 pub struct ChannelStats {
     /// basic.publish received.
     pub publish: Counter,
