@@ -7,7 +7,8 @@
 
 use super::record::{begin_framed, end_framed, read_framed, Checksum, Framed, MAX_RECORD};
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io;
+use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 
 /// Written to the file once this much is buffered.
@@ -28,11 +29,13 @@ pub struct Spool {
     counted: u64,
     /// The last write failed (logged once until a write succeeds again).
     failing: bool,
-    /// Written records read ahead: `ahead[ahead_at..]` holds the file from `read_at` on. A
-    /// chunk is read once and taken from over several batches; the buffer is reused, so a
-    /// refill neither allocates nor zeroes memory.
+    /// Written records read ahead: `ahead[ahead_at..ahead_end]` holds the file from `read_at`
+    /// on. A chunk is read once and taken from over several batches; the buffer keeps its
+    /// length (zeroed once, when it grows), so a refill is one positioned read that neither
+    /// allocates nor zeroes memory.
     ahead: Vec<u8>,
     ahead_at: usize,
+    ahead_end: usize,
 }
 
 impl Spool {
@@ -49,6 +52,7 @@ impl Spool {
             failing: false,
             ahead: Vec::new(),
             ahead_at: 0,
+            ahead_end: 0,
         }
     }
 
@@ -111,8 +115,7 @@ impl Spool {
             .file
             .as_mut()
             .ok_or_else(|| io::Error::other("spool not open"))?;
-        file.seek(SeekFrom::Start(self.written))?;
-        file.write_all(&self.pending)?;
+        file.write_all_at(&self.pending, self.written)?;
         self.written += self.pending.len() as u64;
         self.pending.clear();
         Ok(())
@@ -132,7 +135,8 @@ impl Spool {
         }
         let mut taken = 0;
         while taken < max && self.read_at < self.written {
-            match read_framed(&self.ahead[self.ahead_at..], MAX_RECORD, Checksum::Scratch) {
+            let buffered = &self.ahead[self.ahead_at..self.ahead_end];
+            match read_framed(buffered, MAX_RECORD, Checksum::Scratch) {
                 Framed::Record(payload, used) => {
                     take(payload, &mut decode, &mut self.counted, out)?;
                     self.ahead_at += used;
@@ -159,23 +163,28 @@ impl Spool {
     /// Reads the next chunk of written records (at least `need` bytes of it) after what is
     /// buffered, keeping the unread rest.
     fn read_ahead(&mut self, need: usize) -> io::Result<()> {
-        let buffered = self.ahead.len() - self.ahead_at;
+        let buffered = self.ahead_end - self.ahead_at;
         let in_file = self.written - self.read_at - buffered as u64;
         if in_file == 0 {
             return Err(io::Error::other("damaged spool record"));
         }
-        self.ahead.drain(..self.ahead_at);
+        self.ahead.copy_within(self.ahead_at..self.ahead_end, 0);
         self.ahead_at = 0;
-        let want = in_file.min(READ_CHUNK.max(need) as u64);
+        self.ahead_end = buffered;
+        let want = in_file.min(READ_CHUNK.max(need) as u64) as usize;
+        if self.ahead.len() < buffered + want {
+            self.ahead.resize(buffered + want, 0);
+        }
         let file = self
             .file
-            .as_mut()
+            .as_ref()
             .ok_or_else(|| io::Error::other("spool not open"))?;
-        file.seek(SeekFrom::Start(self.read_at + buffered as u64))?;
-        let got = file.take(want).read_to_end(&mut self.ahead)?;
-        if (got as u64) < want {
-            return Err(io::ErrorKind::UnexpectedEof.into());
-        }
+        // One positioned read (pread) for the whole chunk: no seek, no growing reads.
+        file.read_exact_at(
+            &mut self.ahead[buffered..buffered + want],
+            self.read_at + buffered as u64,
+        )?;
+        self.ahead_end = buffered + want;
         Ok(())
     }
 
@@ -213,6 +222,7 @@ impl Spool {
         self.pending.clear();
         self.ahead = Vec::new();
         self.ahead_at = 0;
+        self.ahead_end = 0;
         self.read_at = 0;
         self.written = 0;
         self.count = 0;
