@@ -12,6 +12,9 @@ use crate::broker::consumer::{window_units, Room};
 use crate::broker::message::QueuedMessage;
 use std::sync::Arc;
 
+/// The most messages a run reserves room for at its start.
+const MAX_RESERVED: usize = 4096;
+
 /// Messages picked in a row for one consumer.
 struct Run {
     consumer: usize,
@@ -61,14 +64,27 @@ impl QueueState {
                         continue;
                     }
                 }
+                let room = self.consumers[idx].room();
+                // A lone (or the single active) consumer takes messages until its room or the
+                // queue runs out: room for them in one allocation rather than a Vec doubling
+                // (each growth a realloc, contended with the consumer's core freeing). With
+                // several consumers, round-robin makes runs of one.
+                let expected = if single_active || self.consumers.len() == 1 {
+                    (room.messages.min(room.units) as usize)
+                        .min(self.ready.len())
+                        .min(MAX_RESERVED)
+                        .saturating_sub(1)
+                } else {
+                    0
+                };
                 run = Some(Run {
                     consumer: idx,
-                    room: self.consumers[idx].room(),
+                    room,
                     messages: 0,
                     redelivered: 0,
                     units: 0,
                     first: None,
-                    rest: Vec::new(),
+                    rest: Vec::with_capacity(expected),
                 });
             }
             let Some(message) = self.ready.pop_front() else {
