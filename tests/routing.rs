@@ -708,3 +708,77 @@ async fn a_publisher_follows_its_exchange_being_deleted_and_declared_again() {
         )
     );
 }
+
+#[tokio::test]
+async fn a_publisher_repeating_one_key_sees_every_binding_change_at_its_next_publish() {
+    // A channel that publishes to one exchange with one key reuses its last routing until
+    // the exchange's bindings change: every change another connection makes (bind, unbind,
+    // queue deletion, and the bindings of an exchange bound to this one) shows at the next
+    // publish. Confirms order each publish against the changes.
+    let b = start().await;
+    let (_c, ch) = b.channel().await;
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    let confirmed = |key: &'static str, body: &'static [u8]| {
+        let ch = ch.clone();
+        async move {
+            ch.basic_publish(
+                "x".into(),
+                key.into(),
+                BasicPublishOptions::default(),
+                body,
+                BasicProperties::default(),
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap()
+        }
+    };
+    let (_admin_conn, admin) = b.channel().await;
+    exchange(&admin, "x", ExchangeKind::Topic).await;
+    exchange(&admin, "y", ExchangeKind::Fanout).await;
+    for q in ["a", "b", "c"] {
+        declare(&admin, q).await;
+    }
+    bind(&admin, "a", "x", "k.#", FieldTable::default()).await;
+    confirmed("k.1", b"1").await;
+    bind(&admin, "b", "x", "k.*", FieldTable::default()).await;
+    confirmed("k.1", b"2").await;
+    admin
+        .queue_unbind("a".into(), "x".into(), "k.#".into(), FieldTable::default())
+        .await
+        .unwrap();
+    confirmed("k.1", b"3").await;
+    confirmed("k.2", b"4").await;
+    assert_eq!(drain(&admin, "a").await, ["1", "2"]);
+    assert_eq!(drain(&admin, "b").await, ["2", "3", "4"]);
+    admin
+        .queue_delete("b".into(), QueueDeleteOptions::default())
+        .await
+        .unwrap();
+    confirmed("k.2", b"unroutable").await;
+
+    // Through an exchange bound to this one: its bindings change without this one's.
+    admin
+        .exchange_bind(
+            "y".into(),
+            "x".into(),
+            "k.2".into(),
+            ExchangeBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    bind(&admin, "c", "y", "", FieldTable::default()).await;
+    confirmed("k.2", b"5").await;
+    confirmed("k.2", b"6").await;
+    admin
+        .queue_unbind("c".into(), "y".into(), "".into(), FieldTable::default())
+        .await
+        .unwrap();
+    confirmed("k.2", b"unroutable too").await;
+    assert_eq!(drain(&admin, "c").await, ["5", "6"]);
+    assert!(get(&admin, "a").await.is_none());
+}

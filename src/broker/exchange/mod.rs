@@ -171,6 +171,9 @@ pub struct Routed {
     /// A deduplicating exchange on the way had seen the message's key: it went nowhere
     /// from there, and no alternate exchange is tried.
     pub duplicate: bool,
+    /// Some queues were reached through other exchanges (exchange-to-exchange bindings, an
+    /// alternate exchange), whose bindings can change without the first one's.
+    pub through_others: bool,
     /// Keys remembered on the way by deduplicating exchanges, to be settled once the message
     /// is in its queues (`settle_keys`) or withdrawn if none kept it (`withdraw_keys`).
     pub admitted: Vec<dedup::Admitted>,
@@ -395,6 +398,9 @@ pub struct Exchange {
     /// Set when it leaves its vhost (deleted, auto-deleted, vhost deleted): a publisher that
     /// kept it looks its name up again.
     removed: std::sync::atomic::AtomicBool,
+    /// Bumped at every binding change, under the bindings' write lock: a routing result taken
+    /// at one generation holds while the generation stays (`routes_by_key_only`).
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl Exchange {
@@ -427,6 +433,7 @@ impl Exchange {
             bindings,
             dedup,
             removed: std::sync::atomic::AtomicBool::new(false),
+            generation: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -434,6 +441,31 @@ impl Exchange {
     pub fn mark_removed(&self) {
         self.removed
             .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether where it routes a message depends only on the routing key and the bindings (not
+    /// on headers, selectors or a deduplication cache): then a publisher may reuse a routing
+    /// result for the same key while `generation` stays.
+    #[inline]
+    pub fn routes_by_key_only(&self) -> bool {
+        self.dedup.is_none()
+            && matches!(
+                self.spec.kind,
+                ExchangeKind::Direct | ExchangeKind::Fanout | ExchangeKind::Topic
+            )
+    }
+
+    /// The bindings' generation: read it before routing, and a result is still valid while
+    /// it has not changed.
+    #[inline]
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// A binding changed (called with the bindings' write lock held).
+    fn bindings_changed(&self) {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
     }
 
     /// Whether it left its vhost (a name looked up now would find another exchange, or none).
@@ -472,19 +504,25 @@ impl Exchange {
 
     /// Adds a binding; binding twice is a no-op (spec: queue.bind is idempotent).
     pub fn bind(&self, dest: Dest, routing_key: &str, arguments: &FieldTable) {
-        self.bindings.write().add(dest, routing_key, arguments);
+        let mut b = self.bindings.write();
+        b.add(dest, routing_key, arguments);
+        self.bindings_changed();
     }
 
     /// Removes a binding; returns whether one was removed.
     pub fn unbind(&self, dest: &Dest, routing_key: &str, arguments: &FieldTable) -> bool {
-        self.bindings
-            .write()
-            .remove(&dest.key(), routing_key, arguments)
+        let mut b = self.bindings.write();
+        let removed = b.remove(&dest.key(), routing_key, arguments);
+        self.bindings_changed();
+        removed
     }
 
     /// Removes every binding to `dest` (it was deleted).
     pub fn unbind_all(&self, dest: &Dest) -> bool {
-        self.bindings.write().remove_dest(&dest.key())
+        let mut b = self.bindings.write();
+        let removed = b.remove_dest(&dest.key());
+        self.bindings_changed();
+        removed
     }
 
     /// A copy of the bindings (for persisting definitions).

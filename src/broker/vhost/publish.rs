@@ -46,6 +46,60 @@ pub struct Publish<'a> {
 pub struct ConfirmTicket {
     pub durable: Vec<DurableAt>,
     routed: Routed,
+    /// What `routed.queues` is the routing of, while it is kept for the next publish:
+    /// publishers mostly repeat one exchange and key, and then neither the routing nor a
+    /// queue handle's reference count is touched again until the bindings change.
+    remembered: Option<Remembered>,
+}
+
+/// A routing result kept: the exchange, its bindings' generation and the routing key.
+#[derive(Debug)]
+struct Remembered {
+    exchange: Arc<Exchange>,
+    generation: u64,
+    key: String,
+}
+
+impl ConfirmTicket {
+    /// Whether `routed.queues` is where `key` goes through `x` at `generation`.
+    #[inline]
+    fn remembers(&self, x: &Arc<Exchange>, generation: u64, key: &str) -> bool {
+        self.remembered.as_ref().is_some_and(|r| {
+            Arc::ptr_eq(&r.exchange, x)
+                && r.generation == generation
+                && (x.spec.kind == ExchangeKind::Fanout || r.key == key)
+        })
+    }
+
+    /// Routes `key` through the exchange the publisher kept, reusing the last result when it
+    /// is still valid (same exchange and key, bindings unchanged) and keeping this one when it
+    /// can be: queues only from `x`'s own bindings.
+    #[inline]
+    fn route_kept(
+        &mut self,
+        vhost: &VHost,
+        p: &Publish<'_>,
+        x: &Arc<Exchange>,
+        key: &str,
+        headers: Option<&[u8]>,
+    ) -> AmqpResult<()> {
+        let generation = x.generation();
+        if self.remembers(x, generation, key) {
+            return Ok(());
+        }
+        self.remembered = None;
+        // The headers still matter to an alternate or exchange-bound exchange on the way.
+        vhost.route_via(p.exchange, Some(x), &[key], headers, &mut self.routed)?;
+        let r = &self.routed;
+        if !r.through_others && !r.duplicate && !r.queues.is_empty() && r.admitted.is_empty() {
+            self.remembered = Some(Remembered {
+                exchange: x.clone(),
+                generation,
+                key: key.to_owned(),
+            });
+        }
+        Ok(())
+    }
 }
 
 /// What became of a published message.
@@ -117,6 +171,7 @@ impl VHost {
         let extra = match headers.map(sender_selected_keys).transpose() {
             Ok(extra) => extra.flatten(),
             Err(e) => {
+                ticket.remembered = None;
                 // A missing exchange is reported first, as RabbitMQ does.
                 self.route(p.exchange, &key, None, &mut ticket.routed)?;
                 ticket.routed.queues.clear();
@@ -125,9 +180,19 @@ impl VHost {
             }
         };
         let Some(mut extra) = extra else {
-            self.route_via(p.exchange, p.kept, &[key], headers, &mut ticket.routed)?;
+            match p.kept {
+                // Removed: looked up again by name. Internal: refused by the routing.
+                Some(x) if x.routes_by_key_only() && !x.is_removed() && !x.spec.internal => {
+                    ticket.route_kept(self, p, x, &key, headers)?;
+                }
+                _ => {
+                    ticket.remembered = None;
+                    self.route_via(p.exchange, p.kept, &[key], headers, &mut ticket.routed)?;
+                }
+            }
             return Ok(self.enqueue(p, &view, None, ticket));
         };
+        ticket.remembered = None;
         extra.keys.insert(0, key.into_owned());
         self.route_keys(p.exchange, &extra.keys, headers, &mut ticket.routed)?;
         if extra.has_bcc {
@@ -183,9 +248,9 @@ impl VHost {
         let message = Message::with_view(p.exchange, p.routing_key, props, view, p.body);
         let mut rejected = false;
         let queues = ticket.routed.queues.len() as u32;
-        for q in ticket.routed.queues.drain(..) {
+        for q in &ticket.routed.queues {
             let (outcome, fx) = q.publish(message.clone());
-            self.carry_out(&q, fx);
+            self.carry_out(q, fx);
             rejected |= outcome.rejected;
             if let (Some(position), Some(log)) = (outcome.position, q.log()) {
                 let log: Arc<dyn Durable> = log.clone();
@@ -198,6 +263,9 @@ impl VHost {
             ticket.routed.withdraw_keys();
         } else {
             ticket.routed.settle_keys(&mut ticket.durable);
+        }
+        if ticket.remembered.is_none() {
+            ticket.routed.queues.clear();
         }
         Published::Enqueued { rejected, queues }
     }

@@ -50,6 +50,7 @@ impl VHost {
         out.queues.clear();
         out.exchanges.clear();
         out.duplicate = false;
+        out.through_others = false;
         if exchange.is_empty() {
             for key in keys.iter().map(AsRef::as_ref) {
                 if let Some(q) = self.queues.read().get(key) {
@@ -77,9 +78,11 @@ impl VHost {
             }
             route_all(x, keys, headers, out);
             if !out.exchanges.is_empty() {
+                out.through_others = true;
                 self.follow_exchange_bindings(&x.spec.name, keys, headers, out);
             }
             if out.queues.is_empty() && !out.duplicate && x.alternate().is_some() {
+                out.through_others = true;
                 self.route_to_alternates(x, keys, headers, out);
             }
         }
