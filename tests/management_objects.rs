@@ -979,3 +979,38 @@ async fn a_connections_byte_counts_include_its_handshake() {
     assert!(c["send_oct"].as_u64().unwrap() > 300, "{c}");
     assert!(c["send_cnt"].as_u64().unwrap() >= 3, "{c}");
 }
+
+#[tokio::test]
+async fn the_apis_own_publishes_count_in_the_overview_totals() {
+    // RabbitMQ publishes through a channel of its own, in confirm mode and with `mandatory`:
+    // each is a publish and a confirm, and an unroutable one is returned.
+    let b = start_with(|c| c.collect_statistics_interval = 100).await;
+    let api = management(&b).await;
+    let (_c, ch) = b.channel().await;
+    declare(&ch, "api-q").await;
+    for (key, routed) in [("api-q", true), ("nowhere", false)] {
+        let body = format!(
+            r#"{{"properties": {{}}, "routing_key": "{key}", "payload": "p", "payload_encoding": "string"}}"#
+        );
+        let r = http(
+            api,
+            "POST",
+            "/api/exchanges/%2F/amq.default/publish",
+            GUEST,
+            Some(&body),
+        )
+        .await;
+        assert_eq!((r.status, r.json()), (200, json!({ "routed": routed })));
+    }
+    let counted = eventually(|| async {
+        let o = get_json(api, "/api/overview").await;
+        let m = &o["message_stats"];
+        m["publish"] == 2 && m["confirm"] == 2 && m["return_unroutable"] == 1
+    })
+    .await;
+    assert!(
+        counted,
+        "{}",
+        get_json(api, "/api/overview").await["message_stats"]
+    );
+}

@@ -204,15 +204,29 @@ impl Registry {
         t
     }
 
-    /// A publish made without a channel (the management API's): counted for its exchange.
-    pub fn count_publish_without_channel(&self, vhost: &str, exchange: &str, queues: u32) {
+    /// A publish made without a channel (the management API's): RabbitMQ makes it through a
+    /// channel of its own in confirm mode with `mandatory` set, so it counts for its exchange
+    /// and in the vhost's totals: a publish, a confirm unless a queue refused it, and routed or
+    /// returned (`queues` it reached; a delayed message is routed and reached none yet).
+    pub fn count_publish_without_channel(
+        &self,
+        vhost: &str,
+        exchange: &str,
+        queues: u32,
+        routed: bool,
+        rejected: bool,
+    ) {
         let mut all = self.closed_channels.lock();
-        let counts = all
-            .entry(vhost.to_string())
-            .or_default()
-            .exchanges
-            .entry(exchange.into())
-            .or_default();
+        let closed = all.entry(vhost.to_string()).or_default();
+        let m = &mut closed.messages;
+        m.publish += 1;
+        m.confirm += u64::from(!rejected);
+        if routed {
+            m.routed += 1;
+        } else {
+            m.unroutable_returned += 1;
+        }
+        let counts = closed.exchanges.entry(exchange.into()).or_default();
         counts.publish_in += 1;
         counts.publish_out += queues as u64;
     }

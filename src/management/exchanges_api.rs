@@ -252,15 +252,15 @@ pub async fn publish(
             }
         }
     }
-    // RabbitMQ publishes through a channel of its own: the exchange counts it.
-    let reached = match published {
-        Published::Enqueued { queues, .. } => queues,
-        Published::Unroutable { .. } | Published::Delayed => 0,
+    // RabbitMQ publishes through a channel of its own: the exchange and the totals count it.
+    let (reached, rejected) = match published {
+        Published::Enqueued { queues, rejected } => (queues, rejected),
+        Published::Unroutable { .. } | Published::Delayed => (0, false),
     };
+    let routed = !matches!(published, Published::Unroutable { .. });
     api.broker
         .registry()
-        .count_publish_without_channel(&vhost, &name, reached);
-    let routed = !matches!(published, Published::Unroutable { .. });
+        .count_publish_without_channel(&vhost, &name, reached, routed, rejected);
     Ok(Json(json!({ "routed": routed })))
 }
 
