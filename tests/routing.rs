@@ -30,6 +30,24 @@ async fn bind(ch: &Channel, q: &str, x: &str, key: &str, args: FieldTable) {
     .expect("queue.bind");
 }
 
+/// Publishes one message and waits for its confirm (the channel is in confirm mode).
+async fn confirmed(
+    ch: &Channel,
+    exchange: &str,
+    key: &str,
+    body: &[u8],
+) -> lapin::Result<lapin::Confirmation> {
+    ch.basic_publish(
+        exchange.into(),
+        key.into(),
+        BasicPublishOptions::default(),
+        body,
+        BasicProperties::default(),
+    )
+    .await?
+    .await
+}
+
 #[tokio::test]
 async fn default_exchange_routes_by_queue_name() {
     let b = start().await;
@@ -662,27 +680,13 @@ async fn a_publisher_follows_its_exchange_being_deleted_and_declared_again() {
     ch.confirm_select(ConfirmSelectOptions::default())
         .await
         .unwrap();
-    let confirmed = |key: &'static str, body: &'static [u8]| {
-        let ch = ch.clone();
-        async move {
-            ch.basic_publish(
-                "moving".into(),
-                key.into(),
-                BasicPublishOptions::default(),
-                body,
-                BasicProperties::default(),
-            )
-            .await?
-            .await
-        }
-    };
     let (_admin_conn, admin) = b.channel().await;
     for q in ["old-q", "new-q"] {
         declare(&admin, q).await;
     }
     exchange(&admin, "moving", ExchangeKind::Fanout).await;
     bind(&admin, "old-q", "moving", "", FieldTable::default()).await;
-    confirmed("", b"1").await.unwrap();
+    confirmed(&ch, "moving", "", b"1").await.unwrap();
 
     admin
         .exchange_delete("moving".into(), ExchangeDeleteOptions::default())
@@ -690,8 +694,10 @@ async fn a_publisher_follows_its_exchange_being_deleted_and_declared_again() {
         .unwrap();
     exchange(&admin, "moving", ExchangeKind::Direct).await;
     bind(&admin, "new-q", "moving", "k", FieldTable::default()).await;
-    confirmed("k", b"2").await.unwrap();
-    confirmed("other", b"unroutable now").await.unwrap();
+    confirmed(&ch, "moving", "k", b"2").await.unwrap();
+    confirmed(&ch, "moving", "other", b"unroutable now")
+        .await
+        .unwrap();
     assert_eq!(drain(&admin, "old-q").await, ["1"]);
     assert_eq!(drain(&admin, "new-q").await, ["2"]);
 
@@ -699,7 +705,9 @@ async fn a_publisher_follows_its_exchange_being_deleted_and_declared_again() {
         .exchange_delete("moving".into(), ExchangeDeleteOptions::default())
         .await
         .unwrap();
-    let err = confirmed("k", b"3").await.expect_err("publish must fail");
+    let err = confirmed(&ch, "moving", "k", b"3")
+        .await
+        .expect_err("publish must fail");
     assert_eq!(
         reply_of(&err),
         (
@@ -720,22 +728,6 @@ async fn a_publisher_repeating_one_key_sees_every_binding_change_at_its_next_pub
     ch.confirm_select(ConfirmSelectOptions::default())
         .await
         .unwrap();
-    let confirmed = |key: &'static str, body: &'static [u8]| {
-        let ch = ch.clone();
-        async move {
-            ch.basic_publish(
-                "x".into(),
-                key.into(),
-                BasicPublishOptions::default(),
-                body,
-                BasicProperties::default(),
-            )
-            .await
-            .unwrap()
-            .await
-            .unwrap()
-        }
-    };
     let (_admin_conn, admin) = b.channel().await;
     exchange(&admin, "x", ExchangeKind::Topic).await;
     exchange(&admin, "y", ExchangeKind::Fanout).await;
@@ -743,22 +735,22 @@ async fn a_publisher_repeating_one_key_sees_every_binding_change_at_its_next_pub
         declare(&admin, q).await;
     }
     bind(&admin, "a", "x", "k.#", FieldTable::default()).await;
-    confirmed("k.1", b"1").await;
+    confirmed(&ch, "x", "k.1", b"1").await.unwrap();
     bind(&admin, "b", "x", "k.*", FieldTable::default()).await;
-    confirmed("k.1", b"2").await;
+    confirmed(&ch, "x", "k.1", b"2").await.unwrap();
     admin
         .queue_unbind("a".into(), "x".into(), "k.#".into(), FieldTable::default())
         .await
         .unwrap();
-    confirmed("k.1", b"3").await;
-    confirmed("k.2", b"4").await;
+    confirmed(&ch, "x", "k.1", b"3").await.unwrap();
+    confirmed(&ch, "x", "k.2", b"4").await.unwrap();
     assert_eq!(drain(&admin, "a").await, ["1", "2"]);
     assert_eq!(drain(&admin, "b").await, ["2", "3", "4"]);
     admin
         .queue_delete("b".into(), QueueDeleteOptions::default())
         .await
         .unwrap();
-    confirmed("k.2", b"unroutable").await;
+    confirmed(&ch, "x", "k.2", b"unroutable").await.unwrap();
 
     // Through an exchange bound to this one: its bindings change without this one's.
     admin
@@ -772,13 +764,13 @@ async fn a_publisher_repeating_one_key_sees_every_binding_change_at_its_next_pub
         .await
         .unwrap();
     bind(&admin, "c", "y", "", FieldTable::default()).await;
-    confirmed("k.2", b"5").await;
-    confirmed("k.2", b"6").await;
+    confirmed(&ch, "x", "k.2", b"5").await.unwrap();
+    confirmed(&ch, "x", "k.2", b"6").await.unwrap();
     admin
         .queue_unbind("c".into(), "y".into(), "".into(), FieldTable::default())
         .await
         .unwrap();
-    confirmed("k.2", b"unroutable too").await;
+    confirmed(&ch, "x", "k.2", b"unroutable too").await.unwrap();
     assert_eq!(drain(&admin, "c").await, ["5", "6"]);
     assert!(get(&admin, "a").await.is_none());
 }
