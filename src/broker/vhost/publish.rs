@@ -87,15 +87,19 @@ impl ConfirmTicket {
         if self.remembers(x, generation, key) {
             return Ok(());
         }
-        self.remembered = None;
+        // The key's buffer is reused: a publisher that changes its key at every message
+        // allocates nothing more for this.
+        let mut kept_key = self.remembered.take().map(|r| r.key).unwrap_or_default();
         // The headers still matter to an alternate or exchange-bound exchange on the way.
         vhost.route_via(p.exchange, Some(x), &[key], headers, &mut self.routed)?;
         let r = &self.routed;
         if !r.through_others && !r.duplicate && !r.queues.is_empty() && r.admitted.is_empty() {
+            kept_key.clear();
+            kept_key.push_str(key);
             self.remembered = Some(Remembered {
                 exchange: x.clone(),
                 generation,
-                key: key.to_owned(),
+                key: kept_key,
             });
         }
         Ok(())
